@@ -1,0 +1,65 @@
+"""The CRM console: create_app wires configuration, extensions, blueprints and the CLI."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from crm.config import load_config
+from crm.extensions import csrf, db, htmx, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the Flask application (the flaskr pattern: defaults, instance/config.py, CRM_*, tests)."""
+    instance = (test_config or {}).get("INSTANCE_PATH") or str(ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    load_config(app, test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    _register_models()
+    _register_blueprints(app)
+    _register_cli(app)
+
+    from crm.web import register_web
+
+    register_web(app)
+    return app
+
+
+def _register_models() -> None:
+    # Importing the model modules registers their tables on db.metadata (for Alembic and create_all).
+    import crm.models  # noqa: F401
+
+
+def _register_blueprints(app: Flask) -> None:
+    from crm.accounts.views import bp as accounts_bp
+    from crm.audit.views import bp as audit_bp
+    from crm.auth.views import bp as auth_bp
+    from crm.contacts.views import bp as contacts_bp
+    from crm.designer.views import bp as designer_bp
+    from crm.licensing.views import bp as licensing_bp
+    from crm.roles.views import bp as roles_bp
+    from crm.users.views import bp as users_bp
+
+    for bp in (auth_bp, contacts_bp, accounts_bp, users_bp, roles_bp, licensing_bp, audit_bp, designer_bp):
+        app.register_blueprint(bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from crm.cli import register_cli
+
+    register_cli(app)

@@ -1,0 +1,65 @@
+"""Writing audit events. An event is added to the caller's transaction, never committed on its own."""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import has_request_context
+from flask_login import current_user
+
+from crm.audit.models import ADMIN, AuditEvent
+from crm.extensions import db
+
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_reference() -> str:
+    """A short code a user can read out to an admin, e.g. 'EV-7KQ2MX9P'."""
+    return "EV-" + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fields whose value differs, as {field: {"before": old, "after": new}}."""
+    fields = list(before) + [k for k in after if k not in before]
+    return {
+        f: {"before": before.get(f), "after": after.get(f)}
+        for f in fields
+        if before.get(f) != after.get(f)
+    }
+
+
+def _actor() -> tuple[int | None, str]:
+    if has_request_context() and current_user and current_user.is_authenticated:
+        return current_user.id, current_user.username
+    return None, "system"
+
+
+def record(
+    action: str,
+    summary: str,
+    *,
+    category: str = ADMIN,
+    target: Any = None,
+    changes: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    actor: tuple[int | None, str] | None = None,
+    **columns: Any,
+) -> AuditEvent:
+    """Add an audit event to the current transaction and return it (the caller commits)."""
+    actor_id, actor_name = actor or _actor()
+    event = AuditEvent(
+        reference=new_reference(),
+        category=category,
+        action=action,
+        summary=summary,
+        actor_id=actor_id,
+        actor_name=actor_name,
+        target_type=type(target).__name__ if target is not None else columns.pop("target_type", None),
+        target_id=getattr(target, "id", None) if target is not None else columns.pop("target_id", None),
+        target_label=str(target) if target is not None else columns.pop("target_label", None),
+        changes=changes or {},
+        details=details or {},
+        **columns,
+    )
+    db.session.add(event)
+    return event

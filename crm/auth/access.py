@@ -1,0 +1,33 @@
+"""Who may see what: the user loader and the admin_required decorator."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from crm.extensions import db, login_manager
+from crm.users.models import User
+
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Sign in to continue."
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the signed-in user; an inactive one is signed out by flask-login."""
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def admin_required(view):
+    """Only signed-in administrators; everyone else gets the 403 page."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args, **kwargs):
+        if not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,0 +1,106 @@
+"""Contacts: list with search as you type, detail, create, edit, delete."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from crm.contacts import services
+from crm.contacts.forms import ContactForm
+from crm.contacts.models import Contact
+from crm.extensions import db
+from crm.pagination import page_arg
+
+bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+
+
+@bp.get("")
+@login_required
+def index():
+    """The contact list; an htmx search or paging request gets just the results partial."""
+    q = request.args.get("q", "")[:200]
+    sort = request.args.get("sort", "name")
+    descending = request.args.get("dir") == "desc"
+    page = services.search_contacts(q, sort, descending, page_arg(request.args.get("page")),
+                                     current_app.config["PAGE_SIZE"])
+    context = {"page": page, "q": q, "sort": sort, "descending": descending}
+    if request.htmx and request.htmx.target == "contact-results":
+        return render_template("contacts/_results.html", **context)
+    return render_template("contacts/index.html", **context)
+
+
+@bp.get("/<int:contact_id>")
+@login_required
+def detail(contact_id: int):
+    """One contact with every field."""
+    contact = _get(contact_id)
+    from crm.users.models import User
+
+    user = db.session.scalar(db.select(User).where(User.contact_id == contact.id))
+    return render_template("contacts/detail.html", contact=contact, user=user)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def create():
+    """Create a contact."""
+    form = _form()
+    if form.validate_on_submit():
+        try:
+            contact = services.create_contact(form.values())
+        except services.ContactInvalid as invalid:
+            _show_errors(form, invalid)
+        else:
+            db.session.commit()
+            flash(f"Contact {contact.full_name} created.", "success")
+            return redirect(url_for(".detail", contact_id=contact.id))
+    return render_template("contacts/form.html", form=form, contact=None)
+
+
+@bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(contact_id: int):
+    """Edit a contact; only changed fields are written to the audit trail."""
+    contact = _get(contact_id)
+    form = _form(data=services.contact_values(contact) if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            changes = services.update_contact(contact, form.values())
+        except services.ContactInvalid as invalid:
+            db.session.rollback()
+            _show_errors(form, invalid)
+        else:
+            db.session.commit()
+            flash("Contact saved." if changes else "Nothing changed.", "success" if changes else "info")
+            return redirect(url_for(".detail", contact_id=contact.id))
+    return render_template("contacts/form.html", form=form, contact=contact)
+
+
+@bp.post("/<int:contact_id>/delete")
+@login_required
+def delete(contact_id: int):
+    """Delete a contact (refused for a contact that belongs to a user)."""
+    contact = _get(contact_id)
+    try:
+        services.delete_contact(contact)
+    except services.ContactInvalid as invalid:
+        flash(next(iter(invalid.errors.values())), "error")
+        return redirect(url_for(".detail", contact_id=contact.id))
+    db.session.commit()
+    flash(f"Contact {contact.full_name} deleted.", "success")
+    return redirect(url_for(".index"))
+
+
+def _get(contact_id: int) -> Contact:
+    return db.session.get(Contact, contact_id) or abort(404)
+
+
+def _form(data: dict | None = None) -> ContactForm:
+    form = ContactForm(data=data)
+    form.set_lookup_choices(services.lookup_names("type"), services.lookup_names("department"))
+    return form
+
+
+def _show_errors(form: ContactForm, invalid: services.ContactInvalid) -> None:
+    for key, message in invalid.errors.items():
+        field = form[key] if key in form else form.full_name
+        field.errors = list(field.errors) + [message]

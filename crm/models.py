@@ -1,0 +1,20 @@
+"""Every area's models in one import, for Alembic, create_all and the shell."""
+from crm.accounts.models import Account
+from crm.audit.models import AuditEvent
+from crm.contacts.models import Contact, ContactType, Department
+from crm.licensing.models import LicensePackage, LicenseSeat
+from crm.roles.models import Role, RoleMembership
+from crm.users.models import User
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "Contact",
+    "ContactType",
+    "Department",
+    "LicensePackage",
+    "LicenseSeat",
+    "Role",
+    "RoleMembership",
+    "User",
+]

@@ -1,0 +1,72 @@
+"""Roles: list, create, rename, members."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+from crm.auth.access import admin_required
+from crm.extensions import db
+from crm.pagination import page_arg, paginate
+from crm.roles import services
+from crm.roles.models import Role, RoleMembership
+from crm.users.models import User
+
+bp = Blueprint("roles", __name__, url_prefix="/roles")
+
+
+class RoleForm(FlaskForm):
+    """A role's name and description."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    description = StringField("Description", validators=[Optional(), Length(max=250)])
+
+
+@bp.get("")
+@admin_required
+def index():
+    """Roles with their member counts."""
+    counts = dict(db.session.execute(select(RoleMembership.role_id, func.count()).group_by(RoleMembership.role_id)).all())
+    return render_template("roles/index.html", roles=services.all_roles(), counts=counts)
+
+
+@bp.get("/<int:role_id>")
+@admin_required
+def detail(role_id: int):
+    """A role and its members."""
+    role = db.session.get(Role, role_id) or abort(404)
+    stmt = (select(RoleMembership).join(User, User.id == RoleMembership.user_id)
+            .where(RoleMembership.role_id == role.id).order_by(User.username_key))
+    members = paginate(stmt, page_arg(request.args.get("page")), current_app.config["PAGE_SIZE"])
+    return render_template("roles/detail.html", role=role, members=members)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@admin_required
+def create():
+    """Create a role."""
+    return _edit(None)
+
+
+@bp.route("/<int:role_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit(role_id: int):
+    """Rename a role or change its description."""
+    return _edit(db.session.get(Role, role_id) or abort(404))
+
+
+def _edit(role: Role | None):
+    form = RoleForm(obj=role)
+    if form.validate_on_submit():
+        try:
+            saved = services.save_role(role, form.name.data, form.description.data)
+        except services.RoleError as error:
+            db.session.rollback()
+            form.name.errors = [str(error)]
+        else:
+            db.session.commit()
+            flash(f"Role {saved.name} saved.", "success")
+            return redirect(url_for(".detail", role_id=saved.id))
+    return render_template("roles/form.html", form=form, role=role)

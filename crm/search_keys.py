@@ -1,0 +1,28 @@
+"""Folded search keys: the case-insensitive form of names, stored beside them and indexed.
+
+The key is computed in Python (str.casefold), so SQLite and PostgreSQL compare the same thing and a
+plain unique index enforces case-insensitive uniqueness on both engines. Prefix search is a range
+query on the key, which both engines answer from a B-tree index.
+"""
+from __future__ import annotations
+
+from sqlalchemy import String
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+
+
+def fold(text: str | None) -> str:
+    """The case-insensitive key for a name: stripped and case-folded (no Unicode compatibility folding)."""
+    return (text or "").strip().casefold()
+
+
+def key_type(length: int) -> String:
+    """A string column type for folded keys; byte order ("C" collation) on PostgreSQL so ranges are exact."""
+    return String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
+def prefix_range(column: ColumnElement, prefix: str) -> ColumnElement:
+    """`column` starts with the folded `prefix`, written as an index-friendly range."""
+    low = fold(prefix)
+    high = low[:-1] + chr(ord(low[-1]) + 1)
+    return (column >= low) & (column < high)

@@ -1,0 +1,42 @@
+"""Jinja helpers: navigation, dates, query-string URLs for sorting and paging."""
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import Flask, request
+
+NAVIGATION = (
+    ("contacts.index", "Contacts", "contacts", False),
+    ("accounts.index", "Accounts", "accounts", False),
+    ("users.index", "Users", "users", True),
+    ("roles.index", "Roles", "roles", True),
+    ("licensing.index", "Licenses", "licensing", True),
+    ("audit.index", "Audit", "audit", True),
+    ("designer.index", "System Designer", "designer", True),
+)
+
+
+def register_templating(app: Flask) -> None:
+    """Register filters and globals used by every template."""
+    app.jinja_env.globals["navigation"] = NAVIGATION
+    app.jinja_env.globals["url_with"] = url_with
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["dash"] = lambda v: "—" if v in (None, "") else v
+
+
+def url_with(**changes: object) -> str:
+    """The current URL with some query arguments changed (None removes one)."""
+    args = {k: v for k, v in request.args.items()}
+    for key, value in changes.items():
+        if value is None or value == "":
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    query = urlencode(args)
+    return request.path + ("?" + query if query else "")
+
+
+def format_datetime(value: datetime | None) -> str:
+    """'2026-11-23 14:05 UTC' or a dash."""
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"

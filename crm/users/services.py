@@ -1,0 +1,100 @@
+"""Users: create, activate/deactivate, search, and the JSON the CLI prints."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, exists, or_, select
+
+from crm.audit import services as audit
+from crm.contacts.models import Contact
+from crm.contacts.services import contact_values
+from crm.extensions import db
+from crm.licensing.models import LicenseSeat
+from crm.roles.models import Role, RoleMembership
+from crm.search_keys import fold, prefix_range
+from crm.users.models import USER_TYPES, User
+
+
+class UserError(ValueError):
+    """A user action that cannot be done; the message is shown to the admin."""
+
+
+def find_user(username: str) -> User | None:
+    """The user with this username, compared case-insensitively."""
+    return db.session.scalar(select(User).where(User.username_key == fold(username)))
+
+
+def create_user(username: str, *, user_type: str = "employee", password: str | None = None,
+                contact: Contact | None = None) -> User:
+    """Add a user (the caller audits and commits)."""
+    username = (username or "").strip()
+    if not username:
+        raise UserError("Enter a username.")
+    if user_type not in USER_TYPES:
+        raise UserError(f"User type must be one of: {', '.join(USER_TYPES)}.")
+    if find_user(username) is not None:
+        raise UserError(f'A user named "{username}" already exists (usernames ignore case).')
+    user = User(username=username, user_type=user_type, active=True, contact=contact)
+    if password:
+        user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_active(user: User, active: bool) -> bool:
+    """Activate or deactivate a user; the last active administrator stays active."""
+    if user.active == active:
+        return False
+    if not active and user.is_admin and _other_active_admins(user) == 0:
+        raise UserError(f"{user.username} is the last active administrator; make someone else an administrator first.")
+    user.active = active
+    audit.record("user.activate" if active else "user.deactivate",
+                 f"{'Activated' if active else 'Deactivated'} user {user.username}", target=user,
+                 changes={"active": {"before": not active, "after": active}})
+    return True
+
+
+def _other_active_admins(user: User) -> int:
+    stmt = (select(RoleMembership.user_id).join(Role).join(User, User.id == RoleMembership.user_id)
+            .where(Role.grants_admin.is_(True), User.active.is_(True), User.id != user.id).distinct())
+    return len(db.session.scalars(stmt).all())
+
+
+def search_statement(q: str = "", active: str = "", role_id: int | None = None,
+                     package_id: int | None = None) -> Select:
+    """Users by username or contact name prefix, filtered by state, role and license."""
+    stmt = select(User).outerjoin(User.contact).order_by(User.username_key)
+    if fold(q):
+        stmt = stmt.where(or_(prefix_range(User.username_key, q), prefix_range(Contact.name_key, q),
+                              prefix_range(Contact.surname_key, q)))
+    if active in ("yes", "no"):
+        stmt = stmt.where(User.active.is_(active == "yes"))
+    if role_id:
+        stmt = stmt.where(exists().where(RoleMembership.user_id == User.id, RoleMembership.role_id == role_id))
+    if package_id:
+        stmt = stmt.where(exists().where(LicenseSeat.user_id == User.id, LicenseSeat.package_id == package_id))
+    return stmt
+
+
+def user_json(user: User) -> dict[str, Any]:
+    """The user as `users show --json` prints it; lookups by name."""
+    contact = contact_values(user.contact) if user.contact else None
+    return {
+        "username": user.username,
+        "active": user.active,
+        "user_type": user.user_type,
+        "identity": identity_json(user),
+        "contact": contact,
+        "licenses": sorted(seat.package.name for seat in user.seats),
+        "roles": sorted(({"name": m.role.name, "source": m.source} for m in user.memberships),
+                        key=lambda r: fold(r["name"])),
+    }
+
+
+def identity_json(user: User) -> dict[str, Any] | None:
+    """The user's SSO binding {"idp", "name_id"}, or None for a user who never signed in through SSO."""
+    identity = getattr(user, "identity", None)
+    if identity is None:
+        return None
+    return {"idp": identity.provider.slug, "name_id": identity.name_id}

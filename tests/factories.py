@@ -1,0 +1,66 @@
+"""Factories for test data: real rows through the same services the app uses."""
+from __future__ import annotations
+
+import itertools
+
+from crm.contacts.models import Contact
+from crm.demo.lookups import ADMIN_ROLE
+from crm.extensions import db
+from crm.licensing.models import LicensePackage
+from crm.roles.models import MANUAL, Role
+from crm.roles.services import add_member, find_role
+from crm.users.models import User
+
+PASSWORD = "correct horse battery staple"
+_seq = itertools.count(1)
+
+
+def user(username: str | None = None, *, password: str | None = PASSWORD, active: bool = True,
+         roles: tuple[str, ...] = (), contact: bool = True, **contact_fields) -> User:
+    """A committed user, with a contact unless contact=False."""
+    n = next(_seq)
+    username = username or f"user{n}@example.com"
+    person = None
+    if contact:
+        fields = {"given_name": "Test", "surname": f"Person{n}", "email": username} | contact_fields
+        fields.setdefault("full_name", f"{fields['given_name']} {fields['surname']}")
+        person = Contact(**fields)
+    u = User(username=username, active=active, user_type="employee", contact=person)
+    if password:
+        u.set_password(password)
+    db.session.add(u)
+    db.session.flush()
+    for name in roles:
+        add_member(u, find_role(name) or role(name), MANUAL)
+    db.session.commit()
+    return u
+
+
+def admin_user(username: str = "admin") -> User:
+    """A committed administrator with a local password."""
+    return user(username, roles=(ADMIN_ROLE,))
+
+
+def role(name: str) -> Role:
+    """A committed role."""
+    r = Role(name=name)
+    db.session.add(r)
+    db.session.commit()
+    return r
+
+
+def package(name: str, seats: int | None) -> LicensePackage:
+    """A committed license package."""
+    p = LicensePackage(name=name, seat_limit=seats, seats_used=0)
+    db.session.add(p)
+    db.session.commit()
+    return p
+
+
+def contact(**fields) -> Contact:
+    """A committed contact."""
+    fields.setdefault("full_name", f"{fields.get('given_name', 'Ann')} {fields.get('surname', 'Example')}")
+    c = Contact(**fields)
+    db.session.add(c)
+    db.session.commit()
+    return c
