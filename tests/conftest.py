@@ -6,6 +6,7 @@ import os
 import re
 
 import pytest
+from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
@@ -55,6 +56,8 @@ def app(request, tmp_path, _postgres_schema):
         "TESTING": True,
         "SECRET_KEY": "test-secret",
         "SQLALCHEMY_DATABASE_URI": url,
+        # Concurrency tests run dozens of threads at once; each needs its own connection.
+        **({"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 60}} if backend == "postgresql" else {}),
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "BASE_URL": "http://localhost",
     })
@@ -82,6 +85,8 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        if not has_app_context():  # a redirect being followed: already isolated
+            return super().open(*args, **kwargs)
         db.session.rollback()
         try:
             return contextvars.Context().run(super().open, *args, **kwargs)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import itertools
 
+from werkzeug.security import generate_password_hash
+
 from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE
 from crm.extensions import db
@@ -12,6 +14,7 @@ from crm.roles.services import add_member, find_role
 from crm.users.models import User
 
 PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashing is slow on purpose: do it once per run
 _seq = itertools.count(1)
 
 
@@ -26,7 +29,9 @@ def user(username: str | None = None, *, password: str | None = PASSWORD, active
         fields.setdefault("full_name", f"{fields['given_name']} {fields['surname']}")
         person = Contact(**fields)
     u = User(username=username, active=active, user_type="employee", contact=person)
-    if password:
+    if password == PASSWORD:
+        u.password_hash = _PASSWORD_HASH
+    elif password:
         u.set_password(password)
     db.session.add(u)
     db.session.flush()

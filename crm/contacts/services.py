@@ -129,7 +129,8 @@ def delete_contact(contact: Contact) -> None:
 
     owner = db.session.scalar(select(User).where(User.contact_id == contact.id))
     if owner is not None:
-        raise ContactInvalid({"contact": f"This contact belongs to user {owner.username}; deactivate the user instead."})
+        raise ContactInvalid({"contact": f"This contact belongs to user {owner.username}; "
+                                         "deactivate the user instead."})
     audit.record("contact.delete", f"Deleted contact {contact.full_name}", target=contact,
                  changes=audit.diff(_without_empty(contact_values(contact)), {}))
     db.session.delete(contact)

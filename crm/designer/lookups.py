@@ -57,6 +57,7 @@ def save(lookup: Lookup, item, name: str, description: str | None):
     db.session.flush()
     changes = audit.diff(before, {"name": item.name, "description": item.description})
     if changes:
-        audit.record(f"lookup.{'update' if before else 'create'}",
-                     f"{'Changed' if before else 'Created'} {lookup.singular} {item.name}", target=item, changes=changes)
+        verb = "Changed" if before else "Created"
+        audit.record(f"lookup.{'update' if before else 'create'}", f"{verb} {lookup.singular} {item.name}",
+                     target=item, changes=changes)
     return item

@@ -51,7 +51,8 @@ def add_member(user: User, role: Role, source: str = MANUAL) -> bool:
         if source == MANUAL and membership.source != MANUAL:
             membership.source = MANUAL
             audit.record("role.member_pin", f"{user.username} kept in {role.name} by an administrator",
-                         target=user, changes={"roles": {"before": f"{role.name} (sso)", "after": f"{role.name} (manual)"}})
+                         target=user,
+                         changes={"roles": {"before": f"{role.name} (sso)", "after": f"{role.name} (manual)"}})
             return True
         return False
     db.session.add(RoleMembership(user_id=user.id, role_id=role.id, source=source))

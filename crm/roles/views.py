@@ -28,7 +28,8 @@ class RoleForm(FlaskForm):
 @admin_required
 def index():
     """Roles with their member counts."""
-    counts = dict(db.session.execute(select(RoleMembership.role_id, func.count()).group_by(RoleMembership.role_id)).all())
+    per_role = select(RoleMembership.role_id, func.count()).group_by(RoleMembership.role_id)
+    counts = dict(db.session.execute(per_role).all())
     return render_template("roles/index.html", roles=services.all_roles(), counts=counts)
 
 
