@@ -158,4 +158,4 @@ def search_statement(q: str = "", sort: str = "name", descending: bool = False) 
 
 def search_contacts(q: str, sort: str, descending: bool, page: int, per_page: int) -> Page:
     """One page of the contact list for the given search and sort."""
-    return paginate(search_statement(q, sort, descending), page, per_page)
+    return paginate(search_statement(q, sort, descending), page, per_page, key=Contact.id)

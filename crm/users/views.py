@@ -29,7 +29,7 @@ def index():
     filters = {"q": request.args.get("q", "")[:200], "active": request.args.get("active", ""),
                "role_id": _int_arg("role"), "package_id": _int_arg("license")}
     page = paginate(services.search_statement(**filters), page_arg(request.args.get("page")),
-                    current_app.config["PAGE_SIZE"])
+                    current_app.config["PAGE_SIZE"], key=User.id)
     context = {"page": page, "filters": filters, "roles": roles.all_roles(), "packages": licensing.all_packages()}
     if request.htmx and request.htmx.target == "user-results":
         return render_template("users/_results.html", **context)
