@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 
 from crm.extensions import db, login_manager
@@ -12,6 +12,16 @@ from crm.users.models import User
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Sign in to continue."
 login_manager.login_message_category = "info"
+
+
+@login_manager.unauthorized_handler
+def unauthorized():
+    """Send signed-out users to the login page; an htmx request reloads the whole page instead of
+    swapping the login form into a fragment."""
+    if request.headers.get("HX-Request"):
+        return "", 200, {"HX-Redirect": url_for("auth.login", next=request.full_path.rstrip("?"))}
+    flash(login_manager.login_message, login_manager.login_message_category)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 
 @login_manager.user_loader

@@ -74,7 +74,7 @@ def validate_values(values: dict[str, Any]) -> dict[str, Any]:
                 errors[key] = _unknown_lookup_message(field.lookup, value)
             clean[key] = found
         elif key == "email" and value is not None and not _EMAIL.match(value):
-            errors[key] = "is not a valid email address"
+            errors[key] = "Enter a valid email address."
         else:
             clean[key] = value
     if errors:
