@@ -149,5 +149,7 @@ def users_show(username: str, as_json: bool) -> None:
 
 def register_cli(app: Flask) -> None:
     """Add the command groups to `flask`."""
-    for group in (crm_cli, users_cli, licenses_cli):
+    from crm.designer.cli import sso_cli
+
+    for group in (crm_cli, users_cli, licenses_cli, sso_cli):
         app.cli.add_command(group)

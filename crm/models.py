@@ -2,19 +2,24 @@
 from crm.accounts.models import Account
 from crm.audit.models import AuditEvent
 from crm.contacts.models import Contact, ContactType, Department
+from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.roles.models import Role, RoleMembership
 from crm.users.models import User
 
 __all__ = [
     "Account",
+    "AttributeMapping",
     "AuditEvent",
     "Contact",
     "ContactType",
     "Department",
+    "IdentityProvider",
+    "IdpCertificate",
     "LicensePackage",
     "LicenseSeat",
     "Role",
+    "RoleMapping",
     "RoleMembership",
     "User",
 ]

@@ -69,3 +69,19 @@ def contact(**fields) -> Contact:
     db.session.add(c)
     db.session.commit()
     return c
+
+
+def provider(slug: str = "entra", *, jit: bool = True, allow_idp_initiated: bool = False, cert_name: str = "test-idp",
+             **settings):
+    """A committed identity provider signing with the suite's test key `cert_name`."""
+    from crm.designer.providers import save_provider
+    from crm.sso.certificates import parse_certificate
+    from tests.saml_keys import key_pair
+
+    values = {"slug": slug, "display_name": settings.pop("display_name", slug.capitalize()),
+              "entity_id": f"https://idp.example.com/{slug}", "sso_url": f"https://idp.example.com/{slug}/sso",
+              "slo_url": f"https://idp.example.com/{slug}/slo", "jit_enabled": jit, "enabled": True,
+              "show_on_login": True, "allow_idp_initiated": allow_idp_initiated, "license_policy": "all"} | settings
+    saved = save_provider(None, values, [parse_certificate(key_pair(cert_name)[1])])
+    db.session.commit()
+    return saved

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import click
 from flask import has_request_context
 from flask_login import current_user
 
@@ -31,6 +32,8 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, A
 def _actor() -> tuple[int | None, str]:
     if has_request_context() and current_user and current_user.is_authenticated:
         return current_user.id, current_user.username
+    if click.get_current_context(silent=True) is not None:
+        return None, "cli"
     return None, "system"
 
 

@@ -63,3 +63,5 @@ def _edit(lookup: lookups.Lookup, item):
             flash(f"{lookup.singular.capitalize()} {saved.name} saved.", "success")
             return redirect(url_for(".lookup", slug=lookup.slug))
     return render_template("designer/lookup_form.html", form=form, lookup=lookup, item=item)
+
+from crm.designer import sso_views  # noqa: E402,F401  (registers the SSO configuration routes on bp)

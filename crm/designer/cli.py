@@ -1,0 +1,193 @@
+"""`flask --app app sso ...`: the Single Sign On configuration from the command line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from crm.designer import mappings, providers, transfer
+from crm.designer.metadata_import import read_certificates
+from crm.designer.models import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
+from crm.designer.presets import PRESETS
+from crm.extensions import db
+from crm.sso.certificates import CertificateInvalid
+from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
+
+sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")
+ON_OFF = click.Choice(["on", "off"])
+
+
+def _fail(message: str) -> None:
+    from crm.cli import fail
+
+    db.session.rollback()
+    fail(message)
+
+
+def _commit_or_fail(action) -> object:
+    """Run a change; on any validation error roll back and exit with the message."""
+    try:
+        result = action()
+    except (providers.ProviderInvalid, mappings.MappingInvalid) as invalid:
+        _fail("; ".join(f"{k}: {v}" for k, v in invalid.errors.items()))
+    except (CertificateInvalid, MetadataInvalid, transfer.ImportInvalid) as error:
+        _fail(str(error))
+    db.session.commit()
+    return result
+
+
+def _provider(slug: str):
+    provider = providers.find_provider(slug)
+    if provider is None:
+        _fail(f"no identity provider with slug {slug}.")
+    return provider
+
+
+@sso_cli.command("add-idp")
+@click.argument("slug")
+@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--entity-id", help="Which IdP to take from a federation's metadata.")
+@click.option("--display-name", help="Name on the login button (default: from the metadata).")
+@click.option("--jit/--no-jit", default=False, show_default=True, help="Just-In-Time provisioning.")
+@click.option("--allow-idp-initiated/--no-allow-idp-initiated", default=False, show_default=True)
+def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiated) -> None:
+    """Add an identity provider from its metadata file."""
+    if providers.find_provider(slug):
+        _fail(f"an identity provider with slug {slug} already exists (use `sso set`).")
+    try:
+        metadata = parse_idp_metadata(metadata_file.read_bytes(), entity_id)
+    except ChooseIdentityProvider as choose:
+        _fail(f"{choose} Pass --entity-id with one of: {', '.join(choose.entity_ids[:10])}"
+              + (" ..." if len(choose.entity_ids) > 10 else ""))
+    except MetadataInvalid as invalid:
+        _fail(str(invalid))
+    values = {"slug": slug, "display_name": display_name or slug, "entity_id": metadata.entity_id,
+              "sso_url": metadata.sso_url, "sso_binding": metadata.sso_binding, "slo_url": metadata.slo_url,
+              "jit_enabled": jit, "allow_idp_initiated": allow_idp_initiated, "enabled": True, "show_on_login": True}
+    provider = _commit_or_fail(lambda: providers.save_provider(None, values, list(metadata.certificates)))
+    click.echo(f"Identity provider {provider.slug} added ({len(metadata.certificates)} signing certificate(s))."
+               + "".join(f"\n  note: {n}" for n in metadata.notes))
+
+
+@sso_cli.command("set")
+@click.argument("slug")
+@click.option("--jit", type=ON_OFF)
+@click.option("--allow-idp-initiated", type=ON_OFF)
+@click.option("--show-on-login", type=ON_OFF)
+@click.option("--enabled", type=ON_OFF)
+@click.option("--licenses", help='"all", or package names separated by commas.')
+@click.option("--allowed-domains", help="Comma-separated; empty string allows every domain.")
+@click.option("--required-groups", help="Comma-separated; empty string lets everyone in.")
+@click.option("--groups-attribute")
+@click.option("--user-type", type=click.Choice(["employee", "external"]))
+@click.option("--display-name")
+@click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Replace the signing certificate(s) with the PEM file's (one or two).")
+def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, licenses, allowed_domains, required_groups,
+                groups_attribute, user_type, display_name, certificate_file) -> None:
+    """Change a provider's settings."""
+    provider = _provider(slug)
+    values = providers.provider_values(provider)
+    for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
+                      ("show_on_login", show_on_login), ("enabled", enabled)):
+        if flag is not None:
+            values[key] = flag == "on"
+    if licenses is not None:
+        selected = licenses.strip().lower() != LICENSES_ALL
+        values["license_policy"] = LICENSES_SELECTED if selected else LICENSES_ALL
+        values["licenses"] = providers.split_list(licenses) if selected else []
+    for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
+                       ("groups_attribute", groups_attribute), ("new_user_type", user_type),
+                       ("display_name", display_name)):
+        if value is not None:
+            values[key] = value
+
+    def change():
+        providers.save_provider(provider, values)
+        if certificate_file:
+            transfer._sync_certificates(provider, read_certificates(certificate_file.read_text()))
+
+    _commit_or_fail(change)
+    click.echo(f"Identity provider {slug} updated.")
+
+
+@sso_cli.command("map")
+@click.argument("slug")
+@click.option("--attribute", required=True, help="The SAML attribute name, exactly as the IdP sends it.")
+@click.option("--field", "field_key", required=True, help="The contact field (e.g. email, department).")
+@click.option("--default", "default_value", help="Column default value, used when the attribute is absent.")
+@click.option("--update-on", type=click.Choice(["every-login", "first-login"]), default="every-login",
+              show_default=True)
+def map_command(slug, attribute, field_key, default_value, update_on) -> None:
+    """Map a SAML attribute to a contact field (a row for the same field is updated)."""
+    provider = _provider(slug)
+    row = next((m for m in provider.attribute_mappings if m.contact_field == field_key), None)
+    update = EVERY_LOGIN if update_on == "every-login" else FIRST_LOGIN
+    _commit_or_fail(lambda: mappings.save_attribute_mapping(provider, row, attribute, field_key, default_value,
+                                                            update))
+    click.echo(f"{'Updated' if row else 'Added'} mapping {attribute} → {field_key}.")
+
+
+@sso_cli.command("map-group")
+@click.argument("slug")
+@click.option("--attribute", required=True)
+@click.option("--value", required=True, help="Group name or object id (matched ignoring case).")
+@click.option("--role", required=True)
+def map_group(slug, attribute, value, role) -> None:
+    """Map an IdP group to a role."""
+    provider = _provider(slug)
+    _commit_or_fail(lambda: mappings.add_role_mapping(provider, attribute, value, role))
+    click.echo(f"Group {value} mapped to role {role}.")
+
+
+@sso_cli.command("preset")
+@click.argument("slug")
+@click.argument("preset", type=click.Choice(list(PRESETS)))
+def preset_command(slug, preset) -> None:
+    """Fill the mapping with an IdP's claim names; existing rows are kept."""
+    provider = _provider(slug)
+    added = _commit_or_fail(lambda: mappings.apply_preset(provider, preset))
+    click.echo(f"Preset {preset} applied: {len(added)} row(s) added.")
+
+
+@sso_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def list_command(as_json) -> None:
+    """List identity providers."""
+    rows = [{"slug": p.slug, "display_name": p.display_name, "entity_id": p.entity_id, "enabled": p.enabled,
+             "jit_enabled": p.jit_enabled, "allow_idp_initiated": p.allow_idp_initiated,
+             "show_on_login": p.show_on_login, "attribute_mappings": len(p.attribute_mappings),
+             "role_mappings": len(p.role_mappings),
+             "certificates": [{"subject": c.subject, "not_after": c.not_after.isoformat()} for c in p.certificates]}
+            for p in providers.all_providers()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        click.echo(f"{row['slug']}\t{row['display_name']}\tJIT {'on' if row['jit_enabled'] else 'off'}\t"
+                   f"{row['entity_id']}")
+
+
+@sso_cli.command("export")
+@click.argument("slug", required=False)
+def export_command(slug) -> None:
+    """Print the configuration (all providers, or one) as JSON."""
+    try:
+        data = transfer.export_config(slug)
+    except transfer.ImportInvalid as error:
+        _fail(str(error))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@sso_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_command(file) -> None:
+    """Create or update providers from an export; one bad row and nothing changes."""
+    try:
+        data = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        _fail(f"{file} is not JSON: {error}")
+    done = _commit_or_fail(lambda: transfer.import_config(data))
+    click.echo("Imported: " + (", ".join(done) or "nothing"))

@@ -1,0 +1,111 @@
+"""Forms of the Single Sign On configuration pages."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms.validators import Length, Optional
+
+from crm.contacts.fields import CONTACT_FIELDS
+from crm.designer.mappings import UPDATE_ON
+from crm.designer.models import LICENSES_ALL, LICENSES_SELECTED
+from crm.designer.presets import PRESETS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class ProviderForm(FlaskForm):
+    """A provider's settings (Creatio's words where Creatio has them)."""
+
+    display_name = StringField("Display name", validators=[Length(max=100)],
+                               description="Shown on the login button: “Login via SSO (…)”.")
+    slug = StringField("Slug", validators=[Length(max=60)], description="Used in this provider's URLs.")
+    entity_id = StringField("Entity ID", validators=[Length(max=500)], description="The IdP's Entity ID (Issuer).")
+    sso_url = StringField("Single Sign On URL", validators=[Length(max=1000)])
+    sso_binding = SelectField("Sign-on binding", choices=[("redirect", "HTTP-Redirect"), ("post", "HTTP-POST")])
+    slo_url = StringField("Single Logout URL", validators=[Optional(), Length(max=1000)])
+    enabled = BooleanField("Enabled", default=True, description="Off: nobody can sign in through this provider.")
+    jit_enabled = BooleanField("Create and update users data when log in (Just-In-Time Provisioning)",
+                               description="Unknown users are created on their first login; contacts and roles are "
+                                           "brought up to date at every login.")
+    show_on_login = BooleanField("Display login via SSO", default=True,
+                                 description="Show a “Login via SSO” button for this provider on the login page.")
+    allow_idp_initiated = BooleanField("Allow IdP-initiated sign-in",
+                                       description="Accept sign-ins started from the IdP's portal (app tiles). "
+                                                   "Off: only sign-ins this CRM started are accepted.")
+    license_policy = RadioField("Licenses for new users", default=LICENSES_ALL, validate_choice=False, choices=[
+        (LICENSES_ALL, "All available licenses (every package with a free seat)"),
+        (LICENSES_SELECTED, "Only the packages chosen below")])
+    licenses = MultiCheckboxField("Packages", choices=[], validate_choice=False)
+    new_user_type = SelectField("User type of new users", choices=[("employee", "Employee"), ("external", "External")])
+    allowed_domains = TextAreaField("Allowed email domains", validators=[Length(max=4000)],
+                                    description="One per line or comma-separated. Empty: every domain.")
+    required_groups = TextAreaField("Required groups", validators=[Length(max=4000)],
+                                    description="The user must be in at least one. Empty: everyone the IdP sends.")
+    groups_attribute = StringField("Groups attribute", validators=[Optional(), Length(max=500)],
+                                   description="The SAML attribute that lists the user's groups (for required "
+                                               "groups).")
+    immutable_id_attribute = StringField("Immutable ID attribute", validators=[Optional(), Length(max=500)],
+                                         description="Optional: a stable user id the IdP sends (Entra: "
+                                                     "objectidentifier).")
+
+    def values(self) -> dict:
+        """Submitted settings for the provider services."""
+        return {name: self[name].data for name in (
+            "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "enabled", "jit_enabled",
+            "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
+            "allowed_domains", "required_groups", "groups_attribute", "immutable_id_attribute")}
+
+
+class NewProviderForm(ProviderForm):
+    """A new provider: settings plus metadata to import and a first certificate."""
+
+    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)])
+    metadata_file = FileField("or upload the metadata file")
+    metadata_entity = SelectField("Identity provider in this metadata", choices=[], validate_choice=False)
+    certificate = TextAreaField("Signing certificate", validators=[Length(max=20000)],
+                                description="PEM, or the base64 text inside it. Filled in by the metadata import.")
+
+
+class MetadataForm(FlaskForm):
+    """Update an existing provider from fresh metadata."""
+
+    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)])
+    metadata_file = FileField("or upload the metadata file")
+    metadata_entity = SelectField("Identity provider in this metadata", choices=[], validate_choice=False)
+
+
+class CertificateForm(FlaskForm):
+    """Add a signing certificate (rollover)."""
+
+    certificate = TextAreaField("New signing certificate", validators=[Length(max=20000)],
+                                description="PEM, or the base64 text inside it.")
+
+
+class AttributeMappingForm(FlaskForm):
+    """A row of "SAML field name converters to contact field name"."""
+
+    saml_attribute = StringField("SAML field attribute", validators=[Length(max=500)])
+    contact_field = SelectField("Contact field name", choices=[(f.key, f.label) for f in CONTACT_FIELDS],
+                                validate_choice=False)
+    default_value = StringField("Column default value", validators=[Optional(), Length(max=250)])
+    update_on = SelectField("Update on", choices=list(UPDATE_ON.items()), validate_choice=False)
+
+
+class RoleMappingForm(FlaskForm):
+    """A row of "SAML groups to user roles"."""
+
+    saml_attribute = StringField("Attribute", validators=[Length(max=500)])
+    value = StringField("Group (name or object id)", validators=[Length(max=500)])
+    role = SelectField("Role", choices=[], validate_choice=False)
+
+
+class PresetForm(FlaskForm):
+    """Fill the mapping with an IdP's claim names."""
+
+    preset = SelectField("Preset", choices=[(p.key, p.label) for p in PRESETS.values()])

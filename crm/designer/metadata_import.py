@@ -1,0 +1,97 @@
+"""Filling provider forms from IdP metadata, and refreshing a provider from new metadata."""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from flask import current_app, flash
+
+from crm.designer import providers
+from crm.designer.models import IdentityProvider
+from crm.sso.certificates import CertificateInfo, CertificateInvalid, parse_certificate, require_current
+from crm.sso.metadata import MAX_CERTIFICATES, ChooseIdentityProvider, IdpMetadata, MetadataInvalid, parse_idp_metadata
+
+_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
+
+
+def read_certificates(text: str | None) -> list[CertificateInfo]:
+    """One or two current certificates from pasted text (PEM blocks or one bare base64 body)."""
+    blocks = _PEM_BLOCK.findall(text or "") or ([text] if (text or "").strip() else [])
+    if not blocks:
+        raise CertificateInvalid("Add the IdP's signing certificate, or import its metadata.")
+    if len(blocks) > MAX_CERTIFICATES:
+        raise CertificateInvalid("At most two signing certificates can be configured at once.")
+    return [require_current(parse_certificate(block)) for block in blocks]
+
+
+def _document(form) -> bytes | str:
+    upload = form.metadata_file.data
+    if upload and getattr(upload, "filename", ""):
+        data = upload.read()
+        if not form.metadata_xml.data:
+            # Keep the document in the form, so choosing an IdP of a federation needs no second upload.
+            form.metadata_xml.data = data.decode("utf-8", errors="replace").lstrip("\ufeff")
+        return data
+    return form.metadata_xml.data or ""
+
+
+def parse_form_metadata(form) -> IdpMetadata | None:
+    """Parse the metadata given in the form; put the reason on the form when it cannot be used."""
+    document = _document(form)
+    if not (document.strip() if isinstance(document, str) else document.strip()):
+        form.metadata_xml.errors = ["Paste the metadata XML or choose the metadata file."]
+        return None
+    try:
+        return parse_idp_metadata(document, form.metadata_entity.data or None)
+    except ChooseIdentityProvider as choose:
+        form.metadata_entity.choices = [(e, e) for e in choose.entity_ids]
+        form.metadata_xml.errors = [str(choose)]
+    except MetadataInvalid as invalid:
+        form.metadata_xml.errors = [str(invalid)]
+    return None
+
+
+def read_metadata_into(form) -> bool:
+    """Fill a new-provider form from metadata (nothing is saved); True when it worked."""
+    metadata = parse_form_metadata(form)
+    if metadata is None:
+        return False
+    form.entity_id.data = metadata.entity_id
+    form.sso_url.data = metadata.sso_url
+    form.sso_binding.data = metadata.sso_binding
+    form.slo_url.data = metadata.slo_url or ""
+    form.certificate.data = "\n".join(c.pem for c in metadata.certificates)
+    host = urlsplit(metadata.sso_url).hostname or "idp"
+    form.display_name.data = form.display_name.data or _display_name(host)
+    form.slug.data = form.slug.data or re.sub(r"[^a-z0-9]+", "-", host.split(".")[-2] if "." in host else host)[:60]
+    with current_app.app_context():
+        message = providers._url_error(metadata.sso_url, "Single Sign On URL", True)
+    if message:
+        form.sso_url.errors = [message]
+    flash("Read the metadata: check the values below, then save." + "".join(f" {n}" for n in metadata.notes), "info")
+    return True
+
+
+def _display_name(host: str) -> str:
+    known = {"microsoftonline": "Microsoft Entra ID", "okta": "Okta", "google": "Google Workspace",
+             "onelogin": "OneLogin", "jumpcloud": "JumpCloud"}
+    return next((name for key, name in known.items() if key in host), host)
+
+
+def refresh_from_metadata(provider: IdentityProvider, form) -> tuple[str, ...]:
+    """Update Entity ID, URLs and certificates from new metadata, all or nothing; return the notes."""
+    metadata = parse_form_metadata(form)
+    if metadata is None:
+        raise MetadataInvalid(form.metadata_xml.errors[0])
+    values = providers.provider_values(provider) | {
+        "entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "sso_binding": metadata.sso_binding,
+        "slo_url": metadata.slo_url}
+    providers.save_provider(provider, values)
+    keep = {c.fingerprint_sha256 for c in metadata.certificates}
+    for cert in [c for c in provider.certificates if c.fingerprint_sha256 not in keep]:
+        provider.certificates.remove(cert)
+    have = {c.fingerprint_sha256 for c in provider.certificates}
+    for info in metadata.certificates:
+        if info.fingerprint_sha256 not in have:
+            providers.add_certificate(provider, info)
+    return metadata.notes

@@ -1,0 +1,153 @@
+"""Single Sign On configuration: identity providers, their certificates and mapping lookups."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+
+from crm.extensions import db
+from crm.licensing.models import LicensePackage
+from crm.roles.models import Role
+from crm.search_keys import fold, key_type
+from crm.timeutil import utcnow
+
+LICENSES_ALL = "all"
+LICENSES_SELECTED = "selected"
+EVERY_LOGIN = "every_login"
+FIRST_LOGIN = "first_login"
+SSO_BINDING_REDIRECT = "redirect"
+SSO_BINDING_POST = "post"
+
+provider_license_package = Table(
+    "provider_license_package",
+    db.metadata,
+    Column("provider_id", ForeignKey("identity_provider.id", ondelete="CASCADE"), primary_key=True),
+    Column("package_id", ForeignKey("license_package.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class IdentityProvider(db.Model):
+    """A SAML identity provider (Creatio: SsoIdentityProvider) and what JIT does with its users."""
+
+    __tablename__ = "identity_provider"
+    __table_args__ = (
+        CheckConstraint("license_policy IN ('all', 'selected')", name="license_policy"),
+        CheckConstraint("new_user_type IN ('employee', 'external')", name="new_user_type"),
+        CheckConstraint("sso_binding IN ('redirect', 'post')", name="sso_binding"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(60), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    entity_id: Mapped[str] = mapped_column(String(500))
+    sso_url: Mapped[str] = mapped_column(String(1000))
+    sso_binding: Mapped[str] = mapped_column(String(10), default=SSO_BINDING_REDIRECT)
+    slo_url: Mapped[str | None] = mapped_column(String(1000))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    jit_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    show_on_login: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    license_policy: Mapped[str] = mapped_column(String(10), default=LICENSES_ALL)
+    new_user_type: Mapped[str] = mapped_column(String(20), default="employee")
+    allowed_domains: Mapped[list[str]] = mapped_column(JSON, default=list)
+    required_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    groups_attribute: Mapped[str | None] = mapped_column(String(500))
+    immutable_id_attribute: Mapped[str | None] = mapped_column(String(500))
+    # Bumped on every change, so a cached SAML settings object knows it is stale.
+    config_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    certificates: Mapped[list[IdpCertificate]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="IdpCertificate.not_after.desc()")
+    attribute_mappings: Mapped[list[AttributeMapping]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="AttributeMapping.id")
+    role_mappings: Mapped[list[RoleMapping]] = relationship(
+        back_populates="provider", cascade="all, delete-orphan", order_by="RoleMapping.id")
+    license_packages: Mapped[list[LicensePackage]] = relationship(
+        secondary=provider_license_package, order_by="LicensePackage.name_key")
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class IdpCertificate(db.Model):
+    """An IdP signing certificate; two at once allow a rollover without downtime."""
+
+    __tablename__ = "idp_certificate"
+    __table_args__ = (UniqueConstraint("provider_id", "fingerprint_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"), index=True)
+    pem: Mapped[str] = mapped_column(Text)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(95))
+    subject: Mapped[str] = mapped_column(String(500))
+    not_before: Mapped[datetime] = mapped_column(DateTime)
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    provider: Mapped[IdentityProvider] = relationship(back_populates="certificates")
+
+    def __str__(self) -> str:
+        return f"{self.subject} (expires {self.not_after:%Y-%m-%d})"
+
+
+class AttributeMapping(db.Model):
+    """Lookup "SAML field name converters to contact field name": one SAML attribute to one contact field."""
+
+    __tablename__ = "attribute_mapping"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "contact_field"),
+        CheckConstraint("update_on IN ('every_login', 'first_login')", name="update_on"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"), index=True)
+    saml_attribute: Mapped[str] = mapped_column(String(500))
+    contact_field: Mapped[str] = mapped_column(String(40))
+    default_value: Mapped[str | None] = mapped_column(String(250))
+    update_on: Mapped[str] = mapped_column(String(20), default=EVERY_LOGIN)
+
+    provider: Mapped[IdentityProvider] = relationship(back_populates="attribute_mappings")
+
+    def __str__(self) -> str:
+        return f"{self.saml_attribute} → {self.contact_field}"
+
+
+class RoleMapping(db.Model):
+    """Lookup "SAML groups to user roles": a group value in an attribute connects the user to a role."""
+
+    __tablename__ = "role_mapping"
+    __table_args__ = (UniqueConstraint("provider_id", "saml_attribute", "value_key", "role_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"), index=True)
+    saml_attribute: Mapped[str] = mapped_column(String(500))
+    value: Mapped[str] = mapped_column(String(500))
+    value_key: Mapped[str] = mapped_column(key_type(500))
+    role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), index=True)
+
+    provider: Mapped[IdentityProvider] = relationship(back_populates="role_mappings")
+    role: Mapped[Role] = relationship(lazy="joined")
+
+    @validates("value")
+    def _keep_key(self, _key: str, value: str) -> str:
+        value = value.strip()
+        self.value_key = fold(value)
+        return value
+
+    def __str__(self) -> str:
+        return f"{self.saml_attribute} = {self.value} → {self.role.name if self.role else self.role_id}"

@@ -1,0 +1,194 @@
+"""Identity providers: validation and saving. No configuration the sign-in could not use is ever saved."""
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.audit import services as audit
+from crm.audit.models import CONFIG
+from crm.config import is_production
+from crm.designer.models import (
+    LICENSES_ALL,
+    LICENSES_SELECTED,
+    SSO_BINDING_POST,
+    SSO_BINDING_REDIRECT,
+    IdentityProvider,
+    IdpCertificate,
+)
+from crm.extensions import db
+from crm.licensing.services import find_package
+from crm.sso.certificates import CertificateInfo, require_current
+from crm.sso.metadata import MAX_CERTIFICATES
+from crm.users.models import USER_TYPES
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
+DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+RESERVED_SLUGS = {"new", "import", "presets"}
+
+
+class ProviderInvalid(ValueError):
+    """The provider settings cannot be saved; `errors` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def find_provider(slug: str) -> IdentityProvider | None:
+    """The provider with this slug."""
+    return db.session.scalar(select(IdentityProvider).where(IdentityProvider.slug == (slug or "").strip().lower()))
+
+
+def all_providers() -> list[IdentityProvider]:
+    """Every provider, by display name."""
+    return list(db.session.scalars(select(IdentityProvider).order_by(IdentityProvider.display_name)))
+
+
+def split_list(value: Any) -> list[str]:
+    """A list from a list, or from text separated by commas or new lines; blanks dropped."""
+    items = value if isinstance(value, list | tuple) else re.split(r"[,\n]", value or "")
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
+def _url_error(url: str | None, label: str, required: bool) -> str | None:
+    if not url:
+        return f"Enter the {label}." if required else None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"The {label} must be a full http(s) URL."
+    if parts.scheme != "https" and is_production(current_app):
+        return f"The {label} must use https (http is only accepted in development)."
+    return None
+
+
+def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[str, Any]:
+    """Clean the settings; raise ProviderInvalid naming every bad field."""
+    errors: dict[str, str] = {}
+    clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
+    clean["slug"] = (clean.get("slug") or "").lower()
+    if not SLUG.match(clean["slug"]) or clean["slug"] in RESERVED_SLUGS:
+        errors["slug"] = "Use 2–60 lowercase letters, digits and hyphens (it appears in URLs)."
+    elif (other := find_provider(clean["slug"])) is not None and other is not provider:
+        errors["slug"] = f"The slug {clean['slug']} is used by {other.display_name}."
+    if not clean.get("display_name"):
+        errors["display_name"] = "Enter a display name (it is shown on the login button)."
+    if not clean.get("entity_id"):
+        errors["entity_id"] = "Enter the IdP's Entity ID (from its metadata)."
+    for key, label, required in (("sso_url", "Single Sign On URL", True), ("slo_url", "Single Logout URL", False)):
+        if message := _url_error(clean.get(key), label, required):
+            errors[key] = message
+    clean["slo_url"] = clean.get("slo_url") or None
+    if clean.get("sso_binding", SSO_BINDING_REDIRECT) not in (SSO_BINDING_REDIRECT, SSO_BINDING_POST):
+        errors["sso_binding"] = "Choose HTTP-Redirect or HTTP-POST."
+    if clean.get("new_user_type", "employee") not in USER_TYPES:
+        errors["new_user_type"] = f"Choose one of: {', '.join(USER_TYPES)}."
+    clean["allowed_domains"] = [d.lower().lstrip("@") for d in split_list(clean.get("allowed_domains"))]
+    if bad := [d for d in clean["allowed_domains"] if not DOMAIN.match(d)]:
+        errors["allowed_domains"] = f"Not a domain name: {', '.join(bad)}."
+    clean["required_groups"] = split_list(clean.get("required_groups"))
+    _validate_licenses(clean, errors)
+    if errors:
+        raise ProviderInvalid(errors)
+    return clean
+
+
+def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
+    policy = clean.get("license_policy") or LICENSES_ALL
+    names = split_list(clean.get("licenses"))
+    packages = []
+    for name in names:
+        package = find_package(name)
+        if package is None:
+            errors["licenses"] = f'No license package is named "{name}".'
+        packages.append(package)
+    if policy == LICENSES_SELECTED and not names:
+        errors["licenses"] = "Choose at least one license package, or grant all available ones."
+    if policy not in (LICENSES_ALL, LICENSES_SELECTED):
+        errors["license_policy"] = "Choose all available licenses or selected packages."
+    clean["license_policy"], clean["license_packages"] = policy, packages if policy == LICENSES_SELECTED else []
+
+
+SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "enabled", "jit_enabled",
+            "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
+            "required_groups", "groups_attribute", "immutable_id_attribute")
+
+
+def provider_values(provider: IdentityProvider) -> dict[str, Any]:
+    """The provider's settings as shown in the audit trail and exported."""
+    values = {key: getattr(provider, key) for key in SETTINGS}
+    values["licenses"] = [p.name for p in provider.license_packages]
+    return values
+
+
+def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
+                  certificates: list[CertificateInfo] = ()) -> IdentityProvider:
+    """Create or update a provider (a new one needs a current signing certificate); audit the change."""
+    clean = validate(values, provider)
+    if provider is None and not certificates:
+        raise ProviderInvalid({"certificate": "Add the IdP's signing certificate, or import its metadata."})
+    before = provider_values(provider) if provider else {}
+    provider = provider or IdentityProvider(config_version=0)
+    for key in SETTINGS:
+        if key in clean:
+            setattr(provider, key, clean[key])
+    provider.license_packages = clean["license_packages"]
+    db.session.add(provider)
+    db.session.flush()
+    for info in certificates:
+        add_certificate(provider, info, audited=False)
+    changes = audit.diff(before, provider_values(provider))
+    if certificates and not before:
+        changes["certificates"] = {"before": None, "after": [c.fingerprint_sha256 for c in certificates]}
+    if changes:
+        touch(provider)
+        audit.record("sso.provider_" + ("update" if before else "create"),
+                     f"{'Changed' if before else 'Added'} identity provider {provider.display_name}",
+                     category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug)
+    return provider
+
+
+def touch(provider: IdentityProvider) -> None:
+    """Mark the provider's configuration as changed (cached SAML settings are rebuilt)."""
+    provider.config_version = (provider.config_version or 0) + 1
+
+
+def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:
+    """Add a current signing certificate; at most two at once (for rollover)."""
+    require_current(info)
+    if any(c.fingerprint_sha256 == info.fingerprint_sha256 for c in provider.certificates):
+        raise ProviderInvalid({"certificate": "This certificate is already configured."})
+    if len(provider.certificates) >= MAX_CERTIFICATES:
+        raise ProviderInvalid({"certificate": "Two certificates are already configured; remove the older one first."})
+    cert = IdpCertificate(pem=info.pem, fingerprint_sha256=info.fingerprint_sha256, subject=info.subject[:500],
+                          not_before=info.not_before, not_after=info.not_after)
+    provider.certificates.append(cert)
+    db.session.flush()
+    if audited:
+        touch(provider)
+        audit.record("sso.certificate_add", f"Added a signing certificate to {provider.display_name}",
+                     category=CONFIG, target=provider, idp_slug=provider.slug,
+                     changes={"certificate": {"before": None, "after": f"{info.subject} · {info.fingerprint_sha256}"}})
+    return cert
+
+
+def remove_certificate(provider: IdentityProvider, cert: IdpCertificate) -> None:
+    """Remove a certificate; the last one stays (the sign-in could not verify anything without it)."""
+    if len(provider.certificates) <= 1:
+        raise ProviderInvalid({"certificate": "A provider needs at least one signing certificate; add the new one "
+                                              "before removing this one."})
+    provider.certificates.remove(cert)
+    touch(provider)
+    audit.record("sso.certificate_remove", f"Removed a signing certificate from {provider.display_name}",
+                 category=CONFIG, target=provider, idp_slug=provider.slug,
+                 changes={"certificate": {"before": f"{cert.subject} · {cert.fingerprint_sha256}", "after": None}})
+
+
+def delete_provider(provider: IdentityProvider) -> None:
+    """Delete a provider and its mappings (users it created keep their accounts)."""
+    audit.record("sso.provider_delete", f"Deleted identity provider {provider.display_name}", category=CONFIG,
+                 target=provider, idp_slug=provider.slug, changes=audit.diff(provider_values(provider), {}))
+    db.session.delete(provider)

@@ -1,0 +1,361 @@
+"""System Designer → Single Sign On configuration: providers, certificates, mapping lookups, presets."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from htmx_flask import make_response as htmx_response
+
+from crm.auth.access import admin_required
+from crm.designer import mappings, providers
+from crm.designer.forms import (
+    AttributeMappingForm,
+    CertificateForm,
+    MetadataForm,
+    NewProviderForm,
+    PresetForm,
+    ProviderForm,
+    RoleMappingForm,
+)
+from crm.designer.metadata_import import read_certificates, read_metadata_into
+from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
+from crm.designer.views import bp
+from crm.extensions import db
+from crm.licensing.services import all_packages
+from crm.sso.certificates import CertificateInvalid
+from crm.sso.metadata import MetadataInvalid
+from crm.sso.settings import sp_urls
+
+
+def _provider(slug: str) -> IdentityProvider:
+    return providers.find_provider(slug) or abort(404)
+
+
+def _with_choices(form: ProviderForm) -> ProviderForm:
+    form.licenses.choices = [(p.name, p.name) for p in all_packages()]
+    return form
+
+
+def _show(form, errors: dict[str, str]) -> None:
+    for key, message in errors.items():
+        field = form[key] if key in form else None
+        if field is None:
+            flash(message, "error")
+        else:
+            field.errors = list(field.errors) + [message]
+
+
+@bp.get("/sso")
+@admin_required
+def sso_providers():
+    """Single Sign On configuration: every identity provider with its state."""
+    return render_template("designer/sso/index.html", providers=providers.all_providers())
+
+
+@bp.route("/sso/new", methods=["GET", "POST"])
+@admin_required
+def sso_new():
+    """Add a provider: import its metadata (fields fill themselves) or type the values; Save creates it."""
+    form = _with_choices(NewProviderForm())
+    if request.method == "POST":  # CSRFProtect has checked the token already
+        if request.form.get("action") == "import":
+            read_metadata_into(form)
+        elif form.validate():
+            try:
+                provider = providers.save_provider(None, form.values(), read_certificates(form.certificate.data))
+            except CertificateInvalid as error:
+                db.session.rollback()
+                form.certificate.errors = [str(error)]
+            except providers.ProviderInvalid as invalid:
+                db.session.rollback()
+                _show(form, invalid.errors)
+            else:
+                db.session.commit()
+                flash(f"Identity provider {provider.display_name} added. Now map its attributes below.", "success")
+                return redirect(url_for(".sso_provider", slug=provider.slug))
+    return render_template("designer/sso/new.html", form=form)
+
+
+def _page(provider: IdentityProvider, **forms):
+    """Render the provider page; forms passed in (with errors) replace the blank ones."""
+    edit_id = request.args.get("edit", type=int)
+    context = {
+        "provider": provider,
+        "form": forms.get("form") or _settings_form(provider),
+        "certificate_form": forms.get("certificate_form") or CertificateForm(),
+        "metadata_form": forms.get("metadata_form") or MetadataForm(),
+        "mapping_form": forms.get("mapping_form") or AttributeMappingForm(formdata=None),
+        "role_form": _role_form(forms.get("role_form")),
+        "preset_form": PresetForm(formdata=None),
+        "edit_id": forms.get("edit_id", edit_id),
+        "edit_form": forms.get("edit_form"),
+        "urls": sp_urls(provider.slug),
+        "update_on": mappings.UPDATE_ON,
+    }
+    return render_template("designer/sso/provider.html", **context)
+
+
+def _settings_form(provider: IdentityProvider) -> ProviderForm:
+    """The settings form filled from the provider (lists shown one per line)."""
+    return _with_choices(ProviderForm(
+        formdata=None, obj=provider, licenses=[p.name for p in provider.license_packages],
+        allowed_domains="\n".join(provider.allowed_domains or []),
+        required_groups="\n".join(provider.required_groups or [])))
+
+
+def _role_form(form: RoleMappingForm | None = None) -> RoleMappingForm:
+    form = form or RoleMappingForm(formdata=None)
+    form.role.choices = [(r.name, r.name) for r in mappings.roles_for_choice()]
+    return form
+
+
+@bp.get("/sso/<slug>")
+@admin_required
+def sso_provider(slug: str):
+    """One provider: settings, certificates, the mapping lookups and the values for the IdP admin."""
+    return _page(_provider(slug))
+
+
+@bp.post("/sso/<slug>")
+@admin_required
+def sso_save(slug: str):
+    """Save the provider's settings."""
+    provider = _provider(slug)
+    form = _with_choices(ProviderForm())
+    if form.validate():
+        try:
+            providers.save_provider(provider, form.values())
+        except providers.ProviderInvalid as invalid:
+            db.session.rollback()
+            _show(form, invalid.errors)
+        else:
+            db.session.commit()
+            flash("Settings saved.", "success")
+            return redirect(url_for(".sso_provider", slug=provider.slug))
+    db.session.rollback()
+    return _page(provider, form=form), 200
+
+
+@bp.post("/sso/<slug>/metadata")
+@admin_required
+def sso_update_from_metadata(slug: str):
+    """Refresh Entity ID, URLs and certificates from fresh IdP metadata."""
+    from crm.designer.metadata_import import refresh_from_metadata
+
+    provider = _provider(slug)
+    form = MetadataForm()
+    try:
+        notes = refresh_from_metadata(provider, form)
+    except (MetadataInvalid, CertificateInvalid, providers.ProviderInvalid) as error:
+        db.session.rollback()
+        form.metadata_xml.errors = [getattr(error, "errors", {}).get("certificate") or str(error)]
+        return _page(_provider(slug), metadata_form=form)
+    db.session.commit()
+    flash("Updated from the metadata." + "".join(f" {n}" for n in notes), "success")
+    return redirect(url_for(".sso_provider", slug=provider.slug))
+
+
+@bp.post("/sso/<slug>/certificates")
+@admin_required
+def sso_add_certificate(slug: str):
+    """Add a signing certificate (for rollover)."""
+    from crm.sso.certificates import parse_certificate
+
+    provider = _provider(slug)
+    form = CertificateForm()
+    try:
+        providers.add_certificate(provider, parse_certificate(form.certificate.data))
+    except CertificateInvalid as error:
+        form.certificate.errors = [str(error)]
+    except providers.ProviderInvalid as invalid:
+        form.certificate.errors = list(invalid.errors.values())
+    if form.certificate.errors:
+        db.session.rollback()
+        return _page(_provider(slug), certificate_form=form)
+    db.session.commit()
+    flash("Certificate added.", "success")
+    return redirect(url_for(".sso_provider", slug=provider.slug) + "#certificates")
+
+
+@bp.post("/sso/<slug>/certificates/<int:cert_id>/delete")
+@admin_required
+def sso_remove_certificate(slug: str, cert_id: int):
+    """Remove a signing certificate (never the last one)."""
+    provider = _provider(slug)
+    cert = db.session.get(IdpCertificate, cert_id)
+    if cert is None or cert.provider_id != provider.id:
+        abort(404)
+    try:
+        providers.remove_certificate(provider, cert)
+    except providers.ProviderInvalid as invalid:
+        db.session.rollback()
+        flash(invalid.errors["certificate"], "error")
+    else:
+        db.session.commit()
+        flash("Certificate removed.", "success")
+    return redirect(url_for(".sso_provider", slug=provider.slug) + "#certificates")
+
+
+@bp.post("/sso/<slug>/delete")
+@admin_required
+def sso_delete(slug: str):
+    """Delete the provider and its mapping lookups."""
+    provider = _provider(slug)
+    name = provider.display_name
+    providers.delete_provider(provider)
+    db.session.commit()
+    flash(f"Identity provider {name} deleted.", "success")
+    return redirect(url_for(".sso_providers"))
+
+
+@bp.post("/sso/<slug>/preset")
+@admin_required
+def sso_preset(slug: str):
+    """Fill the mapping with a preset's claim names; existing rows are kept."""
+    provider = _provider(slug)
+    try:
+        added = mappings.apply_preset(provider, request.form.get("preset", ""))
+    except mappings.MappingInvalid as invalid:
+        db.session.rollback()
+        flash(invalid.errors["preset"], "error")
+    else:
+        db.session.commit()
+        flash(f"Preset applied: {len(added)} row{'s' if len(added) != 1 else ''} added"
+              + ("; rows for fields already mapped were kept." if len(added) < 3 else "."), "success")
+    return redirect(url_for(".sso_provider", slug=provider.slug) + "#mapping")
+
+
+# --- "SAML data to contact fields mapping": rows edited in place with htmx -------------------------------------
+
+def _mapping(provider: IdentityProvider, mapping_id: int) -> AttributeMapping:
+    row = db.session.get(AttributeMapping, mapping_id)
+    if row is None or row.provider_id != provider.id:
+        abort(404)
+    return row
+
+
+def _row(provider, row):
+    return render_template("designer/sso/_mapping_row.html", provider=provider, row=row, update_on=mappings.UPDATE_ON)
+
+
+def _row_form(provider, row, form):
+    return render_template("designer/sso/_mapping_row_form.html", provider=provider, row=row, form=form)
+
+
+@bp.post("/sso/<slug>/mappings")
+@admin_required
+def sso_mapping_create(slug: str):
+    """Add a mapping row; htmx appends it to the table, plain HTML reloads the page."""
+    provider = _provider(slug)
+    form = AttributeMappingForm()
+    try:
+        row = mappings.save_attribute_mapping(provider, None, form.saml_attribute.data, form.contact_field.data,
+                                              form.default_value.data, form.update_on.data)
+    except mappings.MappingInvalid as invalid:
+        db.session.rollback()
+        _show(form, invalid.errors)
+        provider = _provider(slug)
+        if request.htmx:
+            return htmx_response(_row_form(provider, None, form), retarget="#mapping-new", reswap="outerHTML")
+        return _page(provider, mapping_form=form)
+    db.session.commit()
+    if request.htmx:
+        blank = AttributeMappingForm(formdata=None)
+        return _row(provider, row) + render_template("designer/sso/_mapping_row_form.html", provider=provider,
+                                                     row=None, form=blank, oob=True)
+    flash("Mapping row added.", "success")
+    return redirect(url_for(".sso_provider", slug=provider.slug) + "#mapping")
+
+
+@bp.get("/sso/<slug>/mappings/<int:mapping_id>")
+@admin_required
+def sso_mapping_row(slug: str, mapping_id: int):
+    """One mapping row, read-only (Cancel of an edit)."""
+    provider = _provider(slug)
+    if not request.htmx:
+        return redirect(url_for(".sso_provider", slug=slug) + "#mapping")
+    return _row(provider, _mapping(provider, mapping_id))
+
+
+@bp.get("/sso/<slug>/mappings/<int:mapping_id>/edit")
+@admin_required
+def sso_mapping_edit(slug: str, mapping_id: int):
+    """The row turned into its form."""
+    provider = _provider(slug)
+    row = _mapping(provider, mapping_id)
+    if not request.htmx:
+        return redirect(url_for(".sso_provider", slug=slug, edit=mapping_id) + f"#mapping-{mapping_id}")
+    return _row_form(provider, row, AttributeMappingForm(formdata=None, obj=row))
+
+
+@bp.route("/sso/<slug>/mappings/<int:mapping_id>", methods=["PUT", "POST"])
+@admin_required
+def sso_mapping_update(slug: str, mapping_id: int):
+    """Save a row; on a validation error the row form comes back with the messages."""
+    provider = _provider(slug)
+    row = _mapping(provider, mapping_id)
+    form = AttributeMappingForm()
+    try:
+        mappings.save_attribute_mapping(provider, row, form.saml_attribute.data, form.contact_field.data,
+                                        form.default_value.data, form.update_on.data)
+    except mappings.MappingInvalid as invalid:
+        db.session.rollback()
+        _show(form, invalid.errors)
+        provider = _provider(slug)
+        row = _mapping(provider, mapping_id)
+        if request.htmx:
+            return _row_form(provider, row, form)
+        return _page(provider, edit_id=mapping_id, edit_form=form)
+    db.session.commit()
+    if request.htmx:
+        return _row(provider, row)
+    flash("Mapping row saved.", "success")
+    return redirect(url_for(".sso_provider", slug=slug) + f"#mapping-{mapping_id}")
+
+
+@bp.route("/sso/<slug>/mappings/<int:mapping_id>", methods=["DELETE"])
+@bp.post("/sso/<slug>/mappings/<int:mapping_id>/delete")
+@admin_required
+def sso_mapping_delete(slug: str, mapping_id: int):
+    """Delete a row; htmx removes it from the table."""
+    provider = _provider(slug)
+    mappings.delete_attribute_mapping(provider, _mapping(provider, mapping_id))
+    db.session.commit()
+    if request.htmx:
+        return ""
+    flash("Mapping row deleted.", "success")
+    return redirect(url_for(".sso_provider", slug=slug) + "#mapping")
+
+
+# --- "SAML groups to user roles" ------------------------------------------------------------------------------
+
+@bp.post("/sso/<slug>/role-mappings")
+@admin_required
+def sso_role_mapping_create(slug: str):
+    """Map a group to a role."""
+    provider = _provider(slug)
+    form = _role_form(RoleMappingForm())
+    try:
+        mappings.add_role_mapping(provider, form.saml_attribute.data, form.value.data, form.role.data)
+    except mappings.MappingInvalid as invalid:
+        db.session.rollback()
+        _show(form, invalid.errors)
+        return _page(_provider(slug), role_form=form)
+    db.session.commit()
+    flash("Group mapped to role.", "success")
+    return redirect(url_for(".sso_provider", slug=slug) + "#groups")
+
+
+@bp.route("/sso/<slug>/role-mappings/<int:row_id>", methods=["DELETE"])
+@bp.post("/sso/<slug>/role-mappings/<int:row_id>/delete")
+@admin_required
+def sso_role_mapping_delete(slug: str, row_id: int):
+    """Remove a group-to-role row."""
+    provider = _provider(slug)
+    row = db.session.get(RoleMapping, row_id)
+    if row is None or row.provider_id != provider.id:
+        abort(404)
+    mappings.delete_role_mapping(provider, row)
+    db.session.commit()
+    if request.htmx:
+        return ""
+    flash("Group mapping removed.", "success")
+    return redirect(url_for(".sso_provider", slug=slug) + "#groups")
