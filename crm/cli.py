@@ -26,6 +26,7 @@ CLI_ACTOR = (None, "cli")
 crm_cli = AppGroup("crm", help="Set up the database and demo data.")
 users_cli = AppGroup("users", help="List and show users.")
 licenses_cli = AppGroup("licenses", help="Manage license packages.")
+audit_cli = AppGroup("audit", help="Read the audit trail.")
 
 
 def fail(message: str) -> None:
@@ -147,9 +148,29 @@ def users_show(username: str, as_json: bool) -> None:
         click.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}")
 
 
+@audit_cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+def audit_list(as_json: bool, limit: int) -> None:
+    """Audit events, newest first."""
+    from crm.audit.models import AuditEvent
+
+    stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
+    rows = [{"reference": e.reference, "occurred_at": e.occurred_at.isoformat(), "category": e.category,
+             "action": e.action, "actor": e.actor_name, "summary": e.summary, "idp": e.idp_slug,
+             "name_id": e.name_id, "outcome": e.outcome, "reason": e.reason, "changes": e.changes,
+             "details": e.details} for e in db.session.scalars(stmt)]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['occurred_at']}  {row['reference']}  {row['summary']}"
+                   + (f"  [{row['outcome']}]" if row["outcome"] else ""))
+
+
 def register_cli(app: Flask) -> None:
     """Add the command groups to `flask`."""
     from crm.designer.cli import sso_cli
 
-    for group in (crm_cli, users_cli, licenses_cli, sso_cli):
+    for group in (crm_cli, users_cli, licenses_cli, audit_cli, sso_cli):
         app.cli.add_command(group)

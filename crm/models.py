@@ -5,7 +5,8 @@ from crm.contacts.models import Contact, ContactType, Department
 from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.roles.models import Role, RoleMembership
-from crm.users.models import User
+from crm.sso.models import UsedAssertion
+from crm.users.models import User, UserIdentity
 
 __all__ = [
     "Account",
@@ -21,5 +22,7 @@ __all__ = [
     "Role",
     "RoleMapping",
     "RoleMembership",
+    "UsedAssertion",
     "User",
+    "UserIdentity",
 ]

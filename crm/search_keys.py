@@ -1,8 +1,11 @@
 """Folded search keys: the case-insensitive form of names, stored beside them and indexed.
 
-The key is computed in Python (str.casefold), so SQLite and PostgreSQL compare the same thing and a
+The key is computed in Python (str.lower), so SQLite and PostgreSQL compare the same thing and a
 plain unique index enforces case-insensitive uniqueness on both engines. Prefix search is a range
 query on the key, which both engines answer from a B-tree index.
+
+lower(), not casefold(): casefold also maps ligatures and sharp s ("ﬁ" -> "fi", "ß" -> "ss"), which
+would let a look-alike username match an existing account (SAML-SECURITY.md: never fold look-alikes).
 """
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 
 def fold(text: str | None) -> str:
-    """The case-insensitive key for a name: stripped and case-folded (no Unicode compatibility folding)."""
-    return (text or "").strip().casefold()
+    """The case-insensitive key for a name: stripped and lower-cased (no compatibility or NFKC folding)."""
+    return (text or "").strip().lower()
 
 
 def key_type(length: int) -> String:

@@ -38,7 +38,17 @@ def login():
         else:
             start_session(user)
             return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
-    return render_template("auth/login.html", form=form)
+    return render_template("auth/login.html", form=form, sso_providers=_sso_buttons())
+
+
+def _sso_buttons() -> list:
+    """Providers with "Display login via SSO" on, for the login page."""
+    from crm.designer.models import IdentityProvider
+
+    stmt = (db.select(IdentityProvider).where(IdentityProvider.enabled.is_(True),
+                                               IdentityProvider.show_on_login.is_(True))
+            .order_by(IdentityProvider.display_name))
+    return list(db.session.scalars(stmt))
 
 
 def start_session(user: User, **session_values: str) -> None:
@@ -52,9 +62,14 @@ def start_session(user: User, **session_values: str) -> None:
 
 @bp.post("/logout")
 def logout():
-    """Sign out and forget the whole session."""
+    """Sign out and forget the whole session; a user who came through SSO is signed out at the IdP too."""
+    from crm.sso.views import idp_logout_url
+
+    idp_url = idp_logout_url()
     logout_user()
     session.clear()
+    if idp_url:
+        return redirect(idp_url)
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
 

@@ -6,6 +6,7 @@ from typing import Any
 from crm.designer import mappings, providers
 from crm.designer.metadata_import import read_certificates
 from crm.designer.models import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED, IdentityProvider
+from crm.search_keys import fold
 from crm.sso.certificates import CertificateInvalid
 
 FORMAT_VERSION = 1
@@ -93,13 +94,13 @@ def _sync_attribute_mappings(provider: IdentityProvider, rows: list[dict[str, An
 
 
 def _sync_role_mappings(provider: IdentityProvider, rows: list[dict[str, Any]]) -> None:
-    wanted = {(r["attribute"], str(r["value"]).strip().casefold(), str(r["role"]).strip().casefold()) for r in rows}
+    wanted = {(r["attribute"], fold(str(r["value"])), fold(str(r["role"]))) for r in rows}
     for existing in list(provider.role_mappings):
         if (existing.saml_attribute, existing.value_key, existing.role.name_key) not in wanted:
             mappings.delete_role_mapping(provider, existing)
     have = {(r.saml_attribute, r.value_key, r.role.name_key) for r in provider.role_mappings}
     for row in rows:
-        key = (row["attribute"], str(row["value"]).strip().casefold(), str(row["role"]).strip().casefold())
+        key = (row["attribute"], fold(str(row["value"])), fold(str(row["role"])))
         if key not in have:
             mappings.add_role_mapping(provider, row["attribute"], row["value"], row["role"])
             have.add(key)

@@ -1,6 +1,8 @@
 """python3-saml settings built from a provider's configuration in the database."""
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
 from flask import current_app
@@ -62,6 +64,29 @@ def saml_settings(provider: IdentityProvider) -> dict[str, Any]:
             "digestAlgorithm": SHA256,
         },
     }
+
+
+_cache: dict[str, object] = {}
+_cache_lock = threading.Lock()
+
+
+def cached_settings(provider: IdentityProvider):
+    """The provider's OneLogin_Saml2_Settings, built once and reused until its configuration changes.
+
+    Keyed by the settings themselves, so any change (a certificate, a URL, CRM_BASE_URL) builds new ones;
+    building parses and checks certificates and the whole dict, which would otherwise happen per sign-in.
+    """
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    settings = saml_settings(provider)
+    key = json.dumps(settings, sort_keys=True)
+    with _cache_lock:
+        built = _cache.get(key)
+        if built is None:
+            if len(_cache) > 256:
+                _cache.clear()
+            built = _cache[key] = OneLogin_Saml2_Settings(settings)
+        return built
 
 
 def sp_metadata(provider: IdentityProvider) -> str:

@@ -1,19 +1,149 @@
-"""Public SAML endpoints under /sso/<slug>/ (metadata now; sign-in and logout come with the ACS)."""
+"""Public SAML endpoints under /sso/<slug>/: login, ACS, single logout and SP metadata.
+
+The ACS view stays short: pre-check and validate (responses.py), provision (crm.provisioning), sign in.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, request
+import logging
+import time
 
+from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask_login import current_user
+
+from crm.audit import services as audit
+from crm.audit.models import PROVISIONING
+from crm.auth.safe_urls import safe_next
+from crm.auth.views import start_session
+from crm.designer.models import SSO_BINDING_POST, IdentityProvider
 from crm.designer.providers import find_provider
-from crm.sso.settings import sp_metadata
+from crm.extensions import csrf, db
+from crm.provisioning.apply import provision
+from crm.sso.rejections import SamlRejected
+from crm.sso.request_data import saml_request_data
+from crm.sso.responses import validate_response
+from crm.sso.settings import cached_settings, sp_metadata
+from crm.users.models import User
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
+log = logging.getLogger(__name__)
+PENDING = "saml_pending"  # {"slug", "id", "at"} of the AuthnRequest this browser sent
+SSO_SESSION = "saml_session"  # {"slug", "name_id", "name_id_format", "session_index"} after an SSO sign-in
+PENDING_TTL = 15 * 60
+
+
+def _provider(slug: str) -> IdentityProvider:
+    return find_provider(slug) or abort(404)
 
 
 @bp.get("/<slug>/metadata")
 def metadata(slug: str):
     """This SP's metadata for one provider; `?download=1` saves it as a file."""
-    provider = find_provider(slug) or abort(404)
+    provider = _provider(slug)
     response = Response(sp_metadata(provider), mimetype="application/samlmetadata+xml")
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="crm-sp-{provider.slug}-metadata.xml"'
     return response
+
+
+@bp.get("/<slug>/login")
+def login(slug: str):
+    """Start SP-initiated sign-in: an AuthnRequest to the IdP, its id kept in the session, `next` as RelayState."""
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+    from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
+
+    provider = _provider(slug)
+    if not provider.enabled:
+        return _refused(provider, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
+    relay_state = safe_next(request.args.get("next")) or "/"
+    settings = cached_settings(provider)
+    if provider.sso_binding == SSO_BINDING_POST:
+        authn = OneLogin_Saml2_Authn_Request(settings)
+        session[PENDING] = {"slug": slug, "id": authn.get_id(), "at": int(time.time())}
+        return render_template("sso/post_binding.html", action=provider.sso_url, relay_state=relay_state,
+                               saml_request=authn.get_request(deflate=False))
+    auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
+    url = auth.login(return_to=relay_state)
+    session[PENDING] = {"slug": slug, "id": auth.get_last_request_id(), "at": int(time.time())}
+    return redirect(url)
+
+
+def _pending_request_id(slug: str) -> str | None:
+    pending = session.get(PENDING) or {}
+    if pending.get("slug") != slug or time.time() - pending.get("at", 0) > PENDING_TTL:
+        return None
+    return pending.get("id")
+
+
+@csrf.exempt
+@bp.post("/<slug>/acs")
+def acs(slug: str):
+    """Assertion Consumer Service: validate, provision, sign in on a fresh session, redirect."""
+    provider = _provider(slug)
+    try:
+        validated = validate_response(provider, request.form.get("SAMLResponse"), saml_request_data(),
+                                      _pending_request_id(slug))
+    except SamlRejected as rejected:
+        session.pop(PENDING, None)
+        return _refused(provider, rejected)
+    identity = validated.identity
+    outcome = provision(identity, db.session.get(IdentityProvider, provider.id))
+    if outcome.user_id is None:
+        session.pop(PENDING, None)
+        return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
+                               reference=outcome.reference), 403
+    start_session(db.session.get(User, outcome.user_id), **{SSO_SESSION: {
+        "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
+        "session_index": identity.session_index}})
+    return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
+
+
+def _refused(provider: IdentityProvider, rejected: SamlRejected):
+    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail."""
+    log.warning("SSO sign-in through %s refused: %s (%s)", provider.slug, rejected.code, rejected.reason)
+    db.session.rollback()
+    event = audit.record("sso.rejected", f"Refused a sign-in response from {provider.slug}", category=PROVISIONING,
+                         actor=(None, "sso"), idp_slug=provider.slug, outcome="rejected",
+                         reason=f"{rejected.code}: {rejected.reason}"[:4000],
+                         details={"remote_addr": request.remote_addr})
+    db.session.commit()
+    return render_template("sso/refused.html", provider=provider, message=rejected.message,
+                           reference=event.reference), rejected.status
+
+
+@csrf.exempt
+@bp.route("/<slug>/sls", methods=["GET", "POST"])
+def sls(slug: str):
+    """Single logout: the IdP's LogoutResponse after we asked, or its LogoutRequest ending our session."""
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+    provider = _provider(slug)
+    auth = OneLogin_Saml2_Auth(saml_request_data(), cached_settings(provider))
+    try:
+        url = auth.process_slo(request_id=session.get("saml_logout_id"), delete_session_cb=lambda: _end_session())
+    except Exception as error:  # a malformed message: refuse, never a 500
+        return _refused(provider, SamlRejected("malformed", f"single logout: {type(error).__name__}: {error}"))
+    if auth.get_errors():
+        return _refused(provider, SamlRejected("invalid", f"single logout: {auth.get_last_error_reason()}"))
+    _end_session()
+    return redirect(url or url_for("auth.login", signed_out=1))
+
+
+def _end_session() -> None:
+    from flask_login import logout_user
+
+    logout_user()
+    session.clear()
+
+
+def idp_logout_url() -> str | None:
+    """When the user came through SSO and the IdP has a logout URL: the LogoutRequest redirect that ends both."""
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+    info = session.get(SSO_SESSION)
+    provider = find_provider(info["slug"]) if info else None
+    if not (current_user.is_authenticated and provider and provider.slo_url):
+        return None
+    auth = OneLogin_Saml2_Auth(saml_request_data(url_for("sso.sls", slug=provider.slug)), cached_settings(provider))
+    url = auth.logout(return_to=url_for("auth.login", _external=False), name_id=info["name_id"],
+                      session_index=info["session_index"], name_id_format=info["name_id_format"])
+    return url

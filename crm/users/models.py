@@ -4,11 +4,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm.contacts.models import Contact
+from crm.designer.models import IdentityProvider
 from crm.extensions import db
 from crm.licensing.models import LicenseSeat
 from crm.roles.models import RoleMembership
@@ -40,6 +41,8 @@ class User(UserMixin, db.Model):
         back_populates="user", cascade="all, delete-orphan", order_by="RoleMembership.role_id"
     )
     seats: Mapped[list[LicenseSeat]] = relationship(back_populates="user", cascade="all, delete-orphan")
+    identity: Mapped[UserIdentity | None] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                         uselist=False)
 
     @validates("username")
     def _keep_key(self, _key: str, value: str) -> str:
@@ -71,3 +74,30 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.username
+
+
+class UserIdentity(db.Model):
+    """The user's SSO binding: which IdP vouches for them, under which NameID (and immutable id).
+
+    One binding per user: an assertion from another IdP never signs this user in (no takeover).
+    """
+
+    __tablename__ = "user_identity"
+    __table_args__ = (UniqueConstraint("provider_id", "name_id_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"), index=True)
+    name_id: Mapped[str] = mapped_column(String(250))
+    name_id_key: Mapped[str] = mapped_column(key_type(250))
+    immutable_id: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="identity")
+    provider: Mapped[IdentityProvider] = relationship(lazy="joined")
+
+    @validates("name_id")
+    def _keep_key(self, _key: str, value: str) -> str:
+        value = value.strip()
+        self.name_id_key = fold(value)
+        return value

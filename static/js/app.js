@@ -31,3 +31,9 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// SAML HTTP-POST binding pages: send the form on load (the button stays for browsers without JavaScript).
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-autosubmit]");
+  if (form) form.submit();
+});

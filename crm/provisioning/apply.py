@@ -1,0 +1,214 @@
+"""Applying a plan: matching the user, writing user, contact, seats, roles and the audit event in one
+transaction. Everything or nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from crm.accounts.services import find_or_create
+from crm.audit import services as audit
+from crm.audit.models import PROVISIONING, AuditEvent
+from crm.contacts.models import Contact
+from crm.contacts.services import LOOKUP_MODELS, contact_values, find_lookup
+from crm.designer.models import IdentityProvider
+from crm.extensions import db
+from crm.licensing.models import LicensePackage
+from crm.licensing.services import NoSeatLeft, take_seat
+from crm.provisioning.identity import SamlIdentity
+from crm.provisioning.plan import CREATE, DENY, Plan, UserState, deny
+from crm.provisioning.planner import plan_sign_in
+from crm.provisioning.policy import ProviderPolicy
+from crm.roles.models import SSO, RoleMembership
+from crm.search_keys import fold
+from crm.timeutil import utcnow
+from crm.users.models import User, UserIdentity
+
+ACTOR = (None, "sso")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened: the user to sign in (None when refused), the event's outcome and reference."""
+
+    user_id: int | None
+    outcome: str  # created, updated, unchanged, denied
+    reference: str
+    denial_message: str | None = None
+    denial_code: str | None = None
+
+
+class Match:
+    """The user an identity belongs to, or a refusal when it belongs to someone else."""
+
+    def __init__(self, user: User | None = None, bound: bool = False, refusal=None):
+        self.user, self.bound, self.refusal = user, bound, refusal
+
+
+def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
+    """The bound user; else the user with the same immutable id; else a local user with username = NameID."""
+    key = fold(identity.name_id)
+    binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
+                                                           UserIdentity.name_id_key == key))
+    immutable = identity.first(policy.immutable_id_attribute)
+    if binding is None and immutable:
+        binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
+                                                               UserIdentity.immutable_id == immutable))
+    if binding is not None:
+        return Match(binding.user, bound=True)
+    user = db.session.scalar(select(User).where(User.username_key == key))
+    if user is None:
+        return Match()
+    if user.identity is not None:
+        return Match(refusal=deny("other_idp", f"user {user.username} is bound to identity provider "
+                                               f"{user.identity.provider.slug}; not taken over by {policy.slug}"))
+    return Match(user, bound=False)
+
+
+def user_state(user: User, bound: bool) -> UserState:
+    """Snapshot of the user for the planner."""
+    return UserState(
+        user_id=user.id, username=user.username, active=user.active, bound=bound,
+        contact=contact_values(user.contact) if user.contact else {},
+        roles={m.role_id: (m.source, m.role.name) for m in user.memberships},
+        license_count=len(user.seats),
+    )
+
+
+def _lookup_exists(field: str, name: str) -> bool:
+    return find_lookup(field, name) is not None
+
+
+def provision(identity: SamlIdentity, provider: IdentityProvider) -> Outcome:
+    """Plan and apply one SSO sign-in; a concurrent first login of the same person is retried as a known user."""
+    for attempt in (1, 2):
+        try:
+            outcome = _provision_once(identity, ProviderPolicy.from_provider(provider))
+            db.session.commit()
+            return outcome
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            provider = db.session.get(IdentityProvider, provider.id)
+    raise AssertionError("unreachable")
+
+
+def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
+    match = match_user(identity, policy)
+    if match.refusal:
+        return _record_denial(identity, policy, Plan(action=DENY, username=identity.name_id,
+                                                      denial=match.refusal), match.user)
+    plan = plan_sign_in(identity, policy, user_state(match.user, match.bound) if match.user else None,
+                        _lookup_exists)
+    if plan.action == DENY:
+        return _record_denial(identity, policy, plan, match.user)
+    user = _create_user(identity, policy) if plan.action == CREATE else match.user
+    if plan.link or plan.action == CREATE:
+        user.identity = UserIdentity(provider_id=policy.provider_id, name_id=identity.name_id,
+                                     immutable_id=identity.first(policy.immutable_id_attribute))
+        db.session.flush()
+    _write_contact(user, plan)
+    granted, seat_notes = _grant_licenses(user, policy) if plan.grant_licenses else ([], [])
+    plan.notes += seat_notes
+    _write_roles(user, plan)
+    user.last_login_at = utcnow()
+    no_seat = bool(plan.grant_licenses and _relevant_packages(policy) and not user.seats)
+    if plan.action == CREATE:
+        outcome = "created"
+    elif plan.link or plan.field_changes or plan.roles_add or plan.roles_remove or granted:
+        outcome = "updated"
+    else:
+        outcome = "unchanged"
+    if no_seat:
+        plan.denial = deny("no_seat", "no license package had a free seat")
+    event = _record(identity, policy, plan, user, "denied" if no_seat else outcome, granted)
+    if no_seat:
+        return Outcome(None, "denied", event.reference, plan.denial.message, "no_seat")
+    return Outcome(user.id, outcome, event.reference)
+
+
+def _create_user(identity: SamlIdentity, policy: ProviderPolicy) -> User:
+    user = User(username=identity.name_id, user_type=policy.user_type, active=True, contact=Contact(full_name=""))
+    db.session.add(user)
+    db.session.flush()  # a concurrent first login of the same person fails here (unique username) and is retried
+    return user
+
+
+def _write_contact(user: User, plan: Plan) -> None:
+    contact = user.contact or Contact(full_name="")
+    user.contact = contact
+    for key, value in plan.contact.items():
+        if key == "account":
+            account, created = find_or_create(value) if value else (None, False)
+            if created:
+                plan.notes.append(f"Account {value} was created.")
+            contact.account = account
+        elif key in LOOKUP_MODELS:
+            setattr(contact, key, find_lookup(key, value) if value else None)
+        else:
+            setattr(contact, key, value)
+    if not contact.full_name:
+        contact.full_name = " ".join(p for p in (contact.given_name, contact.surname) if p) or user.username
+    db.session.flush()
+
+
+def _relevant_packages(policy: ProviderPolicy) -> list[LicensePackage]:
+    stmt = select(LicensePackage).order_by(LicensePackage.name_key)
+    if not policy.all_licenses:
+        stmt = stmt.where(LicensePackage.id.in_(policy.package_ids))
+    return list(db.session.scalars(stmt))
+
+
+def _grant_licenses(user: User, policy: ProviderPolicy) -> tuple[list[str], list[str]]:
+    """All available packages (every one with a free seat), or the provider's chosen ones."""
+    granted, notes = [], []
+    for package in _relevant_packages(policy):
+        try:
+            if take_seat(user, package, "sso"):
+                granted.append(package.name)
+        except NoSeatLeft:
+            notes.append(f"No free seat in {package.name}.")
+    db.session.expire(user, ["seats"])
+    return granted, notes
+
+
+def _write_roles(user: User, plan: Plan) -> None:
+    for role_id in plan.roles_remove:
+        membership = db.session.get(RoleMembership, (user.id, role_id))
+        if membership is not None and membership.source == SSO:
+            db.session.delete(membership)
+    for role_id in plan.roles_add:
+        db.session.add(RoleMembership(user_id=user.id, role_id=role_id, source=SSO))
+    db.session.flush()
+    db.session.expire(user, ["memberships"])
+
+
+def _details(identity: SamlIdentity, plan: Plan, granted: list[str]) -> dict:
+    return {
+        "attributes": {name: list(values) for name, values in identity.attributes.items()},
+        "name_id_format": identity.name_id_format,
+        "assertion_id": identity.assertion_id,
+        "licenses_granted": granted,
+        "roles_added": sorted(plan.roles_add.values()),
+        "roles_removed": sorted(plan.roles_remove.values()),
+        "notes": plan.notes,
+    }
+
+
+def _record(identity: SamlIdentity, policy: ProviderPolicy, plan: Plan, user: User | None, outcome: str,
+            granted: list[str]) -> AuditEvent:
+    changes = {k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()}
+    verb = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}[outcome]
+    about = {"target": user} if user else {"target_type": "User", "target_label": identity.name_id}
+    return audit.record(
+        "sso.sign_in", f"{verb} {identity.name_id} through {policy.slug}", category=PROVISIONING, actor=ACTOR,
+        changes=changes, details=_details(identity, plan, granted), idp_slug=policy.slug, name_id=identity.name_id,
+        outcome=outcome, reason=plan.denial.reason if plan.denial else "; ".join(plan.notes) or None, **about,
+    )
+
+
+def _record_denial(identity: SamlIdentity, policy: ProviderPolicy, plan: Plan, user: User | None) -> Outcome:
+    event = _record(identity, policy, plan, user, "denied", [])
+    return Outcome(None, "denied", event.reference, plan.denial.message, plan.denial.code)

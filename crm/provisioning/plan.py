@@ -1,0 +1,68 @@
+"""The plan: what one SSO sign-in will do to the CRM, computed without touching the database."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CREATE, UPDATE, DENY = "create", "update", "deny"
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Why a sign-in is refused: a code, words for the user, and the technical reason for the audit trail."""
+
+    code: str
+    message: str
+    reason: str
+
+
+DENIALS = {
+    "jit_off": "Single sign-on did not create an account for you because automatic account creation is off. "
+               "Ask your administrator.",
+    "inactive": "Your account is not active. Ask your administrator to activate it.",
+    "domain": "Your email domain is not allowed to sign in to this CRM. Ask your administrator.",
+    "groups": "You are not in a group that may sign in to this CRM. Ask your administrator.",
+    "other_idp": "Your account signs in through another identity provider. Use that one, or ask your administrator "
+                 "to link your account.",
+    "limits": "Your identity provider sent values that are too long for the CRM. Ask your administrator.",
+    "no_seat": "No free license seat is left. Your account is ready, but an administrator must grant you a "
+               "license before you can sign in.",
+    "username_taken": "An account with this username already exists but could not be matched to you safely. "
+                      "Ask your administrator.",
+}
+
+
+def deny(code: str, reason: str) -> Denial:
+    """A denial with the plain-words message for its code."""
+    return Denial(code, DENIALS[code], reason)
+
+
+@dataclass(frozen=True)
+class UserState:
+    """The matched user as it is now (None in the plan when the user is new)."""
+
+    user_id: int
+    username: str
+    active: bool
+    bound: bool  # already bound to this provider (False: a local user about to be linked)
+    contact: dict[str, Any]  # field key -> current value (lookups by name)
+    roles: dict[int, tuple[str, str]]  # role id -> (source "manual" or "sso", role name)
+    license_count: int
+
+
+@dataclass
+class Plan:
+    """What to do: create or update (with field, license and role changes), or deny with a reason."""
+
+    action: str
+    username: str
+    user_id: int | None = None
+    link: bool = False
+    denial: Denial | None = None
+    contact: dict[str, Any] = field(default_factory=dict)  # values to write (field key -> value)
+    field_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {"before", "after", "rule"}
+    grant_licenses: bool = False
+    roles_add: dict[int, str] = field(default_factory=dict)  # role id -> name
+    roles_remove: dict[int, str] = field(default_factory=dict)
+    groups_known: bool = True
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,130 @@
+"""Planning a sign-in: matching rules, access rules, contact fields, licenses and roles. Pure functions."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from crm.contacts.fields import FIELDS_BY_KEY
+from crm.provisioning.identity import SamlIdentity
+from crm.provisioning.plan import CREATE, DENY, UPDATE, Plan, UserState, deny
+from crm.provisioning.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
+from crm.search_keys import fold
+
+LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_USERNAME = 250
+
+
+def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None,
+                 lookup_exists: LookupExists) -> Plan:
+    """Decide what this sign-in does. `state` is the matched user, or None for someone new."""
+    plan = Plan(action=UPDATE if state else CREATE, username=identity.name_id,
+                user_id=state.user_id if state else None, link=bool(state and not state.bound))
+    refusal = _access_refusal(identity, policy, state)
+    if refusal:
+        plan.action, plan.denial = DENY, refusal
+        return plan
+    if state is not None and not policy.jit:
+        plan.notes.append("Just-In-Time provisioning is off: contact and roles were not updated.")
+        return plan
+    values, notes = desired_contact(identity, policy, state, lookup_exists)
+    plan.notes += notes
+    too_long = [f for f, v in values.items() if v and FIELDS_BY_KEY[f].max_length
+                and len(v) > FIELDS_BY_KEY[f].max_length]
+    if too_long:
+        plan.action = DENY
+        plan.denial = deny("limits", f"values too long for contact field(s): {', '.join(too_long)}")
+        return plan
+    _contact_changes(plan, values, state)
+    _role_changes(plan, identity, policy, state)
+    plan.grant_licenses = state is None or state.license_count == 0
+    return plan
+
+
+def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None):
+    if len(identity.name_id) > MAX_USERNAME:
+        return deny("limits", f"NameID is longer than {MAX_USERNAME} characters")
+    if state is None and not policy.jit:
+        return deny("jit_off", "denied: JIT off (unknown user, automatic account creation is off)")
+    if state is not None and not state.active:
+        return deny("inactive", f"user {state.username} is not active")
+    if policy.allowed_domains:
+        email = sign_in_email(identity, policy)
+        domain = fold(email.rsplit("@", 1)[1]) if email and "@" in email else None
+        if domain not in policy.allowed_domains:
+            return deny("domain", f"email domain {domain or '(no email)'} is not in the allowed domains "
+                                  f"{sorted(policy.allowed_domains)}")
+    if policy.required_groups:
+        if identity.values(ENTRA_GROUPS_OVERAGE):
+            return deny("groups", "group overage: Entra sent groups.link instead of the groups, so the required "
+                                  "groups cannot be checked (send only the groups assigned to the application)")
+        groups = {fold(v) for a in policy.group_attributes for v in identity.values(a)}
+        if not groups & policy.required_groups:
+            return deny("groups", f"none of the required groups {sorted(policy.required_groups)} were sent")
+    return None
+
+
+def sign_in_email(identity: SamlIdentity, policy: ProviderPolicy) -> str | None:
+    """The email the access rules check: the mapped email attribute, else an email-like NameID."""
+    rule = next((r for r in policy.field_rules if r.field == "email"), None)
+    email = identity.first(rule.attribute) if rule else None
+    if not email and "@" in identity.name_id:
+        email = identity.name_id
+    return email
+
+
+def desired_contact(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None,
+                    lookup_exists: LookupExists) -> tuple[dict[str, str | None], list[str]]:
+    """Contact values the mapping gives: first value of each attribute, else the row's default.
+
+    A later login only applies "every login" rows, and a default only fills an empty field (so an admin's
+    edit is not overwritten by a default). Unknown Type/Department values are left out and noted.
+    """
+    values: dict[str, str | None] = {}
+    notes: list[str] = []
+    for rule in policy.field_rules:
+        if state is not None and not rule.every_login:
+            continue
+        value = identity.first(rule.attribute)
+        if value is None:
+            if not rule.default or (state is not None and state.contact.get(rule.field)):
+                continue
+            value = rule.default
+        if rule.field in ("type", "department") and not lookup_exists(rule.field, value):
+            notes.append(f'"{value}" is not a known {FIELDS_BY_KEY[rule.field].label.lower()}: left out.')
+            continue
+        if rule.field == "email" and not _EMAIL.match(value):
+            notes.append(f'"{value}" is not an email address: left out.')
+            continue
+        values[rule.field] = value
+    return values, notes
+
+
+def _same(field: str, before, after) -> bool:
+    if FIELDS_BY_KEY[field].lookup:
+        return fold(before) == fold(after)
+    return (before or None) == (after or None)
+
+
+def _contact_changes(plan: Plan, values: dict[str, str | None], state: UserState | None) -> None:
+    current = state.contact if state else {}
+    if state is None and "email" not in values and _EMAIL.match(plan.username):
+        values["email"] = plan.username  # a contact is reachable even if the IdP sends no email attribute
+    if state is None and not any(values.get(f) for f in ("full_name", "given_name", "surname")):
+        values["full_name"] = plan.username
+    for key, value in values.items():
+        if not _same(key, current.get(key), value):
+            plan.contact[key] = value
+            plan.field_changes[key] = {"before": current.get(key), "after": value}
+
+
+def _role_changes(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None) -> None:
+    if identity.values(ENTRA_GROUPS_OVERAGE):
+        plan.groups_known = False
+        plan.notes.append("Entra sent groups.link (more than 150 groups): roles were kept as they are.")
+        return
+    wanted = {rule.role_id: rule.role_name for rule in policy.group_rules
+              if rule.value_key in {fold(v) for v in identity.values(rule.attribute)}}
+    held = state.roles if state else {}
+    plan.roles_add = {rid: name for rid, name in wanted.items() if rid not in held}
+    plan.roles_remove = {rid: name for rid, (source, name) in held.items() if source == "sso" and rid not in wanted}

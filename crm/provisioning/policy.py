@@ -1,0 +1,70 @@
+"""A provider's configuration as plain values, read once per sign-in."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crm.designer.models import EVERY_LOGIN, LICENSES_ALL, IdentityProvider
+from crm.search_keys import fold
+
+ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One row of "SAML field name converters to contact field name"."""
+
+    attribute: str
+    field: str
+    default: str | None
+    every_login: bool
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    """One row of "SAML groups to user roles" (value folded for case-insensitive matching)."""
+
+    attribute: str
+    value_key: str
+    role_id: int
+    role_name: str
+
+
+@dataclass(frozen=True)
+class ProviderPolicy:
+    """What JIT may do for users of one provider."""
+
+    provider_id: int
+    slug: str
+    jit: bool
+    user_type: str
+    all_licenses: bool
+    package_ids: tuple[int, ...]
+    allowed_domains: frozenset[str]
+    required_groups: frozenset[str]
+    groups_attribute: str | None
+    immutable_id_attribute: str | None
+    field_rules: tuple[FieldRule, ...]
+    group_rules: tuple[GroupRule, ...]
+
+    @classmethod
+    def from_provider(cls, provider: IdentityProvider) -> ProviderPolicy:
+        """Read the provider's settings and mapping lookups."""
+        return cls(
+            provider_id=provider.id, slug=provider.slug, jit=provider.jit_enabled, user_type=provider.new_user_type,
+            all_licenses=provider.license_policy == LICENSES_ALL,
+            package_ids=tuple(p.id for p in provider.license_packages),
+            allowed_domains=frozenset(fold(d) for d in provider.allowed_domains or ()),
+            required_groups=frozenset(fold(g) for g in provider.required_groups or ()),
+            groups_attribute=provider.groups_attribute or None,
+            immutable_id_attribute=provider.immutable_id_attribute or None,
+            field_rules=tuple(FieldRule(m.saml_attribute, m.contact_field, m.default_value,
+                                        m.update_on == EVERY_LOGIN) for m in provider.attribute_mappings),
+            group_rules=tuple(GroupRule(r.saml_attribute, r.value_key, r.role_id, r.role.name)
+                              for r in provider.role_mappings),
+        )
+
+    @property
+    def group_attributes(self) -> tuple[str, ...]:
+        """Attributes that carry groups: the configured one and those the role rows name."""
+        names = [self.groups_attribute] if self.groups_attribute else []
+        return tuple(dict.fromkeys(names + [r.attribute for r in self.group_rules]))

@@ -1,0 +1,165 @@
+"""Validating a SAMLResponse: pre-checks, python3-saml in strict mode, then the checks it leaves to us.
+
+The result is a frozen SamlIdentity for provisioning; nothing here touches users or contacts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
+from onelogin.saml2.response import OneLogin_Saml2_Response
+from sqlalchemy.exc import IntegrityError
+
+from crm.designer.models import IdentityProvider
+from crm.extensions import db
+from crm.provisioning.identity import SamlIdentity
+from crm.sso.models import UsedAssertion
+from crm.sso.prechecks import precheck
+from crm.sso.rejections import SamlRejected
+from crm.sso.settings import cached_settings, sp_urls
+from crm.timeutil import utcnow
+
+BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+MAX_ATTRIBUTES = 200
+MAX_VALUES_PER_ATTRIBUTE = 1000
+MAX_VALUE_LENGTH = 2048
+REPLAY_MEMORY = timedelta(hours=1)  # kept at least this long when the assertion names no NotOnOrAfter
+CLOCK_SKEW = timedelta(seconds=300)  # what python3-saml allows on Conditions; kept beyond NotOnOrAfter too
+
+_ERROR_CODES = {
+    OneLogin_Saml2_ValidationError.INVALID_SIGNATURE: "signature",
+    OneLogin_Saml2_ValidationError.NO_SIGNATURE_FOUND: "signature",
+    OneLogin_Saml2_ValidationError.NO_SIGNED_ASSERTION: "signature",
+    OneLogin_Saml2_ValidationError.NO_SIGNED_MESSAGE: "signature",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_SIGNATURES: "signature",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_SIGNATURES_IN_RESPONSE: "signature",
+    OneLogin_Saml2_ValidationError.WRONG_NUMBER_OF_SIGNATURES_IN_ASSERTION: "signature",
+    OneLogin_Saml2_ValidationError.WRONG_SIGNED_ELEMENT: "signature",
+    OneLogin_Saml2_ValidationError.ID_NOT_FOUND_IN_SIGNED_ELEMENT: "signature",
+    OneLogin_Saml2_ValidationError.DUPLICATED_ID_IN_SIGNED_ELEMENTS: "signature",
+    OneLogin_Saml2_ValidationError.INVALID_SIGNED_ELEMENT: "signature",
+    OneLogin_Saml2_ValidationError.DUPLICATED_REFERENCE_IN_SIGNED_ELEMENTS: "signature",
+    OneLogin_Saml2_ValidationError.DEPRECATED_SIGNATURE_METHOD: "deprecated_algorithm",
+    OneLogin_Saml2_ValidationError.DEPRECATED_DIGEST_METHOD: "deprecated_algorithm",
+    OneLogin_Saml2_ValidationError.ASSERTION_EXPIRED: "expired",
+    OneLogin_Saml2_ValidationError.ASSERTION_TOO_EARLY: "expired",
+    OneLogin_Saml2_ValidationError.SESSION_EXPIRED: "expired",
+    OneLogin_Saml2_ValidationError.WRONG_SUBJECTCONFIRMATION: "expired",
+    OneLogin_Saml2_ValidationError.WRONG_AUDIENCE: "audience",
+    OneLogin_Saml2_ValidationError.WRONG_DESTINATION: "recipient",
+    OneLogin_Saml2_ValidationError.EMPTY_DESTINATION: "recipient",
+    OneLogin_Saml2_ValidationError.WRONG_ISSUER: "issuer",
+    OneLogin_Saml2_ValidationError.STATUS_CODE_IS_NOT_SUCCESS: "status",
+    OneLogin_Saml2_ValidationError.WRONG_INRESPONSETO: "unsolicited",
+}
+
+
+@dataclass(frozen=True)
+class ValidatedResponse:
+    """A response that passed every check: the identity, and how the sign-in was started."""
+
+    identity: SamlIdentity
+    idp_initiated: bool
+
+
+def validate_response(provider: IdentityProvider, saml_response: str | None, request_data: dict,
+                      pending_request_id: str | None) -> ValidatedResponse:
+    """Run every check of SAML-SECURITY.md on a posted response; raise SamlRejected with the reason."""
+    if not provider.enabled:
+        raise SamlRejected("disabled", f"identity provider {provider.slug} is disabled", status=403)
+    precheck(saml_response)
+    try:
+        response = OneLogin_Saml2_Response(cached_settings(provider), saml_response)
+        in_response_to = response.get_in_response_to()
+        response.is_valid(request_data, request_id=in_response_to and pending_request_id, raise_exceptions=True)
+        idp_initiated = _check_solicitation(provider, response, pending_request_id)
+        _check_audience_destination_recipient(response, sp_urls(provider.slug))
+        identity = SamlIdentity(idp_slug=provider.slug, name_id=response.get_nameid(),
+                                name_id_format=response.get_nameid_format(),
+                                session_index=response.get_session_index(),
+                                attributes=_checked_attributes(response.get_attributes()),
+                                assertion_id=response.get_assertion_id())
+        not_on_or_after = response.get_assertion_not_on_or_after()
+    except SamlRejected:
+        raise
+    except OneLogin_Saml2_ValidationError as error:
+        raise SamlRejected(_ERROR_CODES.get(error.code, "invalid"), f"python3-saml: {error}") from None
+    except Exception as error:  # lxml, xmlsec, base64 and schema errors: a hostile or broken document
+        raise SamlRejected("malformed", f"{type(error).__name__}: {error}") from None
+    remember_assertion(provider, identity.assertion_id, not_on_or_after)
+    return ValidatedResponse(identity, idp_initiated)
+
+
+def _subject_confirmation_data(response: OneLogin_Saml2_Response) -> list:
+    # Read from the signed assertion the way python3-saml itself does (by the signature's Reference), so a
+    # wrapped, unsigned copy can never supply these values (XSW).
+    nodes = response._query_assertion("/saml:Subject/saml:SubjectConfirmation")
+    return [n.find("saml:SubjectConfirmationData", namespaces={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"})
+            for n in nodes if n.get("Method") == BEARER]
+
+
+def _check_solicitation(provider: IdentityProvider, response: OneLogin_Saml2_Response,
+                        pending_request_id: str | None) -> bool:
+    """SP-initiated: both InResponseTo values equal our request id. Else IdP-initiated, if the provider allows it."""
+    outer = response.get_in_response_to()
+    inner = {scd.get("InResponseTo") for scd in _subject_confirmation_data(response) if scd is not None}
+    if outer is None and inner <= {None}:
+        if not provider.allow_idp_initiated:
+            raise SamlRejected("unsolicited", "unsolicited response (no InResponseTo) and IdP-initiated sign-in is "
+                                              "not allowed for this provider")
+        return True
+    if not pending_request_id:
+        raise SamlRejected("unsolicited", f"InResponseTo {outer or inner} but no sign-in was started in this session")
+    if outer != pending_request_id or inner != {pending_request_id}:
+        raise SamlRejected("unsolicited", f"InResponseTo (response {outer}, assertion {sorted(map(str, inner))}) "
+                                          f"does not match the request {pending_request_id}")
+    return False
+
+
+def _check_audience_destination_recipient(response: OneLogin_Saml2_Response, urls: dict[str, str]) -> None:
+    audiences = response.get_audiences()
+    if urls["entity_id"] not in audiences:
+        raise SamlRejected("audience", f"AudienceRestriction {audiences or 'missing'} does not name this SP "
+                                       f"({urls['entity_id']})")
+    destination = response.document.get("Destination")
+    if destination is not None and destination != urls["acs"]:
+        raise SamlRejected("recipient", f"Destination {destination} is not the ACS URL {urls['acs']}")
+    recipients = [scd.get("Recipient") for scd in _subject_confirmation_data(response) if scd is not None]
+    if urls["acs"] not in recipients:
+        raise SamlRejected("recipient", f"Recipient {recipients} is not exactly the ACS URL {urls['acs']}")
+
+
+def _checked_attributes(attributes: dict) -> dict[str, tuple[str, ...]]:
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise SamlRejected("limits", f"{len(attributes)} attributes (limit {MAX_ATTRIBUTES})")
+    checked = {}
+    for name, values in attributes.items():
+        values = tuple("" if v is None else str(v) for v in values)
+        if len(values) > MAX_VALUES_PER_ATTRIBUTE:
+            raise SamlRejected("limits", f"attribute {name[:100]} has {len(values)} values "
+                                         f"(limit {MAX_VALUES_PER_ATTRIBUTE})")
+        if any(len(v) > MAX_VALUE_LENGTH for v in values) or len(name) > MAX_VALUE_LENGTH:
+            raise SamlRejected("limits", f"attribute {name[:100]} has a value over {MAX_VALUE_LENGTH} characters")
+        checked[name] = values
+    return checked
+
+
+def remember_assertion(provider: IdentityProvider, assertion_id: str | None, not_on_or_after) -> None:
+    """Record the assertion id; a second use (any worker, any server) is refused by the primary key."""
+    if not assertion_id:
+        raise SamlRejected("invalid", "the assertion has no ID")
+    expires = _naive(not_on_or_after) if not_on_or_after else utcnow() + REPLAY_MEMORY
+    db.session.add(UsedAssertion(assertion_id=assertion_id, provider_id=provider.id,
+                                 expires_at=max(expires + CLOCK_SKEW, utcnow() + CLOCK_SKEW)))
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise SamlRejected("replay", f"assertion {assertion_id} was already used") from None
+
+
+def _naive(value) -> datetime:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value

@@ -1,0 +1,172 @@
+"""A SAML IdP of the test suite's own: builds and signs real responses (xmlsec, test keys), with knobs for every
+attack in SAML-SECURITY.md. Nothing in the app is patched: these responses go through the real ACS."""
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+
+import xmlsec
+from lxml import etree
+
+from tests.saml_keys import key_pair
+
+SAMLP = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+XS = "http://www.w3.org/2001/XMLSchema"
+NSMAP = {"samlp": SAMLP, "saml": SAML}
+EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+UNSET = object()
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def _instant(delta: timedelta = timedelta()) -> str:
+    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a response says; defaults make a valid SP-initiated response for provider `slug`."""
+
+    slug: str = "entra"
+    name_id: str = "nina.novak@example.com"
+    name_id_format: str = EMAIL_FORMAT
+    attributes: dict = field(default_factory=dict)
+    in_response_to: str | None = None  # on the Response and in SubjectConfirmationData
+    scd_in_response_to: object = UNSET  # override only the signed SubjectConfirmationData's value
+    base_url: str = "http://localhost"
+    issuer: str | None = None  # default https://idp.example.com/<slug> (what tests.factories.provider configures)
+    destination: object = UNSET  # default: the ACS URL; None: omitted
+    recipient: object = UNSET
+    audience: object = UNSET  # None: no AudienceRestriction at all
+    not_before: timedelta = timedelta(minutes=-1)
+    not_on_or_after: timedelta = timedelta(minutes=5)
+    scd_not_on_or_after: timedelta = timedelta(minutes=5)
+    status: str = "urn:oasis:names:tc:SAML:2.0:status:Success"
+    sign_assertion: bool = True
+    sign_response: bool = False
+    key_name: str = "test-idp"
+    sha1: bool = False
+    assertion_id: str | None = None
+    session_index: str = "_session-1"
+
+    @property
+    def acs(self) -> str:
+        return f"{self.base_url}/sso/{self.slug}/acs"
+
+    @property
+    def sp_entity_id(self) -> str:
+        return f"{self.base_url}/sso/{self.slug}/metadata"
+
+    def but(self, **changes) -> Spec:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+
+def _pick(value, default):
+    return default if value is UNSET else value
+
+
+def build_assertion(spec: Spec) -> etree._Element:
+    """The saml:Assertion element (unsigned)."""
+    issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
+    assertion = etree.Element(_q(SAML, "Assertion"), nsmap={"saml": SAML, "xs": XS, "xsi": XSI},
+                              ID=spec.assertion_id or f"_a{uuid.uuid4().hex}", Version="2.0", IssueInstant=_instant())
+    etree.SubElement(assertion, _q(SAML, "Issuer")).text = issuer
+    subject = etree.SubElement(assertion, _q(SAML, "Subject"))
+    name_id = etree.SubElement(subject, _q(SAML, "NameID"), Format=spec.name_id_format)
+    name_id.text = spec.name_id
+    confirmation = etree.SubElement(subject, _q(SAML, "SubjectConfirmation"), Method=BEARER)
+    data = etree.SubElement(confirmation, _q(SAML, "SubjectConfirmationData"),
+                            NotOnOrAfter=_instant(spec.scd_not_on_or_after))
+    recipient = _pick(spec.recipient, spec.acs)
+    if recipient is not None:
+        data.set("Recipient", recipient)
+    scd_irt = _pick(spec.scd_in_response_to, spec.in_response_to)
+    if scd_irt is not None:
+        data.set("InResponseTo", scd_irt)
+    conditions = etree.SubElement(assertion, _q(SAML, "Conditions"), NotBefore=_instant(spec.not_before),
+                                  NotOnOrAfter=_instant(spec.not_on_or_after))
+    audience = _pick(spec.audience, spec.sp_entity_id)
+    if audience is not None:
+        restriction = etree.SubElement(conditions, _q(SAML, "AudienceRestriction"))
+        etree.SubElement(restriction, _q(SAML, "Audience")).text = audience
+    authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"), AuthnInstant=_instant(),
+                             SessionIndex=spec.session_index)
+    context = etree.SubElement(authn, _q(SAML, "AuthnContext"))
+    etree.SubElement(context, _q(SAML, "AuthnContextClassRef")).text = \
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+    if spec.attributes:
+        statement = etree.SubElement(assertion, _q(SAML, "AttributeStatement"))
+        for name, values in spec.attributes.items():
+            attribute = etree.SubElement(statement, _q(SAML, "Attribute"), Name=name)
+            for value in values if isinstance(values, list | tuple) else [values]:
+                node = etree.SubElement(attribute, _q(SAML, "AttributeValue"))
+                node.set(_q(XSI, "type"), "xs:string")
+                node.text = value
+    return assertion
+
+
+def sign(element: etree._Element, key_name: str = "test-idp", sha1: bool = False) -> etree._Element:
+    """Return a signed copy of an element (enveloped, exclusive c14n, test key); the Signature follows its Issuer."""
+    key_pem, cert_pem = key_pair(key_name)
+    method = xmlsec.Transform.RSA_SHA1 if sha1 else xmlsec.Transform.RSA_SHA256
+    signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, method, ns="ds")
+    element.find(_q(SAML, "Issuer")).addnext(signature)
+    reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA1 if sha1 else xmlsec.Transform.SHA256,
+                                              uri="#" + element.get("ID"))
+    xmlsec.template.add_transform(reference, xmlsec.Transform.ENVELOPED)
+    xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+    xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
+    key = xmlsec.Key.from_memory(key_pem.encode(), xmlsec.KeyFormat.PEM)
+    key.load_cert_from_memory(cert_pem.encode(), xmlsec.KeyFormat.PEM)
+    context = xmlsec.SignatureContext()
+    context.key = key
+    context.register_id(element, "ID")
+    context.sign(signature)
+    # Nodes xmlsec adds are not known to lxml's tag lookup (find/iter by tag miss them): hand back a re-parsed copy.
+    return etree.fromstring(etree.tostring(element))
+
+
+def build_response(spec: Spec, assertion: etree._Element | None = None) -> etree._Element:
+    """The samlp:Response with the (signed) assertion inside."""
+    issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
+    response = etree.Element(_q(SAMLP, "Response"), nsmap=NSMAP, ID=f"_r{uuid.uuid4().hex}", Version="2.0",
+                             IssueInstant=_instant())
+    destination = _pick(spec.destination, spec.acs)
+    if destination is not None:
+        response.set("Destination", destination)
+    if spec.in_response_to is not None:
+        response.set("InResponseTo", spec.in_response_to)
+    etree.SubElement(response, _q(SAML, "Issuer")).text = issuer
+    status = etree.SubElement(response, _q(SAMLP, "Status"))
+    etree.SubElement(status, _q(SAMLP, "StatusCode"), Value=spec.status)
+    if assertion is None:
+        assertion = build_assertion(spec)
+        if spec.sign_assertion:
+            assertion = sign(assertion, spec.key_name, spec.sha1)
+    response.append(assertion)
+    return sign(response, spec.key_name, spec.sha1) if spec.sign_response else response
+
+
+def to_xml(element: etree._Element) -> bytes:
+    """Serialise without reformatting (a signature survives only byte-stable canonical content)."""
+    return etree.tostring(element)
+
+
+def encode(xml: bytes | str | etree._Element) -> str:
+    """Base64 as an IdP posts it in SAMLResponse."""
+    if isinstance(xml, etree._Element):
+        xml = to_xml(xml)
+    return base64.b64encode(xml if isinstance(xml, bytes) else xml.encode()).decode()
+
+
+def signed_response(spec: Spec) -> str:
+    """A valid, signed, base64-encoded SAMLResponse."""
+    return encode(build_response(spec))

@@ -1,0 +1,235 @@
+"""Sign in with SSO: SP- and IdP-initiated, JIT create and update, refusals. Real signed responses."""
+import json
+
+from crm.audit.models import AuditEvent
+from crm.extensions import db
+from crm.licensing.models import LicensePackage
+from crm.users.models import User
+from crm.users.services import user_json
+from tests import factories
+from tests.saml_signer import Spec, signed_response
+from tests.sso.conftest import CLAIMS, GROUPS, SALES_GROUP, nina
+
+
+def _user(username="nina.novak@example.com") -> dict:
+    user = db.session.scalar(db.select(User).where(User.username_key == username.lower()))
+    return user_json(user) if user else None
+
+
+def _events(outcome=None):
+    stmt = db.select(AuditEvent).where(AuditEvent.category == "provisioning").order_by(AuditEvent.id)
+    if outcome:
+        stmt = stmt.where(AuditEvent.outcome == outcome)
+    return db.session.scalars(stmt).all()
+
+
+def test_first_login_creates_user_contact_licenses_and_roles_as_mapped(visitor, entra):
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert visitor.signed_in_as() is not None
+    shown = _user()
+    assert shown["identity"] == {"idp": "entra", "name_id": "nina.novak@example.com"}
+    assert shown["active"] and shown["user_type"] == "employee"
+    contact = shown["contact"]
+    assert (contact["given_name"], contact["surname"], contact["full_name"]) == ("Nina", "Novak", "Nina Novak")
+    assert (contact["email"], contact["department"], contact["job_title"]) == (
+        "nina.novak@example.com", "Sales", "Account Executive")
+    assert contact["type"] == "Employee" and contact["account"] == "Contoso Ltd"  # defaults
+    assert shown["licenses"] == ["Sales Creatio", "Service Creatio"]  # all available
+    assert shown["roles"] == [{"name": "All employees", "source": "sso"}, {"name": "Sales", "source": "sso"}]
+    event = _events()[-1]
+    assert event.outcome == "created" and event.idp_slug == "entra" and event.name_id == "nina.novak@example.com"
+    assert event.details["licenses_granted"] == ["Sales Creatio", "Service Creatio"]
+    assert event.details["roles_added"] == ["All employees", "Sales"]
+    assert event.details["assertion_id"] and event.details["attributes"][GROUPS] == [SALES_GROUP, "all-staff"]
+    assert "Account Contoso Ltd was created." in event.reason
+
+
+def test_second_login_updates_only_changed_fields_and_syncs_roles(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    factories_role = factories.role("Managers")
+    user = db.session.scalar(db.select(User).where(User.username == "nina.novak@example.com"))
+    from crm.roles.services import add_member
+
+    add_member(user, factories_role)  # an admin adds a role by hand: SSO must never touch it
+    db.session.commit()
+    changed = nina(**{CLAIMS + "department": "Marketing", "jobtitle": "Account Executive", GROUPS: ["all-staff"],
+                      "company": "Fabrikam"})
+    response = visitor.sign_in(attributes=changed)
+    assert response.status_code == 302
+    event = _events()[-1]
+    assert event.outcome == "updated"
+    assert event.changes == {"department": {"before": "Sales", "after": "Marketing"}}  # company is first-login only
+    assert event.details["roles_removed"] == ["Sales"] and event.details["roles_added"] == []
+    assert _user()["roles"] == [{"name": "All employees", "source": "sso"}, {"name": "Managers", "source": "manual"}]
+    assert _user()["licenses"] == ["Sales Creatio", "Service Creatio"]  # not granted twice
+
+
+def _token(client):
+    from tests.conftest import csrf_token
+
+    return csrf_token(client, "/contacts")
+
+
+def test_unchanged_login_writes_nothing_but_the_event(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    visitor.sign_in(attributes=nina())
+    assert _events()[-1].outcome == "unchanged" and _events()[-1].changes == {}
+
+
+def test_relay_state_is_followed_only_when_it_is_a_local_path(visitor, entra):
+    request_id = visitor.start("/contacts?q=a")
+    response = visitor.post(signed_response(Spec(attributes=nina(), in_response_to=request_id)), "/contacts?q=a")
+    assert response.headers["Location"] == "/contacts?q=a"
+    for evil in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"):
+        request_id = visitor.start()
+        response = visitor.post(signed_response(Spec(attributes=nina(), in_response_to=request_id)), evil)
+        assert response.headers["Location"] == "/", evil
+
+
+def test_idp_initiated_sign_in_only_when_the_provider_allows_it(visitor, entra):
+    response = visitor.post(signed_response(Spec(attributes=nina())))
+    assert response.status_code == 400 and "did not start that sign-in" in response.get_data(as_text=True)
+    assert visitor.signed_in_as() is None and _user() is None
+    entra.allow_idp_initiated = True
+    db.session.commit()
+    response = visitor.post(signed_response(Spec(attributes=nina())))
+    assert response.status_code == 302 and visitor.signed_in_as() is not None
+
+
+def test_jit_off_refuses_an_unknown_user_and_creates_nothing(visitor, entra):
+    entra.jit_enabled = False
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "automatic account creation is off. Ask your administrator." in page
+    assert _user() is None and visitor.signed_in_as() is None
+    event = _events("denied")[-1]
+    assert event.reason.startswith("denied: JIT off") and event.reference in page
+
+
+def test_jit_off_still_signs_in_a_known_user_without_updating(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    entra.jit_enabled = False
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina(**{CLAIMS + "department": "Finance"}))
+    assert response.status_code == 302 and _user()["contact"]["department"] == "Sales"
+
+
+def test_inactive_user_is_refused(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    user = db.session.scalar(db.select(User).where(User.username == "nina.novak@example.com"))
+    user.active = False
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 403 and "Your account is not active" in response.get_data(as_text=True)
+    assert visitor.signed_in_as() is None
+
+
+def test_no_free_seat_creates_the_user_but_refuses_the_sign_in(visitor, entra):
+    for package in db.session.scalars(db.select(LicensePackage)):
+        package.seat_limit = package.seats_used
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina())
+    page = response.get_data(as_text=True)
+    assert response.status_code == 403 and "No free license seat is left" in page
+    assert _user()["licenses"] == [] and _user()["contact"]["full_name"] == "Nina Novak"
+    assert visitor.signed_in_as() is None
+
+
+def test_selected_license_policy_grants_only_chosen_packages(visitor, entra):
+    entra.license_policy = "selected"
+    sales = db.session.scalar(db.select(LicensePackage).where(LicensePackage.name == "Sales Creatio"))
+    entra.license_packages = [sales]
+    db.session.commit()
+    visitor.sign_in(attributes=nina())
+    assert _user()["licenses"] == ["Sales Creatio"]
+
+
+def test_domain_and_required_groups_rules(visitor, entra, client):
+    entra.allowed_domains = ["contoso.com"]
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 403 and "email domain is not allowed" in response.get_data(as_text=True)
+    entra.allowed_domains, entra.required_groups = ["example.com"], ["CRM Users"]
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina())
+    assert "not in a group that may sign in" in response.get_data(as_text=True)
+    entra.groups_attribute = GROUPS
+    db.session.commit()
+    response = visitor.sign_in(attributes=nina(**{GROUPS: ["crm users"]}))  # groups match ignoring case
+    assert response.status_code == 302
+    assert _user() is not None
+
+
+def test_entra_group_overage_keeps_roles(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    overage = {k: v for k, v in nina().items() if k != GROUPS}
+    overage["http://schemas.microsoft.com/claims/groups.link"] = "https://graph.microsoft.com/v1.0/users/x/getMemberObjects"
+    visitor.sign_in(attributes=overage)
+    assert {r["name"] for r in _user()["roles"]} == {"Sales", "All employees"}
+    assert "groups.link" in _events()[-1].reason
+
+
+def test_local_user_with_the_same_username_is_linked_on_first_sso_login(visitor, entra):
+    factories.user("Nina.Novak@example.com", given_name="Nina", surname="Old")
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 302
+    same_name = db.select(db.func.count(User.id)).where(User.username_key == "nina.novak@example.com")
+    assert db.session.scalar(same_name) == 1
+    assert _user("Nina.Novak@example.com")["identity"] == {"idp": "entra", "name_id": "nina.novak@example.com"}
+    assert _events()[-1].outcome == "updated"
+
+
+def test_a_user_bound_to_another_idp_is_never_taken_over(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    factories.provider("okta", cert_name="okta-key")
+    okta = type(visitor)(client, "okta")
+    response = okta.sign_in(Spec(slug="okta", key_name="okta-key", attributes={"email": "nina.novak@example.com"}))
+    assert response.status_code == 403 and "another identity provider" in response.get_data(as_text=True)
+    assert visitor.signed_in_as() is None
+    assert _user()["identity"]["idp"] == "entra"
+    assert "not taken over by okta" in _events("denied")[-1].reason
+
+
+def test_unknown_type_value_is_left_out_and_noted(visitor, entra):
+    from crm.designer.mappings import save_attribute_mapping
+
+    row = next(m for m in entra.attribute_mappings if m.contact_field == "type")
+    save_attribute_mapping(entra, row, "employeeType", "type", "Employee", "first_login")
+    db.session.commit()
+    visitor.sign_in(attributes=nina(employeeType="Wizard"))
+    assert _user()["contact"]["type"] is None
+    assert '"Wizard" is not a known type: left out.' in _events()[-1].reason
+
+
+def test_values_longer_than_the_contact_allows_are_refused(visitor, entra):
+    response = visitor.sign_in(attributes=nina(jobtitle="x" * 151))
+    assert response.status_code == 403 and "too long" in response.get_data(as_text=True)
+    assert _user() is None
+
+
+def test_audit_list_json_and_filters(visitor, entra, runner, client, admin):
+    from tests.conftest import login
+
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    login(client, "admin", factories.PASSWORD)
+    events = json.loads(runner.invoke(args=["audit", "list", "--json", "--limit", "5"]).output)
+    assert events[0]["outcome"] == "created" and events[0]["name_id"] == "nina.novak@example.com"
+    assert events[0]["details"]["roles_added"] == ["All employees", "Sales"]
+    page = client.get("/audit", query_string={"idp_slug": "entra", "outcome": "created"}).get_data(as_text=True)
+    assert "Created nina.novak@example.com through entra" in page
+
+
+def test_login_page_shows_a_button_per_provider(client, entra):
+    factories.provider("hidden", cert_name="hidden-key", show_on_login=False)
+    page = client.get("/login").get_data(as_text=True)
+    assert "Login via SSO (Contoso Entra ID)" in page and "Hidden" not in page
