@@ -15,6 +15,7 @@ from crm.licensing.services import take_seat
 from crm.roles.models import Role
 from crm.roles.services import add_member
 from crm.search_keys import fold
+from crm.sso.dev_idp.provider import register_demo_provider
 from crm.timeutil import utcnow
 from crm.users.models import User
 
@@ -57,15 +58,19 @@ def seed_demo(contacts: int = 500, rng: random.Random | None = None) -> dict[str
     """Load the demo data unless it is already there; return what was added."""
     load_lookups()
     if db.session.scalar(select(Account).where(Account.name_key == fold(OWN_COMPANY))) is not None:
+        if register_demo_provider():  # demo data from before the demo IdP existed
+            db.session.commit()
+            return {"identity providers": 1}
         return {}
     rng = rng or random.Random(2026)
     accounts = _accounts()
     _packages_and_roles()
     users = _users()
     added = _contacts(contacts, accounts, rng)
+    register_demo_provider()
     db.session.commit()
     return {"accounts": len(accounts), "contacts": added + users, "users": users,
-            "license packages": len(PACKAGES), "roles": len(ROLES)}
+            "license packages": len(PACKAGES), "roles": len(ROLES), "identity providers": 1}
 
 
 def _accounts() -> list[int]:
