@@ -18,6 +18,7 @@ from crm.designer.models import SSO_BINDING_POST, IdentityProvider
 from crm.designer.providers import find_provider
 from crm.extensions import csrf, db
 from crm.provisioning.apply import provision
+from crm.search_keys import fold
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.responses import validate_response
@@ -111,7 +112,7 @@ def _refused(provider: IdentityProvider, rejected: SamlRejected):
 
 
 @csrf.exempt
-@bp.route("/<slug>/sls", methods=["GET", "POST"])
+@bp.get("/<slug>/sls")
 def sls(slug: str):
     """Single logout: the IdP's LogoutResponse after we asked, or its LogoutRequest ending our session."""
     from onelogin.saml2.auth import OneLogin_Saml2_Auth
@@ -119,13 +120,29 @@ def sls(slug: str):
     provider = _provider(slug)
     auth = OneLogin_Saml2_Auth(saml_request_data(), cached_settings(provider))
     try:
-        url = auth.process_slo(request_id=session.get("saml_logout_id"), delete_session_cb=lambda: _end_session())
+        ours = _logout_request_is_for_this_session(slug)
+        url = auth.process_slo(delete_session_cb=lambda: _end_session() if ours else None)
     except Exception as error:  # a malformed message: refuse, never a 500
         return _refused(provider, SamlRejected("malformed", f"single logout: {type(error).__name__}: {error}"))
     if auth.get_errors():
         return _refused(provider, SamlRejected("invalid", f"single logout: {auth.get_last_error_reason()}"))
-    _end_session()
-    return redirect(url or url_for("auth.login", signed_out=1))
+    if "SAMLResponse" in request.values:  # the IdP confirms the logout we started: the session is already gone
+        _end_session()
+    return redirect(url or url_for("auth.login"))
+
+
+def _logout_request_is_for_this_session(slug: str) -> bool:
+    """An IdP's LogoutRequest ends our session only when it names the NameID this session signed in with
+    (logout messages are often unsigned: a forged link must not sign people out)."""
+    from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    encoded = request.values.get("SAMLRequest")
+    info = session.get(SSO_SESSION) or {}
+    if not encoded or info.get("slug") != slug:
+        return False
+    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
+    return fold(OneLogin_Saml2_Logout_Request.get_nameid(xml)) == fold(info.get("name_id"))
 
 
 def _end_session() -> None:

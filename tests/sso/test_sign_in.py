@@ -233,3 +233,21 @@ def test_login_page_shows_a_button_per_provider(client, entra):
     factories.provider("hidden", cert_name="hidden-key", show_on_login=False)
     page = client.get("/login").get_data(as_text=True)
     assert "Login via SSO (Contoso Entra ID)" in page and "Hidden" not in page
+
+
+def test_clock_skew_edges(visitor, entra, client):
+    """Conditions get python3-saml's 300 s of skew both ways; SubjectConfirmationData gets none (SAML-SECURITY.md)."""
+    from datetime import timedelta
+
+    def attempt(**fields):
+        response = visitor.sign_in(Spec(attributes=nina()).but(**fields))
+        if response.status_code == 302:
+            client.post("/logout", data={"csrf_token": _token(client)})
+        return response.status_code
+
+    assert attempt(not_before=timedelta(seconds=240)) == 302  # IdP clock 4 minutes ahead
+    assert attempt(not_before=timedelta(seconds=360)) == 400  # 6 minutes ahead
+    assert attempt(not_on_or_after=timedelta(seconds=-240)) == 302  # Conditions ended 4 minutes ago
+    assert attempt(not_on_or_after=timedelta(seconds=-360)) == 400
+    assert attempt(scd_not_on_or_after=timedelta(seconds=30)) == 302
+    assert attempt(scd_not_on_or_after=timedelta(seconds=-5)) == 400
