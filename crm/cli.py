@@ -57,7 +57,8 @@ def seed_demo_command(contact_count: int) -> None:
     if not added:
         click.echo("Demo data is already loaded; nothing changed.")
     else:
-        click.echo("Demo data loaded: " + ", ".join(f"{n} {what}" for what, n in added.items()) + ".")
+        click.echo("Demo data loaded: " + ", ".join(f"{n} {what if n != 1 else what.removesuffix('s')}"
+                                                    for what, n in added.items()) + ".")
 
 
 @crm_cli.command("create-admin")
