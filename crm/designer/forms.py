@@ -65,17 +65,19 @@ class ProviderForm(FlaskForm):
 class NewProviderForm(ProviderForm):
     """A new provider: settings plus metadata to import and a first certificate."""
 
-    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)])
+    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)],
+                                 render_kw={"class": "mono", "rows": 6})
     metadata_file = FileField("or upload the metadata file")
     metadata_entity = SelectField("Identity provider in this metadata", choices=[], validate_choice=False)
-    certificate = TextAreaField("Signing certificate", validators=[Length(max=20000)],
+    certificate = TextAreaField("Signing certificate", validators=[Length(max=20000)], render_kw={"class": "mono"},
                                 description="PEM, or the base64 text inside it. Filled in by the metadata import.")
 
 
 class MetadataForm(FlaskForm):
     """Update an existing provider from fresh metadata."""
 
-    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)])
+    metadata_xml = TextAreaField("Paste the IdP's metadata XML", validators=[Length(max=6_000_000)],
+                                 render_kw={"class": "mono", "rows": 6})
     metadata_file = FileField("or upload the metadata file")
     metadata_entity = SelectField("Identity provider in this metadata", choices=[], validate_choice=False)
 
@@ -83,7 +85,7 @@ class MetadataForm(FlaskForm):
 class CertificateForm(FlaskForm):
     """Add a signing certificate (rollover)."""
 
-    certificate = TextAreaField("New signing certificate", validators=[Length(max=20000)],
+    certificate = TextAreaField("New signing certificate", validators=[Length(max=20000)], render_kw={"class": "mono"},
                                 description="PEM, or the base64 text inside it.")
 
 
@@ -91,8 +93,8 @@ class AttributeMappingForm(FlaskForm):
     """A row of "SAML field name converters to contact field name"."""
 
     saml_attribute = StringField("SAML field attribute", validators=[Length(max=500)])
-    contact_field = SelectField("Contact field name", choices=[(f.key, f.label) for f in CONTACT_FIELDS],
-                                validate_choice=False)
+    contact_field = SelectField("Contact field name", validate_choice=False,
+                                choices=[("", "Choose a field…")] + [(f.key, f.label) for f in CONTACT_FIELDS])
     default_value = StringField("Column default value", validators=[Optional(), Length(max=250)])
     update_on = SelectField("Update on", choices=list(UPDATE_ON.items()), validate_choice=False)
 

@@ -83,8 +83,9 @@ def _page(provider: IdentityProvider, **forms):
         "certificate_form": forms.get("certificate_form") or CertificateForm(),
         "metadata_form": forms.get("metadata_form") or MetadataForm(),
         "mapping_form": forms.get("mapping_form") or AttributeMappingForm(formdata=None),
-        "role_form": _role_form(forms.get("role_form")),
-        "preset_form": PresetForm(formdata=None),
+        "role_form": _role_form(forms.get("role_form") or RoleMappingForm(formdata=None,
+                                                                          saml_attribute=provider.groups_attribute)),
+        "preset_form": PresetForm(formdata=None, preset=request.args.get("preset")),
         "edit_id": forms.get("edit_id", edit_id),
         "edit_form": forms.get("edit_form"),
         "urls": sp_urls(provider.slug),
@@ -95,15 +96,17 @@ def _page(provider: IdentityProvider, **forms):
 
 def _settings_form(provider: IdentityProvider) -> ProviderForm:
     """The settings form filled from the provider (lists shown one per line)."""
-    return _with_choices(ProviderForm(
-        formdata=None, obj=provider, licenses=[p.name for p in provider.license_packages],
-        allowed_domains="\n".join(provider.allowed_domains or []),
-        required_groups="\n".join(provider.required_groups or [])))
+    form = _with_choices(ProviderForm(formdata=None, obj=provider))
+    # obj= wins over keyword data in WTForms, so the list fields are set afterwards.
+    form.licenses.data = [p.name for p in provider.license_packages]
+    form.allowed_domains.data = "\n".join(provider.allowed_domains or [])
+    form.required_groups.data = "\n".join(provider.required_groups or [])
+    return form
 
 
 def _role_form(form: RoleMappingForm | None = None) -> RoleMappingForm:
     form = form or RoleMappingForm(formdata=None)
-    form.role.choices = [(r.name, r.name) for r in mappings.roles_for_choice()]
+    form.role.choices = [("", "Choose a role…")] + [(r.name, r.name) for r in mappings.roles_for_choice()]
     return form
 
 
@@ -220,7 +223,7 @@ def sso_preset(slug: str):
         db.session.commit()
         flash(f"Preset applied: {len(added)} row{'s' if len(added) != 1 else ''} added"
               + ("; rows for fields already mapped were kept." if len(added) < 3 else "."), "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug) + "#mapping")
+    return redirect(url_for(".sso_provider", slug=provider.slug, preset=request.form.get("preset")) + "#mapping")
 
 
 # --- "SAML data to contact fields mapping": rows edited in place with htmx -------------------------------------
@@ -232,8 +235,9 @@ def _mapping(provider: IdentityProvider, mapping_id: int) -> AttributeMapping:
     return row
 
 
-def _row(provider, row):
-    return render_template("designer/sso/_mapping_row.html", provider=provider, row=row, update_on=mappings.UPDATE_ON)
+def _row(provider, row, focus: bool = False):
+    return render_template("designer/sso/_mapping_row.html", provider=provider, row=row, update_on=mappings.UPDATE_ON,
+                           focus=focus)
 
 
 def _row_form(provider, row, form):
@@ -272,7 +276,7 @@ def sso_mapping_row(slug: str, mapping_id: int):
     provider = _provider(slug)
     if not request.htmx:
         return redirect(url_for(".sso_provider", slug=slug) + "#mapping")
-    return _row(provider, _mapping(provider, mapping_id))
+    return _row(provider, _mapping(provider, mapping_id), focus=True)
 
 
 @bp.get("/sso/<slug>/mappings/<int:mapping_id>/edit")
@@ -306,7 +310,7 @@ def sso_mapping_update(slug: str, mapping_id: int):
         return _page(provider, edit_id=mapping_id, edit_form=form)
     db.session.commit()
     if request.htmx:
-        return _row(provider, row)
+        return _row(provider, row, focus=True)
     flash("Mapping row saved.", "success")
     return redirect(url_for(".sso_provider", slug=slug) + f"#mapping-{mapping_id}")
 

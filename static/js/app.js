@@ -28,8 +28,16 @@ document.addEventListener("click", async (event) => {
   if (!source) return;
   await navigator.clipboard.writeText(source.value || source.textContent.trim());
   const label = button.textContent;
+  let status = button.parentElement.querySelector(".copy-status");
+  if (!status) {
+    status = document.createElement("span");
+    status.className = "copy-status visually-hidden";
+    status.setAttribute("role", "status");
+    button.after(status);
+  }
   button.textContent = "Copied";
-  setTimeout(() => { button.textContent = label; }, 1500);
+  if (status) status.textContent = "Copied to the clipboard";
+  setTimeout(() => { button.textContent = label; if (status) status.textContent = ""; }, 1500);
 });
 
 // SAML HTTP-POST binding pages: send the form on load (the button stays for browsers without JavaScript).

@@ -4,6 +4,8 @@ Fixtures
   live_app, live_server   the app on a temporary SQLite file, served by werkzeug in a thread for the whole
                           session; live_server empties and seeds the database again for each test
                           (`live_server.data` holds the ids)
+  make_provider           make_provider("okta") adds an identity provider (tests.factories.provider) to the
+                          live app's database and returns its slug
   page                    pytest-playwright's page (base_url = the live server); console errors and uncaught
                           exceptions of every page in the context fail the test
                           (`console_errors.allow(regex)` for expected ones, such as a 403 response)
@@ -221,6 +223,18 @@ def _seed() -> Data:
     data.admin_id, data.sam_id, data.lee_id = admin.id, sam.id, lee.id
     data.packages = {p.name: p.id for p in (sales_pkg, service_pkg, marketing_pkg)}
     return data
+
+
+@pytest.fixture
+def make_provider(live_server):
+    """make_provider(slug, **settings): an identity provider (tests.factories.provider) in the live app's
+    database, committed inside the live app's context; returns its slug."""
+    def make(slug: str = "okta", **settings) -> str:
+        with live_server.app.app_context():
+            saved = factories.provider(slug, **settings).slug
+            db.session.remove()
+        return saved
+    return make
 
 
 # --- console errors ---------------------------------------------------------------------------------------
