@@ -135,6 +135,7 @@ def live_app(tmp_path_factory):
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'e2e.sqlite3'}",
         "INSTANCE_PATH": str(tmp / "instance"),
         "BASE_URL": f"http://127.0.0.1:{port}",
+        "DEV_IDP": "1",  # the demo identity provider, for the SSO browser tests
     })
     app.config["E2E_PORT"] = port
     with app.app_context():
@@ -235,6 +236,22 @@ def make_provider(live_server):
             db.session.remove()
         return saved
     return make
+
+
+@pytest.fixture
+def demo_provider(live_server):
+    """Provider "demo" (the demo IdP of `make run`) registered in the live app, with the roles it maps."""
+    from crm.accounts.models import Account
+    from crm.sso.dev_idp.provider import register_demo_provider
+
+    with live_server.app.app_context():
+        factories.role("Marketing")
+        factories.role("All employees")
+        db.session.add(Account(name="Acme Corporation"))
+        register_demo_provider()
+        db.session.commit()
+        db.session.remove()
+    return "demo"
 
 
 # --- console errors ---------------------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+"""Sign in with SSO in Chromium: the login page's button, the demo IdP, JIT, and what the admin sees after."""
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import check_accessibility, screenshot, sign_in
+
+
+def _sign_in_through_demo_idp(page: Page, person: str, attributes_edit=None) -> None:
+    page.goto("/login")
+    check_accessibility(page, label="login with SSO button")
+    page.get_by_role("link", name="Login via SSO (Demo IdP)").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in as…")
+    page.get_by_role("link", name=person).click()
+    if attributes_edit:
+        box = page.get_by_label("Attributes")
+        box.fill(attributes_edit(box.input_value()))
+    check_accessibility(page, label="demo IdP")
+    page.get_by_role("button", name=re.compile(r"^Sign in as ")).click()
+
+
+def test_new_hire_signs_in_with_sso_and_the_admin_sees_user_contact_and_event(page: Page, live_server, demo_provider):
+    _sign_in_through_demo_idp(page, "New hire in Sales")
+    expect(page).to_have_url(re.compile(r"/contacts$"))
+    expect(page.locator(".topbar-name")).to_contain_text("Nina Novak")
+    screenshot(page, "sso-signed-in")
+
+    page.get_by_role("button", name="Sign out").click()
+    sign_in(page, "admin", via_form=True)
+    page.goto("/users?q=nina")
+    page.get_by_role("link", name="nina.novak@example.com").click()
+    expect(page.locator("#user-contact").locator("..")).to_contain_text("Nina Novak")
+    expect(page.get_by_text("Single sign-on (Demo IdP)")).to_be_visible()
+    roles = page.locator("section", has=page.get_by_role("heading", name="Roles"))
+    expect(roles).to_contain_text("Sales")
+    expect(roles.get_by_text("Managed by SSO").first).to_be_visible()
+    expect(page.locator("section", has=page.get_by_role("heading", name="Licenses"))).to_contain_text("Sales Creatio")
+    check_accessibility(page, label="user created by SSO")
+
+    page.goto("/audit?idp_slug=demo")
+    page.get_by_role("link", name="Created nina.novak@example.com through demo").click()
+    expect(page.get_by_role("rowheader", name="Department")).to_be_visible()
+    expect(page.get_by_text("Account Executive").first).to_be_visible()
+    check_accessibility(page, label="provisioning event")
+    screenshot(page, "sso-audit-event")
+
+
+def test_attributes_edited_at_the_idp_reach_the_contact(page: Page, live_server, demo_provider):
+    _sign_in_through_demo_idp(page, "New hire in Sales",
+                              lambda text: text.replace("department = Sales", "department = Marketing"))
+    expect(page).to_have_url(re.compile(r"/contacts$"))
+    page.get_by_role("searchbox", name="Search contacts").fill("nina")
+    page.get_by_role("link", name="Nina Novak").click()
+    expect(page.locator("section", has=page.get_by_role("heading", name="Job"))).to_contain_text("Marketing")
+
+
+def test_a_refused_sign_in_shows_a_plain_page_with_a_reference(page: Page, live_server, demo_provider,
+                                                               console_errors):
+    console_errors.allow("status of 403")  # the refusal page is a 403 response, as it should be
+    _sign_in_through_demo_idp(page, "User of a domain that is not allowed")
+    expect(page.get_by_role("heading", level=1)).to_have_text("You could not be signed in")
+    expect(page.get_by_text("Your email domain is not allowed")).to_be_visible()
+    reference = page.locator("code.reference").inner_text()
+    assert re.fullmatch(r"EV-[A-Z0-9]{8}", reference)
+    check_accessibility(page, label="refusal page")
+    screenshot(page, "sso-refused")
+    sign_in(page, "admin", via_form=True)
+    page.goto(f"/audit?reference={reference}")
+    expect(page.get_by_role("link", name=re.compile("Refused eve@elsewhere.example"))).to_be_visible()
