@@ -90,6 +90,9 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
     if bad := [d for d in clean["allowed_domains"] if not DOMAIN.match(d)]:
         errors["allowed_domains"] = f"Not a domain name: {', '.join(bad)}."
     clean["required_groups"] = split_list(clean.get("required_groups"))
+    if clean["required_groups"] and not (clean.get("groups_attribute") or (provider and provider.role_mappings)):
+        errors["groups_attribute"] = ("Required groups need the Groups attribute: the SAML attribute that lists the "
+                                      "user's groups. Without it nobody could sign in.")
     _validate_licenses(clean, errors)
     if errors:
         raise ProviderInvalid(errors)

@@ -64,3 +64,15 @@ def test_username_uniqueness_ignores_case_in_the_database(app):
     db.session.add(User(username="jane.doe@example.com", user_type="employee"))
     with pytest.raises(IntegrityError):
         db.session.commit()
+
+
+def test_an_unexpected_error_shows_the_500_page_without_details(app, client, admin):
+    def broken():
+        raise RuntimeError("secret internals")
+
+    app.add_url_rule("/broken-for-test", "broken_for_test", broken)
+    login(client, "admin", factories.PASSWORD)
+    response = client.get("/broken-for-test")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500 and "Something went wrong" in page
+    assert "secret internals" not in page and "Traceback" not in page and 'class="sidebar"' in page

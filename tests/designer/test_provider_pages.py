@@ -107,7 +107,7 @@ def test_settings_save_with_chosen_packages_domains_and_groups(admin_client, app
         "csrf_token": token, "display_name": "Okta contractors", "slug": "okta", "entity_id": "http://okta/x",
         "sso_url": "https://example.okta.com/sso", "sso_binding": "redirect", "license_policy": "selected",
         "licenses": ["Sales Creatio"], "new_user_type": "external", "allowed_domains": "Example.com\n@corp.example",
-        "required_groups": "CRM Users, Sales", "enabled": "y", "jit_enabled": "y"})
+        "required_groups": "CRM Users, Sales", "groups_attribute": "groups", "enabled": "y", "jit_enabled": "y"})
     assert response.status_code == 302
     provider = db.session.scalar(db.select(IdentityProvider))
     assert provider.allowed_domains == ["example.com", "corp.example"]
@@ -180,3 +180,14 @@ def test_non_admin_gets_403(client, app):
     factories.user("rep@example.com")
     login(client, "rep@example.com", factories.PASSWORD)
     assert client.get("/designer/sso").status_code == 403
+
+
+def test_required_groups_without_a_groups_attribute_are_refused(admin_client, app):
+    factories.provider("okta")
+    token = csrf_token(admin_client, "/designer/sso/okta")
+    page = _text(admin_client.post("/designer/sso/okta", data={
+        "csrf_token": token, "display_name": "Okta", "slug": "okta", "entity_id": "http://okta/x",
+        "sso_url": "https://example.okta.com/sso", "sso_binding": "redirect", "license_policy": "all",
+        "new_user_type": "employee", "required_groups": "CRM Users", "enabled": "y"}))
+    assert "Required groups need the Groups attribute" in page
+    assert db.session.scalar(db.select(IdentityProvider.required_groups)) == []

@@ -40,7 +40,8 @@ def test_add_idp_set_map_preset_and_list(runner, app, metadata_file):
               "--display-name", "Contoso Entra ID", "--jit")
     assert "1 signing certificate" in out and "expired" in out
     _ok(runner, "sso", "set", "entra", "--licenses", "Sales Creatio", "--allowed-domains", "contoso.com,fabrikam.com",
-        "--required-groups", "CRM Users", "--allow-idp-initiated", "on", "--show-on-login", "off")
+        "--required-groups", "CRM Users", "--groups-attribute", "groups", "--allow-idp-initiated", "on",
+        "--show-on-login", "off")
     _ok(runner, "sso", "preset", "entra", "entra")
     _ok(runner, "sso", "map", "entra", "--attribute", "department", "--field", "department", "--default", "Sales",
         "--update-on", "first-login")
