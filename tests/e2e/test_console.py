@@ -133,10 +133,10 @@ def test_edit_a_contact_and_see_it_in_the_audit_trail(page: Page, live_server):
     expect(event).to_contain_text("admin")
     event.get_by_role("link", name="Changed contact Bob Brown").click()
     changes = page.locator("table.diff tbody")
-    expect(changes.locator("tr", has_text="job_title").locator("td.before")).to_have_text("Account Manager")
-    expect(changes.locator("tr", has_text="job_title").locator("td.after")).to_have_text("Head of Purchasing")
-    expect(changes.locator("tr", has_text="department").locator("td.before")).to_have_text("Sales")
-    expect(changes.locator("tr", has_text="department").locator("td.after")).to_have_text("Finance")
+    expect(changes.locator("tr", has_text="Job title").locator("td.before")).to_have_text("Account Manager")
+    expect(changes.locator("tr", has_text="Job title").locator("td.after")).to_have_text("Head of Purchasing")
+    expect(changes.locator("tr", has_text="Department").locator("td.before")).to_have_text("Sales")
+    expect(changes.locator("tr", has_text="Department").locator("td.after")).to_have_text("Finance")
 
 
 # --- users and licenses -------------------------------------------------------------------------------------

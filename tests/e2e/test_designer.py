@@ -310,7 +310,8 @@ def test_remove_a_group_mapping_in_place(page: Page, live_server, make_provider,
 # --- the settings form --------------------------------------------------------------------------------------
 
 def test_settings_show_lists_one_per_line_and_save_unchanged(page: Page, live_server, make_provider):
-    slug = make_provider("entra", allowed_domains=["example.com", "example.org"], required_groups=["CRM-Users"])
+    slug = make_provider("entra", allowed_domains=["example.com", "example.org"], required_groups=["CRM-Users"],
+                         groups_attribute="groups")
     sign_in(page, "admin")
     page.goto(f"/designer/sso/{slug}")
     domains, groups = page.get_by_label("Allowed email domains"), page.get_by_label("Required groups")
