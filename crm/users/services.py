@@ -98,3 +98,43 @@ def identity_json(user: User) -> dict[str, Any] | None:
     if identity is None:
         return None
     return {"idp": identity.provider.slug, "name_id": identity.name_id}
+
+
+def link_identity(user: User, provider, name_id: str) -> None:
+    """Bind the user to (provider, NameID), replacing an old binding; refused when that NameID is someone else's."""
+    from crm.users.models import UserIdentity
+
+    name_id = (name_id or "").strip()
+    if not name_id or len(name_id) > 250:
+        raise UserError("Enter the NameID the identity provider sends for this user (at most 250 characters).")
+    taken = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == provider.id,
+                                                         UserIdentity.name_id_key == fold(name_id)))
+    if taken is not None and taken.user_id != user.id:
+        raise UserError(f"{provider.display_name} NameID {name_id} already belongs to {taken.user.username}.")
+    before = identity_json(user)
+    if user.identity is not None:
+        db.session.delete(user.identity)
+        db.session.flush()
+    user.identity = UserIdentity(provider_id=provider.id, name_id=name_id)
+    db.session.flush()
+    db.session.refresh(user, ["identity"])
+    audit.record("user.identity_link", f"Linked {user.username} to {provider.display_name} as {name_id}",
+                 target=user, changes={"identity": {"before": _identity_text(before),
+                                                    "after": _identity_text(identity_json(user))}})
+
+
+def unlink_identity(user: User) -> bool:
+    """Remove the user's SSO binding (their next SSO login links again by username, or an admin links them)."""
+    if user.identity is None:
+        return False
+    before = identity_json(user)
+    db.session.delete(user.identity)
+    db.session.flush()
+    db.session.expire(user, ["identity"])
+    audit.record("user.identity_unlink", f"Unlinked {user.username} from single sign-on", target=user,
+                 changes={"identity": {"before": _identity_text(before), "after": None}})
+    return True
+
+
+def _identity_text(identity: dict | None) -> str | None:
+    return f"{identity['idp']}: {identity['name_id']}" if identity else None

@@ -43,8 +43,10 @@ def detail(user_id: int):
     user = _get(user_id)
     held_roles = {m.role_id for m in user.memberships}
     held_packages = {s.package_id for s in user.seats}
+    from crm.designer.providers import all_providers
+
     return render_template(
-        "users/detail.html", user=user,
+        "users/detail.html", user=user, providers=all_providers(),
         other_roles=[r for r in roles.all_roles() if r.id not in held_roles],
         other_packages=[p for p in licensing.all_packages() if p.id not in held_packages],
     )
@@ -95,6 +97,27 @@ def remove_role(user_id: int, role_id: int):
     user = _get(user_id)
     role = db.session.get(Role, role_id) or abort(404)
     return _act(user, lambda: roles.remove_member(user, role), f"{user.username} removed from {role.name}.")
+
+
+@bp.post("/<int:user_id>/identity")
+@admin_required
+def link_identity(user_id: int):
+    """Bind the user to an identity provider's NameID (e.g. after the IdP changed it), instead of a duplicate."""
+    from crm.designer.models import IdentityProvider
+
+    user = _get(user_id)
+    provider = db.session.get(IdentityProvider, _form_int("provider_id")) or abort(400)
+    name_id = request.form.get("name_id", "")
+    return _act(user, lambda: services.link_identity(user, provider, name_id) or True,
+                f"{user.username} now signs in through {provider.display_name} as {name_id.strip()}.")
+
+
+@bp.post("/<int:user_id>/identity/unlink")
+@admin_required
+def unlink_identity(user_id: int):
+    """Remove the user's single sign-on binding."""
+    user = _get(user_id)
+    return _act(user, lambda: services.unlink_identity(user), f"{user.username} is no longer linked to single sign-on.")
 
 
 def _act(user: User, action, success: str):

@@ -299,7 +299,8 @@ def test_search_keeps_the_sort_order_chosen_in_the_table(page: Page, live_server
 
 def test_back_and_forward_keep_the_search_box_in_step_with_the_results(page: Page, live_server):
     sign_in(page, "admin")
-    page.locator("#contact-search").press_sequentially("Al", delay=50)
+    # One input event, so exactly one history entry (typing key by key under load may push one per key).
+    page.locator("#contact-search").fill("Al")
     expect(names(page)).to_have_count(2)
     page.go_back()
     expect(names(page)).to_have_count(8)

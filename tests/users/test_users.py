@@ -90,3 +90,26 @@ def test_an_admin_pinning_an_sso_role_makes_it_manual(app):
     db.session.commit()
     assert add_member(user, role) is True
     assert db.session.get(RoleMembership, (user.id, role.id)).source == "manual"
+
+
+def test_admin_relinks_a_changed_name_id_and_unlinks(admin_client, app):
+    from crm.users.models import UserIdentity
+
+    provider = factories.provider("okta")
+    user_id = factories.user("old.name@example.com").id
+    other_id = factories.user("someone@example.com").id
+    token = csrf_token(admin_client, f"/users/{user_id}")
+    admin_client.post(f"/users/{other_id}/identity", data={"csrf_token": token, "provider_id": provider.id,
+                                                          "name_id": "new.name@example.com"})
+    page = admin_client.post(f"/users/{user_id}/identity", follow_redirects=True, data={
+        "csrf_token": token, "provider_id": provider.id, "name_id": "New.Name@example.com"}).get_data(as_text=True)
+    assert "already belongs to someone@example.com" in page
+    admin_client.post(f"/users/{other_id}/identity/unlink", data={"csrf_token": token})
+    admin_client.post(f"/users/{user_id}/identity", data={"csrf_token": token, "provider_id": provider.id,
+                                                         "name_id": "new.name@example.com"})
+    binding = db.session.scalar(db.select(UserIdentity).where(UserIdentity.user_id == user_id))
+    assert binding.name_id == "new.name@example.com"
+    assert db.session.scalar(db.select(UserIdentity).where(UserIdentity.user_id == other_id)) is None
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.identity_link")
+                              .order_by(AuditEvent.id.desc()))
+    assert event.changes["identity"] == {"before": None, "after": "okta: new.name@example.com"}
