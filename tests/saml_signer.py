@@ -26,8 +26,9 @@ def _q(ns: str, tag: str) -> str:
     return f"{{{ns}}}{tag}"
 
 
-def _instant(delta: timedelta = timedelta()) -> str:
-    return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _instant(delta: timedelta = timedelta(), clock: timedelta = timedelta()) -> str:
+    """A SAML timestamp `delta` from now, on an IdP clock that is `clock` off."""
+    return (datetime.now(UTC) + clock + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Spec:
     sha1: bool = False
     assertion_id: str | None = None
     session_index: str = "_session-1"
+    clock_offset: timedelta = timedelta()  # the IdP's clock is this far off: every timestamp moves
 
     @property
     def acs(self) -> str:
@@ -77,27 +79,29 @@ def build_assertion(spec: Spec) -> etree._Element:
     """The saml:Assertion element (unsigned)."""
     issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
     assertion = etree.Element(_q(SAML, "Assertion"), nsmap={"saml": SAML, "xs": XS, "xsi": XSI},
-                              ID=spec.assertion_id or f"_a{uuid.uuid4().hex}", Version="2.0", IssueInstant=_instant())
+                              ID=spec.assertion_id or f"_a{uuid.uuid4().hex}", Version="2.0",
+                              IssueInstant=_instant(clock=spec.clock_offset))
     etree.SubElement(assertion, _q(SAML, "Issuer")).text = issuer
     subject = etree.SubElement(assertion, _q(SAML, "Subject"))
     name_id = etree.SubElement(subject, _q(SAML, "NameID"), Format=spec.name_id_format)
     name_id.text = spec.name_id
     confirmation = etree.SubElement(subject, _q(SAML, "SubjectConfirmation"), Method=BEARER)
     data = etree.SubElement(confirmation, _q(SAML, "SubjectConfirmationData"),
-                            NotOnOrAfter=_instant(spec.scd_not_on_or_after))
+                            NotOnOrAfter=_instant(spec.scd_not_on_or_after, spec.clock_offset))
     recipient = _pick(spec.recipient, spec.acs)
     if recipient is not None:
         data.set("Recipient", recipient)
     scd_irt = _pick(spec.scd_in_response_to, spec.in_response_to)
     if scd_irt is not None:
         data.set("InResponseTo", scd_irt)
-    conditions = etree.SubElement(assertion, _q(SAML, "Conditions"), NotBefore=_instant(spec.not_before),
-                                  NotOnOrAfter=_instant(spec.not_on_or_after))
+    conditions = etree.SubElement(assertion, _q(SAML, "Conditions"),
+                                  NotBefore=_instant(spec.not_before, spec.clock_offset),
+                                  NotOnOrAfter=_instant(spec.not_on_or_after, spec.clock_offset))
     audience = _pick(spec.audience, spec.sp_entity_id)
     if audience is not None:
         restriction = etree.SubElement(conditions, _q(SAML, "AudienceRestriction"))
         etree.SubElement(restriction, _q(SAML, "Audience")).text = audience
-    authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"), AuthnInstant=_instant(),
+    authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"), AuthnInstant=_instant(clock=spec.clock_offset),
                              SessionIndex=spec.session_index)
     context = etree.SubElement(authn, _q(SAML, "AuthnContext"))
     etree.SubElement(context, _q(SAML, "AuthnContextClassRef")).text = \

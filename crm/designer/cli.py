@@ -181,6 +181,38 @@ def export_command(slug) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+@sso_cli.command("inspect")
+@click.argument("slug")
+@click.option("--file", "response_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A file holding the base64 SAMLResponse.")
+@click.option("--json", "as_json", is_flag=True)
+def inspect_command(slug, response_file, as_json) -> None:
+    """Check a SAMLResponse against a provider and show what JIT would do (nothing is provisioned)."""
+    from crm.designer.troubleshooting import build_report
+
+    report = build_report(_provider(slug), response_file.read_text())
+    db.session.rollback()
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        return
+    click.echo(report["verdict"])
+    for check in report["checks"]:
+        mark = {True: "pass", False: "FAIL", None: "n/a "}[check["passed"]]
+        click.echo(f"  [{mark}] {check['label']}: {check['detail']}" + (f"\n         hint: {check['hint']}"
+                                                                        if check["hint"] else ""))
+    if report["name_id"]:
+        click.echo(f"NameID: {report['name_id']} ({report['name_id_format'] or 'no format'})")
+        for name, values in report["attributes"].items():
+            click.echo(f"  {name} = {', '.join(values)}")
+    if report["dry_run"]:
+        dry = report["dry_run"]
+        click.echo(f"Dry run: {dry['user']}" + (f" — refused: {dry['refusal']['reason']}" if dry["refusal"] else ""))
+        for change in dry["fields"]:
+            click.echo(f"  {change['field']}: {change['before']!r} -> {change['after']!r} ({change['source']})")
+        for hint in dry["hints"]:
+            click.echo(f"  hint: {hint}")
+
+
 @sso_cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_command(file) -> None:

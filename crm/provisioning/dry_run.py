@@ -1,0 +1,90 @@
+"""What a sign-in would do, without doing it: the match, field changes with the row that causes each, the
+licenses and roles, and the mapping rows that found no attribute (with look-alike names that did arrive)."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+
+from crm.designer.models import IdentityProvider
+from crm.licensing.services import all_packages
+from crm.provisioning.apply import _lookup_exists, match_user, user_state
+from crm.provisioning.identity import SamlIdentity
+from crm.provisioning.plan import CREATE, DENY, Plan
+from crm.provisioning.planner import plan_sign_in
+from crm.provisioning.policy import ProviderPolicy
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+@dataclass
+class DryRun:
+    """The plan in words for the report."""
+
+    plan: Plan
+    user: str  # who is matched or created
+    fields: list[dict] = field(default_factory=list)  # {field, before, after, source}
+    licenses: list[str] = field(default_factory=list)
+    unmatched_rows: list[dict] = field(default_factory=list)  # {attribute, field, look_alikes}
+    hints: list[str] = field(default_factory=list)
+
+
+def dry_run(identity: SamlIdentity, provider: IdentityProvider) -> DryRun:
+    """Plan the sign-in against the database as it is now, writing nothing."""
+    policy = ProviderPolicy.from_provider(provider)
+    match = match_user(identity, policy)
+    if match.refusal:
+        return DryRun(plan=Plan(action=DENY, username=identity.name_id, denial=match.refusal), user=identity.name_id)
+    plan = plan_sign_in(identity, policy, user_state(match.user, match.bound) if match.user else None, _lookup_exists)
+    who = (f"New user {identity.name_id} would be created" if plan.action == CREATE else
+           f"Existing user {match.user.username}" + (" would be linked to this provider" if plan.link else ""))
+    result = DryRun(plan=plan, user=who)
+    rules = {r.field: r for r in policy.field_rules}
+    for key, change in plan.field_changes.items():
+        rule = rules.get(key)
+        source = ("no mapping row: made from the NameID" if rule is None else
+                  f'row "{rule.attribute}"' if identity.first(rule.attribute) is not None else
+                  f'default of row "{rule.attribute}"')
+        result.fields.append({"field": key, "before": change["before"], "after": change["after"], "source": source})
+    if plan.action != DENY and plan.grant_licenses:
+        result.licenses = [p.name for p in all_packages() if (policy.all_licenses or p.id in policy.package_ids)
+                           and (p.seat_limit is None or p.seats_used < p.seat_limit)]
+    result.unmatched_rows = _unmatched(identity, policy)
+    result.hints = _hints(identity, policy, result)
+    return result
+
+
+def _short(name: str) -> str:
+    return re.split(r"[/#:]", name.rstrip("/"))[-1].lower()
+
+
+def _unmatched(identity: SamlIdentity, policy: ProviderPolicy) -> list[dict]:
+    received = list(identity.attributes)
+    rows = []
+    for rule in policy.field_rules:
+        if rule.attribute in identity.attributes:
+            continue
+        alike = [n for n in received if _short(n) == _short(rule.attribute) or n.lower() == rule.attribute.lower()]
+        alike += [n for n in difflib.get_close_matches(rule.attribute, received, n=2, cutoff=0.8) if n not in alike]
+        rows.append({"attribute": rule.attribute, "field": rule.field, "look_alikes": alike})
+    return rows
+
+
+def _hints(identity: SamlIdentity, policy: ProviderPolicy, result: DryRun) -> list[str]:
+    hints = []
+    for row in result.unmatched_rows:
+        if row["look_alikes"]:
+            hints.append(f'The row for {row["field"]} expects "{row["attribute"]}", but the IdP sent '
+                         f'{", ".join(repr(n) for n in row["look_alikes"])}: attribute names must match exactly '
+                         "(a claim URI is not its short name).")
+    email_mapped = any(r.field == "email" for r in policy.field_rules)
+    if "@" not in identity.name_id and not (email_mapped and any(
+            identity.first(r.attribute) for r in policy.field_rules if r.field == "email")):
+        hints.append(f"The NameID {identity.name_id!r} is not an email address and no email attribute arrived: "
+                     "the username will not be an email. Set the IdP's NameID (Unique User Identifier) to the "
+                     "user's email, or map an email attribute.")
+    name_rule_attributes = {r.attribute for r in policy.group_rules if not _GUID.match(r.value_key)}
+    if any(identity.values(a) and all(_GUID.match(v) for v in identity.values(a)) for a in name_rule_attributes):
+        hints.append("The IdP sends group object ids (GUIDs), but the role rows map group names: map the object "
+                     "ids, or configure Entra to send group names (sAMAccountName / cloud-only group names).")
+    return hints

@@ -1,0 +1,96 @@
+"""The assertion inspector and JIT dry run: every check, the cause of each failure, nothing provisioned."""
+import json
+from datetime import timedelta
+
+from crm.designer.troubleshooting import build_report
+from crm.extensions import db
+from crm.users.models import User
+from tests.saml_keys import key_pair
+from tests.saml_signer import Spec, build_response, encode, signed_response
+from tests.sso.conftest import CLAIMS, nina
+
+
+def _checks(report):
+    return {c["key"]: c for c in report["checks"]}
+
+
+def test_valid_response_passes_every_check_and_dry_run_plans_the_user(entra):
+    report = build_report(entra, signed_response(Spec(attributes=nina(), in_response_to="_req-1")))
+    assert report["ok"] and report["verdict"] == "This response would sign the user in."
+    assert all(c["passed"] is not False for c in report["checks"])
+    assert report["name_id"] == "nina.novak@example.com" and report["attributes"][CLAIMS + "givenname"] == ["Nina"]
+    dry = report["dry_run"]
+    assert dry["action"] == "create" and "Sales Creatio" in dry["licenses"] and dry["roles_added"] == ["All employees",
+                                                                                                     "Sales"]
+    assert {"field": "department", "before": None, "after": "Sales", "source": f'row "{CLAIMS}department"'} in \
+        dry["fields"]
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0  # nothing provisioned
+
+
+def test_wrong_certificate_shows_both_fingerprints(entra):
+    report = build_report(entra, signed_response(Spec(attributes=nina(), key_name="rotated-key")))
+    signature = _checks(report)["signature"]
+    assert signature["passed"] is False
+    from crm.sso.certificates import parse_certificate
+
+    sent = parse_certificate(key_pair("rotated-key")[1]).fingerprint_sha256
+    assert sent in signature["hint"] and entra.certificates[0].fingerprint_sha256 in signature["hint"]
+
+
+def test_clock_ten_minutes_off_is_named_and_the_contents_still_shown(entra):
+    behind = Spec(attributes=nina(), in_response_to="_req-1", clock_offset=timedelta(minutes=-10))
+    report = build_report(entra, encode(build_response(behind)))
+    validity = _checks(report)["validity"]
+    assert validity["passed"] is False and "expired at" in validity["detail"]
+    assert "Clock skew" in validity["hint"] and "about 10 minutes" in validity["hint"]
+    assert report["expired"] and report["dry_run"]["action"] == "create"
+    assert "expired" in report["verdict"]
+
+
+def test_uri_claims_mapped_as_short_names_are_pointed_out(entra):
+    from crm.designer.mappings import save_attribute_mapping
+
+    row = next(m for m in entra.attribute_mappings if m.contact_field == "email")
+    save_attribute_mapping(entra, row, "emailaddress", "email", None)
+    db.session.commit()
+    report = build_report(entra, signed_response(Spec(attributes=nina())))
+    unmatched = {r["field"]: r for r in report["dry_run"]["unmatched_rows"]}
+    assert unmatched["email"]["look_alikes"] == [CLAIMS + "emailaddress"]
+    assert any("a claim URI is not its short name" in h for h in report["dry_run"]["hints"])
+
+
+def test_entity_id_and_acs_mismatch_show_expected_and_received(entra):
+    report = build_report(entra, signed_response(Spec(attributes=nina(), audience="https://crm.example/wrong",
+                                                      recipient="https://crm.example/acs")))
+    checks = _checks(report)
+    assert "Expected http://localhost/sso/entra/metadata; received https://crm.example/wrong" in \
+        checks["audience"]["detail"]
+    assert checks["recipient"]["passed"] is False and "CRM_BASE_URL" in checks["recipient"]["hint"]
+
+
+def test_group_object_ids_where_names_are_mapped(entra):
+    from crm.designer.mappings import add_role_mapping
+
+    add_role_mapping(entra, "groups", "Sales Team", "Sales")
+    db.session.commit()
+    attributes = nina(groups=["0e7b1c2d-1111-4a5b-9c8d-123456789abc"])
+    report = build_report(entra, signed_response(Spec(attributes=attributes)))
+    assert any("group object ids" in h for h in report["dry_run"]["hints"])
+
+
+def test_hostile_and_broken_input(entra):
+    assert _checks(build_report(entra, "not base64!"))["encoding"]["passed"] is False
+    xslt = build_response(Spec(attributes=nina()))
+    transform = next(xslt.iter("{http://www.w3.org/2000/09/xmldsig#}Transform"))
+    transform.set("Algorithm", "http://www.w3.org/TR/1999/REC-xslt-19991116")
+    report = build_report(entra, encode(xslt))
+    assert _checks(report)["transforms"]["passed"] is False and report["dry_run"] is None
+
+
+def test_cli_inspect_prints_the_report(entra, runner, tmp_path):
+    path = tmp_path / "response.b64"
+    path.write_text(signed_response(Spec(attributes=nina(), key_name="rotated-key")))
+    text = runner.invoke(args=["sso", "inspect", "entra", "--file", str(path)])
+    assert text.exit_code == 0 and "[FAIL] Signature" in text.output and "Wrong certificate?" in text.output
+    data = json.loads(runner.invoke(args=["sso", "inspect", "entra", "--file", str(path), "--json"]).output)
+    assert data["ok"] is False and data["dry_run"]["user"].startswith("New user nina.novak@example.com")
