@@ -226,6 +226,22 @@ def sso_preset(slug: str):
     return redirect(url_for(".sso_provider", slug=provider.slug, preset=request.form.get("preset")) + "#mapping")
 
 
+@bp.post("/sso/<slug>/inspect")
+@admin_required
+def sso_inspect(slug: str):
+    """Paste a SAMLResponse: the same report as Test Sign In, against this provider; nothing is provisioned."""
+    from crm.designer.troubleshooting import build_report
+
+    provider = _provider(slug)
+    saml_response = request.form.get("saml_response", "")
+    if not saml_response.strip():
+        flash("Paste the SAMLResponse value (base64) to inspect it.", "error")
+        return redirect(url_for(".sso_provider", slug=slug) + "#troubleshooting")
+    report = build_report(provider, saml_response)
+    db.session.rollback()
+    return render_template("designer/sso/report.html", provider=provider, report=report, source="Pasted response")
+
+
 # --- "SAML data to contact fields mapping": rows edited in place with htmx -------------------------------------
 
 def _mapping(provider: IdentityProvider, mapping_id: int) -> AttributeMapping:

@@ -64,8 +64,10 @@ def _unmatched(identity: SamlIdentity, policy: ProviderPolicy) -> list[dict]:
     for rule in policy.field_rules:
         if rule.attribute in identity.attributes:
             continue
-        alike = [n for n in received if _short(n) == _short(rule.attribute) or n.lower() == rule.attribute.lower()]
-        alike += [n for n in difflib.get_close_matches(rule.attribute, received, n=2, cutoff=0.8) if n not in alike]
+        # Compare the last part of the names: claim URIs share long prefixes that would make everything look alike.
+        short = {n: _short(n) for n in received}
+        close = set(difflib.get_close_matches(_short(rule.attribute), list(short.values()), n=2, cutoff=0.85))
+        alike = [n for n in received if short[n] in close]
         rows.append({"attribute": rule.attribute, "field": rule.field, "look_alikes": alike})
     return rows
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from crm.audit import services as audit
@@ -53,18 +53,19 @@ def login(slug: str):
     from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 
     provider = _provider(slug)
-    if not provider.enabled:
+    test = request.args.get("test") == "1" and current_user.is_authenticated and current_user.is_admin
+    if not provider.enabled and not test:
         return _refused(provider, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
     relay_state = safe_next(request.args.get("next")) or "/"
     settings = cached_settings(provider)
     if provider.sso_binding == SSO_BINDING_POST:
         authn = OneLogin_Saml2_Authn_Request(settings)
-        session[PENDING] = {"slug": slug, "id": authn.get_id(), "at": int(time.time())}
+        session[PENDING] = {"slug": slug, "id": authn.get_id(), "at": int(time.time()), "test": test}
         return render_template("sso/post_binding.html", action=provider.sso_url, relay_state=relay_state,
                                saml_request=authn.get_request(deflate=False))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
     url = auth.login(return_to=relay_state)
-    session[PENDING] = {"slug": slug, "id": auth.get_last_request_id(), "at": int(time.time())}
+    session[PENDING] = {"slug": slug, "id": auth.get_last_request_id(), "at": int(time.time()), "test": test}
     return redirect(url)
 
 
@@ -80,6 +81,12 @@ def _pending_request_id(slug: str) -> str | None:
 def acs(slug: str):
     """Assertion Consumer Service: validate, provision, sign in on a fresh session, redirect."""
     provider = _provider(slug)
+    if current_app.config["SESSION_COOKIE_NAME"] not in request.cookies and not request.form.get("_same_site"):
+        # The IdP's POST is cross-site, so a SameSite=Lax session cookie does not come with it: post the same
+        # form again from our own page, which brings the cookie holding this browser's AuthnRequest id.
+        return render_template("sso/same_site_bounce.html", action=request.url, form=request.form)
+    if _test_sign_in(slug):
+        return _test_report(provider)
     try:
         validated = validate_response(provider, request.form.get("SAMLResponse"), saml_request_data(),
                                       _pending_request_id(slug))
@@ -96,6 +103,23 @@ def acs(slug: str):
         "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
         "session_index": identity.session_index}})
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
+
+
+def _test_sign_in(slug: str) -> bool:
+    """True when this browser's pending request is an admin's Test Sign In for this provider."""
+    pending = session.get(PENDING) or {}
+    return bool(pending.get("test") and _pending_request_id(slug) and current_user.is_authenticated
+                and current_user.is_admin)
+
+
+def _test_report(provider: IdentityProvider):
+    """Test Sign In: every check and the dry run; nothing provisioned, the admin stays signed in as themselves."""
+    from crm.designer.troubleshooting import build_report
+
+    request_id = session.pop(PENDING)["id"]
+    report = build_report(provider, request.form.get("SAMLResponse", ""), request_id=request_id)
+    db.session.rollback()
+    return render_template("designer/sso/report.html", provider=provider, report=report, source="Test Sign In")
 
 
 def _refused(provider: IdentityProvider, rejected: SamlRejected):

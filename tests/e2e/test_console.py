@@ -302,6 +302,7 @@ def test_back_and_forward_keep_the_search_box_in_step_with_the_results(page: Pag
     # One input event, so exactly one history entry (typing key by key under load may push one per key).
     page.locator("#contact-search").fill("Al")
     expect(names(page)).to_have_count(2)
+    expect(page).to_have_url(re.compile(r"q=Al"))  # htmx pushes the URL after the swap: wait for it
     page.go_back()
     expect(names(page)).to_have_count(8)
     page.go_forward()

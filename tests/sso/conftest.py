@@ -52,9 +52,13 @@ class Browser:
             return session["saml_pending"]["id"]
 
     def post(self, saml_response: str, relay_state: str | None = None):
-        """POST to the ACS at its full URL (the Destination check compares it)."""
+        """POST to the ACS at its full URL (the Destination check compares it), as the browser does: without a
+        session cookie the ACS first answers with a page that posts the form again from our own site."""
         data = {"SAMLResponse": saml_response} | ({"RelayState": relay_state} if relay_state else {})
-        return self.client.post(f"http://localhost/sso/{self.slug}/acs", data=data)
+        response = self.client.post(f"http://localhost/sso/{self.slug}/acs", data=data)
+        if response.status_code == 200 and b'name="_same_site"' in response.data:
+            response = self.client.post(f"http://localhost/sso/{self.slug}/acs", data=data | {"_same_site": "1"})
+        return response
 
     def sign_in(self, spec: Spec | None = None, **spec_fields):
         """Start SP-initiated sign-in and post a valid signed response for it."""

@@ -21,7 +21,8 @@ def _sign_ins(app, entra, specs):
         app.config["BASE_URL"] = base_url
         payloads = [signed_response(spec.but(base_url=base_url)) for spec in specs]
         with ThreadPoolExecutor(max_workers=len(payloads)) as pool:
-            results = list(pool.map(lambda p: post_form(base_url, "/sso/entra/acs", {"SAMLResponse": p}), payloads))
+            results = list(pool.map(lambda p: post_form(base_url, "/sso/entra/acs",
+                                                        {"SAMLResponse": p, "_same_site": "1"}), payloads))
     db.session.expire_all()
     return results
 

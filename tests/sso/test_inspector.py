@@ -94,3 +94,38 @@ def test_cli_inspect_prints_the_report(entra, runner, tmp_path):
     assert text.exit_code == 0 and "[FAIL] Signature" in text.output and "Wrong certificate?" in text.output
     data = json.loads(runner.invoke(args=["sso", "inspect", "entra", "--file", str(path), "--json"]).output)
     assert data["ok"] is False and data["dry_run"]["user"].startswith("New user nina.novak@example.com")
+
+
+def test_test_sign_in_reports_and_provisions_nothing_and_keeps_the_admin_signed_in(entra, client, admin):
+    from tests import factories
+    from tests.conftest import login
+
+    login(client, "admin", factories.PASSWORD)
+    start = client.get("/sso/entra/login?test=1")
+    assert start.status_code == 302
+    with client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    page = client.post("http://localhost/sso/entra/acs", data={
+        "SAMLResponse": signed_response(Spec(attributes=nina(), in_response_to=request_id))}).get_data(as_text=True)
+    assert "This response would sign the user in." in page and "New user nina.novak@example.com" in page
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 1  # only the admin
+    with client.session_transaction() as session:
+        assert session["_user_id"] == str(admin.id)
+
+
+def test_test_mode_is_only_for_admins(entra, visitor):
+    visitor.client.get("/sso/entra/login?test=1")
+    with visitor.client.session_transaction() as session:
+        assert session["saml_pending"]["test"] is False
+
+
+def test_pasted_response_gets_the_same_report_escaped(entra, admin_client):
+    from tests.conftest import csrf_token
+
+    hostile = nina(**{CLAIMS + "givenname": "<img src=x onerror=alert(1)>"})
+    token = csrf_token(admin_client, "/designer/sso/entra")
+    page = admin_client.post("/designer/sso/entra/inspect", data={
+        "csrf_token": token, "saml_response": signed_response(Spec(attributes=hostile, in_response_to="_r"))})
+    html = page.get_data(as_text=True)
+    assert "would sign the user in" in html and "<img src=x" not in html and "&lt;img src=x" in html
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 1

@@ -251,3 +251,20 @@ def test_clock_skew_edges(visitor, entra, client):
     assert attempt(not_on_or_after=timedelta(seconds=-360)) == 400
     assert attempt(scd_not_on_or_after=timedelta(seconds=30)) == 302
     assert attempt(scd_not_on_or_after=timedelta(seconds=-5)) == 400
+
+
+def test_a_cross_site_post_without_the_session_cookie_is_posted_again_from_our_site(entra, app, client):
+    """SameSite=Lax keeps the session cookie off the IdP's cross-site POST; the ACS bounces the form once."""
+    client.get("/sso/entra/login")
+    with client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    client.delete_cookie(app.config["SESSION_COOKIE_NAME"])  # what the browser leaves out on a cross-site POST
+    payload = signed_response(Spec(attributes=nina(), in_response_to=request_id))
+    bounce = client.post("http://localhost/sso/entra/acs", data={"SAMLResponse": payload, "RelayState": "/accounts"})
+    page = bounce.get_data(as_text=True)
+    assert bounce.status_code == 200 and 'name="_same_site" value="1"' in page and "data-autosubmit" in page
+    client.set_cookie(cookie.key, cookie.value)  # the same-site POST from our page brings it back
+    response = client.post("http://localhost/sso/entra/acs", data={"SAMLResponse": payload, "RelayState": "/accounts",
+                                                                  "_same_site": "1"})
+    assert response.status_code == 302 and response.headers["Location"] == "/accounts"
