@@ -5,7 +5,7 @@ from crm.contacts.models import Contact, ContactType, Department
 from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.roles.models import Role, RoleMembership
-from crm.sso.models import UsedAssertion
+from crm.sso.models import SignInAttempt, UsedAssertion
 from crm.users.models import User, UserIdentity
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "Role",
     "RoleMapping",
     "RoleMembership",
+    "SignInAttempt",
     "UsedAssertion",
     "User",
     "UserIdentity",

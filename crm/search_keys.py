@@ -13,10 +13,12 @@ from sqlalchemy import String
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
+ASCII_WHITESPACE = " \t\r\n"  # str.strip() would also drop NBSP, U+3000... and make look-alike names equal
+
 
 def fold(text: str | None) -> str:
     """The case-insensitive key for a name: stripped and lower-cased (no compatibility or NFKC folding)."""
-    return (text or "").strip().lower()
+    return (text or "").strip(ASCII_WHITESPACE).lower()
 
 
 def key_type(length: int) -> String:

@@ -20,6 +20,7 @@ from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertifica
 from crm.designer.views import bp
 from crm.extensions import db
 from crm.licensing.services import all_packages
+from crm.sso.attempts import recent_attempts
 from crm.sso.certificates import CertificateInvalid
 from crm.sso.metadata import MetadataInvalid
 from crm.sso.settings import sp_urls
@@ -89,6 +90,7 @@ def _page(provider: IdentityProvider, **forms):
         "edit_id": forms.get("edit_id", edit_id),
         "edit_form": forms.get("edit_form"),
         "urls": sp_urls(provider.slug),
+        "attempts": recent_attempts(provider.id),
         "update_on": mappings.UPDATE_ON,
     }
     return render_template("designer/sso/provider.html", **context)
@@ -240,6 +242,23 @@ def sso_inspect(slug: str):
     report = build_report(provider, saml_response)
     db.session.rollback()
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Pasted response")
+
+
+@bp.get("/sso/<slug>/attempts/<int:attempt_id>")
+@admin_required
+def sso_attempt(slug: str, attempt_id: int):
+    """A recent real sign-in attempt, opened as a report."""
+    from crm.designer.troubleshooting import build_report
+    from crm.sso.models import SignInAttempt
+
+    provider = _provider(slug)
+    attempt = db.session.get(SignInAttempt, attempt_id)
+    if attempt is None or attempt.provider_id != provider.id:
+        abort(404)
+    report = build_report(provider, attempt.saml_response, received_at=attempt.received_at)
+    db.session.rollback()
+    source = f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})"
+    return render_template("designer/sso/report.html", provider=provider, report=report, source=source)
 
 
 # --- "SAML data to contact fields mapping": rows edited in place with htmx -------------------------------------

@@ -1,6 +1,7 @@
 """Troubleshooting a provider: the inspector's checks plus the JIT dry run, as one report."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from crm.designer.models import IdentityProvider
@@ -8,9 +9,14 @@ from crm.provisioning.dry_run import dry_run
 from crm.sso.inspector import inspect_response
 
 
-def build_report(provider: IdentityProvider, saml_response: str, request_id: str | None = None) -> dict[str, Any]:
-    """Every check, the NameID and attributes, and what JIT would do; nothing is provisioned or recorded."""
-    report = inspect_response(provider, saml_response, request_id=request_id)
+def build_report(provider: IdentityProvider, saml_response: str, request_id: str | None = None,
+                 received_at: datetime | None = None) -> dict[str, Any]:
+    """Every check, the NameID and attributes, and what JIT would do; nothing is provisioned or recorded.
+
+    `received_at`: a recorded attempt, checked as at its receipt (the dry run is against today's data).
+    """
+    report = inspect_response(provider, saml_response, request_id=request_id, now=received_at,
+                              recorded=received_at is not None)
     result: dict[str, Any] = {
         "provider": provider.slug,
         "verdict": report.verdict,

@@ -47,15 +47,24 @@ class Match:
 
 
 def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
-    """The bound user; else the user with the same immutable id; else a local user with username = NameID."""
+    """The user bound by immutable id, else by NameID; else a local user with username = NameID, linked.
+
+    The immutable id wins: a NameID reassigned to someone else at the IdP never reaches the old account.
+    Local users with a password or an administrator role are never linked automatically (an admin does it).
+    """
+    immutable = identity.first(policy.immutable_id_attribute)
+    if immutable:
+        binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
+                                                               UserIdentity.immutable_id == immutable))
+        if binding is not None:
+            return Match(binding.user, bound=True)
     key = fold(identity.name_id)
     binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
                                                            UserIdentity.name_id_key == key))
-    immutable = identity.first(policy.immutable_id_attribute)
-    if binding is None and immutable:
-        binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
-                                                               UserIdentity.immutable_id == immutable))
     if binding is not None:
+        if immutable and binding.immutable_id and binding.immutable_id != immutable:
+            return Match(refusal=deny("username_taken", f"NameID {identity.name_id} is bound to {binding.user.username}"
+                                                        f" with another immutable id: the IdP reassigned it"))
         return Match(binding.user, bound=True)
     user = db.session.scalar(select(User).where(User.username_key == key))
     if user is None:
@@ -63,6 +72,10 @@ def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
     if user.identity is not None:
         return Match(refusal=deny("other_idp", f"user {user.username} is bound to identity provider "
                                                f"{user.identity.provider.slug}; not taken over by {policy.slug}"))
+    if user.password_hash or user.is_admin:
+        return Match(refusal=deny("username_taken", f"user {user.username} has a local password or an administrator "
+                                                    "role: an administrator must link it (Users → the user → "
+                                                    "Single sign-on link)"))
     return Match(user, bound=False)
 
 
@@ -105,10 +118,12 @@ def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
     if plan.action == DENY:
         return _record_denial(identity, policy, plan, match.user)
     user = _create_user(identity, policy) if plan.action == CREATE else match.user
+    immutable = identity.first(policy.immutable_id_attribute)
     if plan.link or plan.action == CREATE:
-        user.identity = UserIdentity(provider_id=policy.provider_id, name_id=identity.name_id,
-                                     immutable_id=identity.first(policy.immutable_id_attribute))
+        user.identity = UserIdentity(provider_id=policy.provider_id, name_id=identity.name_id, immutable_id=immutable)
         db.session.flush()
+    elif immutable and user.identity.immutable_id is None:
+        user.identity.immutable_id = immutable  # bound before the IdP sent one: remember it from now on
     _write_contact(user, plan)
     granted, seat_notes = _grant_licenses(user, policy) if plan.grant_licenses else ([], [])
     plan.notes += seat_notes
@@ -201,10 +216,11 @@ def _record(identity: SamlIdentity, policy: ProviderPolicy, plan: Plan, user: Us
             granted: list[str]) -> AuditEvent:
     changes = {k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()}
     verb = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}[outcome]
-    about = {"target": user} if user else {"target_type": "User", "target_label": identity.name_id}
+    about = {"target": user} if user else {"target_type": "User", "target_label": identity.name_id[:250]}
     return audit.record(
         "sso.sign_in", f"{verb} {identity.name_id} through {policy.slug}", category=PROVISIONING, actor=ACTOR,
-        changes=changes, details=_details(identity, plan, granted), idp_slug=policy.slug, name_id=identity.name_id,
+        changes=changes, details=_details(identity, plan, granted), idp_slug=policy.slug,
+        name_id=identity.name_id[:250],
         outcome=outcome, reason=plan.denial.reason if plan.denial else "; ".join(plan.notes) or None, **about,
     )
 

@@ -20,7 +20,7 @@ class SamlIdentity:
     def __post_init__(self) -> None:
         frozen = {str(k): tuple(str(v) for v in values) for k, values in dict(self.attributes).items()}
         object.__setattr__(self, "attributes", MappingProxyType(frozen))
-        object.__setattr__(self, "name_id", self.name_id.strip())
+        object.__setattr__(self, "name_id", self.name_id.strip(" \t\r\n"))
 
     def values(self, name: str | None) -> tuple[str, ...]:
         """All values of an attribute (names match exactly, case-sensitive); () when absent."""

@@ -42,12 +42,17 @@ def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserStat
 
 
 def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None):
-    if len(identity.name_id) > MAX_USERNAME:
-        return deny("limits", f"NameID is longer than {MAX_USERNAME} characters")
+    if len(identity.name_id) > MAX_USERNAME or len(identity.first(policy.immutable_id_attribute) or "") > 250:
+        return deny("limits", f"NameID or immutable id is longer than {MAX_USERNAME} characters")
     if state is None and not policy.jit:
         return deny("jit_off", "denied: JIT off (unknown user, automatic account creation is off)")
     if state is not None and not state.active:
         return deny("inactive", f"user {state.username} is not active")
+    if policy.allowed_domains and state is not None and not state.bound:
+        domain = fold(identity.name_id.rsplit("@", 1)[1]) if "@" in identity.name_id else None
+        if domain not in policy.allowed_domains:
+            return deny("domain", f"linking an existing account needs a NameID of an allowed domain, not "
+                                  f"{domain or '(no domain)'}")
     if policy.allowed_domains:
         email = sign_in_email(identity, policy)
         domain = fold(email.rsplit("@", 1)[1]) if email and "@" in email else None

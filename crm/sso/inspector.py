@@ -101,8 +101,11 @@ def _decode(saml_response: str, report: Report) -> etree._Element | None:
 
 
 def inspect_response(provider: IdentityProvider, saml_response: str, *, request_id: str | None = None,
-                     now: datetime | None = None) -> Report:
-    """Run every check on a base64 SAMLResponse against the provider's configuration."""
+                     now: datetime | None = None, recorded: bool = False) -> Report:
+    """Run every check on a base64 SAMLResponse against the provider's configuration.
+
+    `recorded`: a stored attempt, checked as at `now` (its receipt); its own use is not a replay.
+    """
     report = Report()
     now = now or datetime.now(UTC).replace(tzinfo=None)
     root = _decode(saml_response, report)
@@ -129,7 +132,10 @@ def inspect_response(provider: IdentityProvider, saml_response: str, *, request_
     _check_audience_recipient_destination(provider, root, assertion, report)
     _check_validity(assertion, now, report)
     _check_request(provider, root, assertion, request_id, report)
-    _check_replay(assertion, report)
+    if recorded:
+        report.add("replay", "Replay", None, "Not checked again for a recorded attempt.")
+    else:
+        _check_replay(provider, assertion, report)
     _read_identity(provider, assertion, report)
     return report
 
@@ -267,8 +273,8 @@ def _check_request(provider, root, assertion, request_id: str | None, report: Re
         report.add("request", "Request", ok, f"Expected {request_id}; received {outer or '—'}.")
 
 
-def _check_replay(assertion, report: Report) -> None:
-    used = db.session.get(UsedAssertion, assertion.get("ID") or "")
+def _check_replay(provider, assertion, report: Report) -> None:
+    used = db.session.get(UsedAssertion, (provider.id, assertion.get("ID") or ""))
     report.add("replay", "Replay", used is None, "Not used before." if used is None else
                f"This assertion was already used at {used.used_at:%Y-%m-%d %H:%M:%S} UTC.")
 

@@ -1,7 +1,10 @@
-"""Checks that run before python3-saml sees a response: size, base64, XML shape and signature transforms.
+"""Checks that run before python3-saml sees a response: size, base64, XML shape and the signatures' form.
 
-libxmlsec runs the transforms named in a signature's Reference before it checks the signature, so an
-XSLT transform in an unsigned, hostile POST would burn CPU; only the two transforms SAML uses pass.
+libxmlsec follows every Reference and runs every transform of a signature before it checks the
+signature value, and python3-saml only inspects the first Reference. So an unsigned, hostile POST could
+make it read local files (URI="file:///dev/zero"), run XSLT or cubic XPath (xpointer) for seconds. Here
+each signature must be exactly what SAML uses: one Reference to its parent's ID, enveloped-signature and
+exclusive c14n only, no Object or Manifest, a KeyInfo with X509Data only.
 """
 from __future__ import annotations
 
@@ -19,7 +22,11 @@ ALLOWED_TRANSFORMS = frozenset({
     "http://www.w3.org/2001/10/xml-exc-c14n#",
 })
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
+EXC_C14N_NS = "{http://www.w3.org/2001/10/xml-exc-c14n#}"
+SIGNED_PARENTS = frozenset({"{urn:oasis:names:tc:SAML:2.0:protocol}Response",
+                            "{urn:oasis:names:tc:SAML:2.0:assertion}Assertion"})
 _WHITESPACE = re.compile(rb"\s+")
+_ID_REFERENCE = re.compile(r"^#[A-Za-z_][\w.-]*$")
 
 
 def precheck(saml_response: str | None) -> bytes:
@@ -39,8 +46,39 @@ def precheck(saml_response: str | None) -> bytes:
         root = etree.fromstring(document, parser)
     except etree.XMLSyntaxError as error:
         raise SamlRejected("malformed", f"SAMLResponse is not XML: {error.msg}") from None
-    for transform in root.iter(f"{DS}Transform"):
-        algorithm = transform.get("Algorithm")
-        if algorithm not in ALLOWED_TRANSFORMS or len(transform):
-            raise SamlRejected("transform", f"signature transform {algorithm!r} is not allowed")
+    for signature in root.iter(f"{DS}Signature"):
+        check_signature_shape(signature)
     return document
+
+
+def check_signature_shape(signature: etree._Element) -> None:
+    """Refuse any signature that is not the plain enveloped SAML form (SamlRejected "transform")."""
+    parent = signature.getparent()
+    if parent is None or parent.tag not in SIGNED_PARENTS:
+        raise SamlRejected("transform", "a signature outside a Response or Assertion")
+    references = signature.findall(f"{DS}SignedInfo/{DS}Reference")
+    if len(references) != 1 or len(list(signature.iter(f"{DS}Reference"))) != 1:
+        raise SamlRejected("transform", f"a signature with {len(references)} references (exactly one is allowed)")
+    uri = references[0].get("URI") or ""
+    if not _ID_REFERENCE.match(uri) or uri[1:] != parent.get("ID"):
+        raise SamlRejected("transform", f"signature Reference URI {uri[:100]!r} is not its parent's ID")
+    if signature.find(f"{DS}Object") is not None or next(signature.iter(f"{DS}Manifest"), None) is not None:
+        raise SamlRejected("transform", "a signature carrying an Object or Manifest")
+    key_info = signature.find(f"{DS}KeyInfo")
+    if key_info is not None and any(child.tag != f"{DS}X509Data" for child in key_info):
+        raise SamlRejected("transform", "KeyInfo may only carry X509Data")
+    for transform in signature.iter(f"{DS}Transform"):
+        _check_transform(transform)
+
+
+def _check_transform(transform: etree._Element) -> None:
+    algorithm = transform.get("Algorithm")
+    if algorithm not in ALLOWED_TRANSFORMS:
+        raise SamlRejected("transform", f"signature transform {algorithm!r} is not allowed")
+    children = list(transform)
+    # Exclusive c14n may name InclusiveNamespaces (OpenSAML/Shibboleth IdPs do); nothing else may appear.
+    allowed = (algorithm.endswith("xml-exc-c14n#") and len(children) == 1
+               and children[0].tag == f"{EXC_C14N_NS}InclusiveNamespaces" and len(children[0]) == 0
+               and set(children[0].attrib) <= {"PrefixList"})
+    if children and not allowed:
+        raise SamlRejected("transform", f"signature transform {algorithm!r} carries content")

@@ -4,11 +4,13 @@ The result is a frozen SamlIdentity for provisioning; nothing here touches users
 """
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.response import OneLogin_Saml2_Response
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from crm.designer.models import IdentityProvider
@@ -80,7 +82,8 @@ def validate_response(provider: IdentityProvider, saml_response: str | None, req
                                 session_index=response.get_session_index(),
                                 attributes=_checked_attributes(response.get_attributes()),
                                 assertion_id=response.get_assertion_id())
-        not_on_or_after = response.get_assertion_not_on_or_after()
+        _check_identifiers(identity)
+        not_on_or_after = _latest_not_on_or_after(response)
     except SamlRejected:
         raise
     except OneLogin_Saml2_ValidationError as error:
@@ -89,6 +92,49 @@ def validate_response(provider: IdentityProvider, saml_response: str | None, req
         raise SamlRejected("malformed", f"{type(error).__name__}: {error}") from None
     remember_assertion(provider, identity.assertion_id, not_on_or_after)
     return ValidatedResponse(identity, idp_initiated)
+
+
+MAX_NAME_ID = 250
+MAX_ID = 256
+
+
+def _check_identifiers(identity: SamlIdentity) -> None:
+    """NameID, assertion id and session index: bounded, and a NameID only of plain characters.
+
+    A NameID that NFKC would change (KELVIN SIGN, full-width letters, ligatures) or that holds Unicode
+    spaces, controls or format characters could fold onto someone else's username: it is refused.
+    """
+    name_id = identity.name_id
+    if not name_id:
+        raise SamlRejected("invalid", "the NameID is empty")
+    if len(name_id) > MAX_NAME_ID:
+        raise SamlRejected("limits", f"NameID is longer than {MAX_NAME_ID} characters")
+    odd = [c for c in name_id if unicodedata.category(c)[0] in "ZC" and c != " "]
+    if odd or unicodedata.normalize("NFKC", name_id) != name_id:
+        raise SamlRejected("invalid", f"NameID {name_id!r} holds look-alike, space or control characters")
+    for label, value in (("assertion ID", identity.assertion_id), ("SessionIndex", identity.session_index),
+                         ("NameID format", identity.name_id_format)):
+        if value and len(value) > MAX_ID:
+            raise SamlRejected("limits", f"{label} is longer than {MAX_ID} characters")
+
+
+def _latest_not_on_or_after(response: OneLogin_Saml2_Response):
+    """When the assertion stops being usable (Conditions or SubjectConfirmationData); one is required, so
+    a replay record can be dropped once it has passed."""
+    times = [_parse(c.get("NotOnOrAfter")) for c in response._query_assertion("/saml:Conditions")]
+    times += [_parse(d.get("NotOnOrAfter")) for d in _subject_confirmation_data(response) if d is not None]
+    times = [t for t in times if t is not None]
+    if not times:
+        raise SamlRejected("invalid", "the assertion has no NotOnOrAfter: it would be valid for ever")
+    return max(times)
+
+
+def _parse(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    return datetime.fromtimestamp(OneLogin_Saml2_Utils.parse_SAML_to_time(value), UTC).replace(tzinfo=None)
 
 
 def _subject_confirmation_data(response: OneLogin_Saml2_Response) -> list:
@@ -157,6 +203,10 @@ def remember_assertion(provider: IdentityProvider, assertion_id: str | None, not
     except IntegrityError:
         db.session.rollback()
         raise SamlRejected("replay", f"assertion {assertion_id} was already used") from None
+    # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
+    db.session.execute(delete(UsedAssertion).where(UsedAssertion.provider_id == provider.id,
+                                                   UsedAssertion.expires_at < utcnow() - CLOCK_SKEW))
+    db.session.commit()
 
 
 def _naive(value) -> datetime:

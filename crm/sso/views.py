@@ -5,10 +5,12 @@ The ACS view stays short: pre-check and validate (responses.py), provision (crm.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from sqlalchemy.exc import DataError
 
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
@@ -19,6 +21,7 @@ from crm.designer.providers import find_provider
 from crm.extensions import csrf, db
 from crm.provisioning.apply import provision
 from crm.search_keys import fold
+from crm.sso.attempts import record_attempt
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.responses import validate_response
@@ -94,7 +97,13 @@ def acs(slug: str):
         session.pop(PENDING, None)
         return _refused(provider, rejected)
     identity = validated.identity
-    outcome = provision(identity, db.session.get(IdentityProvider, provider.id))
+    try:
+        outcome = provision(identity, db.session.get(IdentityProvider, provider.id))
+    except DataError as error:  # a value the database cannot hold: refuse, nothing was written
+        return _refused(provider, SamlRejected("limits", f"database refused a value: {error.orig}"))
+    record_attempt(provider.id, request.form.get("SAMLResponse"), "signed in" if outcome.user_id else "refused",
+                   name_id=identity.name_id, reference=outcome.reference)
+    db.session.commit()
     if outcome.user_id is None:
         session.pop(PENDING, None)
         return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
@@ -103,6 +112,11 @@ def acs(slug: str):
         "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
         "session_index": identity.session_index}})
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
+
+
+def _printable(text: str) -> str:
+    """Control characters shown escaped, so an attacker's value cannot forge log lines."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _test_sign_in(slug: str) -> bool:
@@ -124,12 +138,15 @@ def _test_report(provider: IdentityProvider):
 
 def _refused(provider: IdentityProvider, rejected: SamlRejected):
     """The refusal page (never a stack trace), with a reference the admin finds in the audit trail."""
-    log.warning("SSO sign-in through %s refused: %s (%s)", provider.slug, rejected.code, rejected.reason)
+    reason = _printable(rejected.reason)
+    log.warning("SSO sign-in through %s refused: %s (%s)", provider.slug, rejected.code, reason)
     db.session.rollback()
     event = audit.record("sso.rejected", f"Refused a sign-in response from {provider.slug}", category=PROVISIONING,
                          actor=(None, "sso"), idp_slug=provider.slug, outcome="rejected",
-                         reason=f"{rejected.code}: {rejected.reason}"[:4000],
+                         reason=f"{rejected.code}: {reason}"[:4000],
                          details={"remote_addr": request.remote_addr})
+    if request.endpoint == "sso.acs":
+        record_attempt(provider.id, request.form.get("SAMLResponse"), "rejected", reference=event.reference)
     db.session.commit()
     return render_template("sso/refused.html", provider=provider, message=rejected.message,
                            reference=event.reference), rejected.status
@@ -142,6 +159,8 @@ def sls(slug: str):
     from onelogin.saml2.auth import OneLogin_Saml2_Auth
 
     provider = _provider(slug)
+    if not provider.enabled:
+        return _refused(provider, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
     auth = OneLogin_Saml2_Auth(saml_request_data(), cached_settings(provider))
     try:
         ours = _logout_request_is_for_this_session(slug)
@@ -150,8 +169,6 @@ def sls(slug: str):
         return _refused(provider, SamlRejected("malformed", f"single logout: {type(error).__name__}: {error}"))
     if auth.get_errors():
         return _refused(provider, SamlRejected("invalid", f"single logout: {auth.get_last_error_reason()}"))
-    if "SAMLResponse" in request.values:  # the IdP confirms the logout we started: the session is already gone
-        _end_session()
     return redirect(url or url_for("auth.login"))
 
 
@@ -166,7 +183,10 @@ def _logout_request_is_for_this_session(slug: str) -> bool:
     if not encoded or info.get("slug") != slug:
         return False
     xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
-    return fold(OneLogin_Saml2_Logout_Request.get_nameid(xml)) == fold(info.get("name_id"))
+    if fold(OneLogin_Saml2_Logout_Request.get_nameid(xml)) != fold(info.get("name_id")):
+        return False
+    ours = info.get("session_index")
+    return not ours or ours in OneLogin_Saml2_Logout_Request.get_session_indexes(xml)
 
 
 def _end_session() -> None:

@@ -13,7 +13,7 @@ from crm.designer.models import IdentityProvider
 from crm.extensions import db
 from crm.licensing.models import LicenseSeat
 from crm.roles.models import RoleMembership
-from crm.search_keys import fold, key_type
+from crm.search_keys import ASCII_WHITESPACE, fold, key_type
 from crm.timeutil import utcnow
 
 USER_TYPES = ("employee", "external")
@@ -46,7 +46,7 @@ class User(UserMixin, db.Model):
 
     @validates("username")
     def _keep_key(self, _key: str, value: str) -> str:
-        value = value.strip()
+        value = value.strip(ASCII_WHITESPACE)
         self.username_key = fold(value)
         return value
 
@@ -98,6 +98,6 @@ class UserIdentity(db.Model):
 
     @validates("name_id")
     def _keep_key(self, _key: str, value: str) -> str:
-        value = value.strip()
+        value = value.strip(ASCII_WHITESPACE)
         self.name_id_key = fold(value)
         return value

@@ -67,3 +67,23 @@ def test_a_refused_sign_in_shows_a_plain_page_with_a_reference(page: Page, live_
     sign_in(page, "admin", via_form=True)
     page.goto(f"/audit?reference={reference}")
     expect(page.get_by_role("link", name=re.compile("Refused eve@elsewhere.example"))).to_be_visible()
+
+
+def test_test_sign_in_against_the_demo_idp_shows_the_report(page: Page, live_server, demo_provider):
+    sign_in(page, "admin", via_form=True)
+    page.goto("/designer/sso/demo")
+    page.get_by_role("link", name="Test Sign In").click()
+    page.get_by_role("link", name="Returning user who moved to Marketing").click()
+    box = page.get_by_label("Attributes")
+    box.fill(box.input_value().replace("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+                                       "emailaddress"))
+    page.get_by_role("button", name=re.compile(r"^Sign in as ")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign-in report")
+    expect(page.get_by_role("heading", name="This response would sign the user in.")).to_be_visible()
+    expect(page.locator(".checks .check-pass")).to_have_count(12)
+    expect(page.get_by_text("a claim URI is not its short name")).to_be_visible()
+    expect(page.locator(".topbar-name")).to_contain_text("Ada Admin")  # still signed in as themselves
+    check_accessibility(page, label="sign-in report")
+    screenshot(page, "sso-test-report")
+    page.goto("/users?q=maria")
+    expect(page.get_by_text("No users match these filters")).to_be_visible()  # nothing was provisioned

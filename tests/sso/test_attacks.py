@@ -298,3 +298,56 @@ def test_session_is_fresh_and_cookies_are_safe_after_sso(visitor, entra):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     with visitor.client.session_transaction() as session:
         assert "planted" not in session and "saml_pending" not in session
+
+
+def _with_extra_reference(uri: str):
+    def build(rid):
+        assertion = sign(build_assertion(spec(rid, name_id="whoever@example.com")), "attacker")  # no IdP key needed
+        signed_info = next(assertion.iter(f"{{{DS}}}SignedInfo"))
+        reference = etree.SubElement(signed_info, f"{{{DS}}}Reference", URI=uri)
+        etree.SubElement(reference, f"{{{DS}}}DigestMethod", Algorithm="http://www.w3.org/2001/04/xmlenc#sha256")
+        etree.SubElement(reference, f"{{{DS}}}DigestValue").text = "AAAA"
+        return build_response(spec(rid), assertion=assertion)
+    return build
+
+
+@pytest.mark.parametrize("uri", ["file:///dev/zero", "#xpointer(//*[count(//*[count(//*)>0])>0])", "#_a1"])
+def test_extra_references_are_refused_before_xmlsec_follows_them(visitor, guard, uri):
+    started = time.perf_counter()
+    guard(_attempt(visitor, _with_extra_reference(uri)), text="refused for safety reasons")
+    assert time.perf_counter() - started < 2
+
+
+def test_reference_to_another_element_is_refused(visitor, guard):
+    def elsewhere(rid):
+        response = build_response(spec(rid))
+        next(response.iter(f"{{{DS}}}Reference")).set("URI", "#" + response.get("ID"))
+        return response
+    guard(_attempt(visitor, elsewhere), text="refused for safety reasons")
+
+
+def test_exclusive_c14n_with_inclusive_namespaces_is_accepted(visitor, entra):
+    """OpenSAML/Shibboleth IdPs name InclusiveNamespaces under exc-c14n: a genuine signature must pass."""
+    import xmlsec
+
+    from tests.saml_keys import key_pair
+
+    def shibboleth_style(rid):
+        assertion = build_assertion(spec(rid))
+        key_pem, cert_pem = key_pair("test-idp")
+        signature = xmlsec.template.create(assertion, xmlsec.Transform.EXCL_C14N, xmlsec.Transform.RSA_SHA256,
+                                           ns="ds")
+        assertion.find(f"{{{SAML}}}Issuer").addnext(signature)
+        reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA256, uri="#" + assertion.get("ID"))
+        xmlsec.template.add_transform(reference, xmlsec.Transform.ENVELOPED)
+        c14n = xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+        etree.SubElement(c14n, "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces", PrefixList="xs")
+        xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
+        key = xmlsec.Key.from_memory(key_pem.encode(), xmlsec.KeyFormat.PEM)
+        key.load_cert_from_memory(cert_pem.encode(), xmlsec.KeyFormat.PEM)
+        context = xmlsec.SignatureContext()
+        context.key = key
+        context.register_id(assertion, "ID")
+        context.sign(signature)
+        return build_response(spec(rid), assertion=etree.fromstring(etree.tostring(assertion)))
+    assert _attempt(visitor, shibboleth_style).status_code == 302

@@ -129,3 +129,46 @@ def test_pasted_response_gets_the_same_report_escaped(entra, admin_client):
     html = page.get_data(as_text=True)
     assert "would sign the user in" in html and "<img src=x" not in html and "&lt;img src=x" in html
     assert db.session.scalar(db.select(db.func.count(User.id))) == 1
+
+
+def test_recent_attempts_are_kept_and_open_as_reports(entra, visitor, client, admin):
+    from crm.sso.models import SignInAttempt
+    from tests import factories
+    from tests.conftest import login
+
+    visitor.sign_in(attributes=nina())
+    client.post("/logout", data={"csrf_token": _token(client)})
+    visitor.sign_in(attributes=nina(), key_name="rotated-key")  # refused: wrong certificate
+    outcomes = db.session.scalars(db.select(SignInAttempt.outcome).order_by(SignInAttempt.id)).all()
+    assert outcomes == ["signed in", "rejected"]
+    login(client, "admin", factories.PASSWORD)
+    page = client.get("/designer/sso/entra").get_data(as_text=True)
+    assert "Recent sign-in attempts" in page and "nina.novak@example.com" in page
+    rejected_id = db.session.scalar(db.select(SignInAttempt.id).where(SignInAttempt.outcome == "rejected"))
+    report = client.get(f"/designer/sso/entra/attempts/{rejected_id}").get_data(as_text=True)
+    assert "Wrong certificate?" in report and "would be refused" in report
+    assert "SignatureValue" not in report
+
+
+def test_only_the_last_50_attempts_of_7_days_are_kept(entra):
+    from datetime import timedelta
+
+    from crm.sso.attempts import record_attempt
+    from crm.sso.models import SignInAttempt
+    from crm.timeutil import utcnow
+
+    record_attempt(entra.id, "b2xk", "signed in")
+    db.session.flush()
+    old = db.session.scalar(db.select(SignInAttempt))
+    old.received_at = utcnow() - timedelta(days=8)
+    for i in range(55):
+        record_attempt(entra.id, "eHl6", "signed in", name_id=f"user{i}")
+    db.session.commit()
+    kept = db.session.scalars(db.select(SignInAttempt.name_id).order_by(SignInAttempt.id)).all()
+    assert len(kept) == 50 and kept[0] == "user5" and None not in kept
+
+
+def _token(client):
+    from tests.conftest import csrf_token
+
+    return csrf_token(client, "/contacts")

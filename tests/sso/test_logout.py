@@ -15,11 +15,14 @@ def _instant(delta=timedelta()):
     return (datetime.now(UTC) + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def logout_request(name_id: str, destination: str = SLS, issuer: str = "https://idp.example.com/entra") -> str:
+def logout_request(name_id: str, destination: str = SLS, issuer: str = "https://idp.example.com/entra",
+                   session_index: str | None = "_session-1") -> str:
     xml = (f'<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" '
            f'xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_{uuid.uuid4().hex}" Version="2.0" '
            f'IssueInstant="{_instant()}" Destination="{destination}" NotOnOrAfter="{_instant(timedelta(minutes=5))}">'
-           f"<saml:Issuer>{issuer}</saml:Issuer><saml:NameID>{name_id}</saml:NameID></samlp:LogoutRequest>")
+           f"<saml:Issuer>{issuer}</saml:Issuer><saml:NameID>{name_id}</saml:NameID>"
+           + (f"<samlp:SessionIndex>{session_index}</samlp:SessionIndex>" if session_index else "")
+           + "</samlp:LogoutRequest>")
     return OneLogin_Saml2_Utils.deflate_and_base64_encode(xml)
 
 
@@ -49,9 +52,18 @@ def test_idp_initiated_logout_ends_the_matching_session_only(visitor, entra, cli
     visitor.sign_in(attributes=nina())
     forged = client.get("/sso/entra/sls", query_string={"SAMLRequest": logout_request("someone.else@example.com")})
     assert forged.status_code == 302 and visitor.signed_in_as() is not None
+    guessed = client.get("/sso/entra/sls", query_string={
+        "SAMLRequest": logout_request("nina.novak@example.com", session_index="_guessed")})
+    assert guessed.status_code == 302 and visitor.signed_in_as() is not None
     response = client.get("/sso/entra/sls", query_string={"SAMLRequest": logout_request("Nina.Novak@example.com")})
     assert response.headers["Location"].startswith("https://idp.example.com/entra/slo?SAMLResponse=")
     assert visitor.signed_in_as() is None
+
+
+def test_a_forged_unsigned_logout_response_signs_nobody_out(visitor, entra, client):
+    visitor.sign_in(attributes=nina())
+    client.get("/sso/entra/sls", query_string={"SAMLResponse": logout_response("_anything")})
+    assert visitor.signed_in_as() is not None
 
 
 def test_logout_request_from_another_issuer_or_malformed_is_refused(visitor, entra, client):

@@ -178,7 +178,7 @@ def test_entra_group_overage_keeps_roles(visitor, entra, client):
 
 
 def test_local_user_with_the_same_username_is_linked_on_first_sso_login(visitor, entra):
-    factories.user("Nina.Novak@example.com", given_name="Nina", surname="Old")
+    factories.user("Nina.Novak@example.com", given_name="Nina", surname="Old", password=None)
     response = visitor.sign_in(attributes=nina())
     assert response.status_code == 302
     same_name = db.select(db.func.count(User.id)).where(User.username_key == "nina.novak@example.com")
@@ -268,3 +268,33 @@ def test_a_cross_site_post_without_the_session_cookie_is_posted_again_from_our_s
     response = client.post("http://localhost/sso/entra/acs", data={"SAMLResponse": payload, "RelayState": "/accounts",
                                                                   "_same_site": "1"})
     assert response.status_code == 302 and response.headers["Location"] == "/accounts"
+
+
+def test_local_users_with_a_password_or_admin_role_are_never_linked_automatically(visitor, entra, client):
+    factories.user("nina.novak@example.com", given_name="Nina", surname="Local")  # has a local password
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 403 and visitor.signed_in_as() is None
+    assert "username_taken" not in response.get_data(as_text=True)
+    assert "an administrator must link it" in _events("denied")[-1].reason
+    assert _user()["identity"] is None
+
+
+def test_the_immutable_id_wins_over_a_reassigned_name_id(visitor, entra, client):
+    from crm.designer import providers
+
+    values = providers.provider_values(entra) | {"immutable_id_attribute": "objectid"}
+    providers.save_provider(entra, values)
+    db.session.commit()
+    visitor.sign_in(attributes=nina(objectid="guid-of-nina"))
+    client.post("/logout", data={"csrf_token": _token(client)})
+    response = visitor.sign_in(attributes=nina(objectid="guid-of-newcomer"))  # the IdP gave Nina's address away
+    assert response.status_code == 403 and visitor.signed_in_as() is None
+    visitor.sign_in(attributes=nina(objectid="guid-of-nina"), name_id="nina.renamed@example.com")
+    assert visitor.signed_in_as() is not None  # Nina renamed at the IdP: still her account, by immutable id
+
+
+def test_look_alike_and_space_name_ids_are_refused(visitor, entra):
+    for name_id in ("\u212aate@example.com", "nina.novak@example.com\u00a0", "\u00a0", "nina\u200b@example.com"):
+        response = visitor.sign_in(attributes=nina(), name_id=name_id)
+        assert response.status_code == 400 and visitor.signed_in_as() is None, repr(name_id)
+    assert _user() is None

@@ -21,7 +21,7 @@ def register_demo_provider() -> bool:
     provider = providers.save_provider(None, {
         "slug": DEMO_SLUG, "display_name": "Demo IdP", "entity_id": f"{base}/dev-idp/metadata",
         "sso_url": f"{base}/dev-idp/sso", "sso_binding": "redirect", "enabled": True, "jit_enabled": True,
-        "show_on_login": True, "allow_idp_initiated": True, "license_policy": "all", "new_user_type": "employee",
+        "show_on_login": True, "allow_idp_initiated": False, "license_policy": "all", "new_user_type": "employee",
         "allowed_domains": ["example.com", "partner.example"], "groups_attribute": GROUPS,
     }, [parse_certificate(cert)])
     mappings.apply_preset(provider, "entra")

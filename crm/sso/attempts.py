@@ -1,0 +1,37 @@
+"""Keeping the recent sign-in attempts per provider (the last 50, for 7 days) for the troubleshooting reports."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+
+from crm.extensions import db
+from crm.sso.models import SignInAttempt
+from crm.sso.prechecks import MAX_RESPONSE_CHARS
+from crm.timeutil import utcnow
+
+KEEP_PER_PROVIDER = 50
+KEEP_FOR = timedelta(days=7)
+
+
+def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *, name_id: str | None = None,
+                   reference: str | None = None) -> None:
+    """Store one attempt and drop those beyond the last 50 or older than 7 days (the caller commits)."""
+    if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
+        return
+    db.session.add(SignInAttempt(provider_id=provider_id, saml_response=saml_response, outcome=outcome,
+                                 name_id=(name_id or "")[:250] or None, reference=reference))
+    db.session.flush()
+    newest = (select(SignInAttempt.id).where(SignInAttempt.provider_id == provider_id)
+              .order_by(SignInAttempt.id.desc()).limit(KEEP_PER_PROVIDER))
+    db.session.execute(delete(SignInAttempt).where(
+        SignInAttempt.provider_id == provider_id,
+        (SignInAttempt.received_at < utcnow() - KEEP_FOR) | SignInAttempt.id.not_in(newest.scalar_subquery())))
+
+
+def recent_attempts(provider_id: int) -> list[SignInAttempt]:
+    """The provider's attempts of the last 7 days, newest first."""
+    return list(db.session.scalars(
+        select(SignInAttempt).where(SignInAttempt.provider_id == provider_id,
+                                    SignInAttempt.received_at >= utcnow() - KEEP_FOR)
+        .order_by(SignInAttempt.id.desc()).limit(KEEP_PER_PROVIDER)))
