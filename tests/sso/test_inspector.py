@@ -172,3 +172,10 @@ def _token(client):
     from tests.conftest import csrf_token
 
     return csrf_token(client, "/contacts")
+
+
+def test_a_name_id_that_is_not_an_email_is_pointed_out(entra):
+    attributes = {k: v for k, v in nina().items() if not k.endswith("emailaddress")}
+    report = build_report(entra, signed_response(Spec(attributes=attributes, name_id="S-1-5-21-3623811015",
+                                                      in_response_to="_r")))
+    assert any("is not an email address" in h for h in report["dry_run"]["hints"])
