@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import String
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import validates
 from sqlalchemy.sql.elements import ColumnElement
 
 ASCII_WHITESPACE = " \t\r\n"  # str.strip() would also drop NBSP, U+3000... and make look-alike names equal
@@ -19,6 +20,16 @@ ASCII_WHITESPACE = " \t\r\n"  # str.strip() would also drop NBSP, U+3000... and 
 def fold(text: str | None) -> str:
     """The case-insensitive key for a name: stripped and lower-cased (no compatibility or NFKC folding)."""
     return (text or "").strip(ASCII_WHITESPACE).lower()
+
+
+class KeepsNameKey:
+    """Mixin for models with `name` and its folded `name_key` (unique): setting the name sets the key."""
+
+    @validates("name")
+    def _keep_name_key(self, _key: str, value: str) -> str:
+        value = value.strip(ASCII_WHITESPACE)
+        self.name_key = fold(value)
+        return value
 
 
 def key_type(length: int) -> String:

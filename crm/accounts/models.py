@@ -4,14 +4,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import DateTime, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, validates
+from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
-from crm.search_keys import fold, key_type
+from crm.search_keys import KeepsNameKey, key_type
 from crm.timeutil import utcnow
 
 
-class Account(db.Model):
+class Account(KeepsNameKey, db.Model):
     """A company (Creatio: Account)."""
 
     __tablename__ = "account"
@@ -23,11 +23,6 @@ class Account(db.Model):
     city: Mapped[str | None] = mapped_column(String(100))
     web: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-
-    @validates("name")
-    def _keep_key(self, _key: str, value: str) -> str:
-        self.name_key = fold(value)
-        return value.strip()
 
     def __str__(self) -> str:
         return self.name

@@ -8,22 +8,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.accounts.models import Account
 from crm.extensions import db
-from crm.search_keys import fold, key_type
+from crm.search_keys import KeepsNameKey, fold, key_type
 from crm.timeutil import utcnow
 
 
-class _NamedLookup:
+class _NamedLookup(KeepsNameKey):
     """Columns and behaviour shared by the small name-only lookups."""
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     name_key: Mapped[str] = mapped_column(key_type(100), unique=True)
     description: Mapped[str | None] = mapped_column(String(250))
-
-    @validates("name")
-    def _keep_key(self, _key: str, value: str) -> str:
-        self.name_key = fold(value)
-        return value.strip()
 
     def __str__(self) -> str:
         return self.name

@@ -5,17 +5,17 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.search_keys import fold, key_type
+from crm.search_keys import KeepsNameKey, key_type
 from crm.timeutil import utcnow
 
 if TYPE_CHECKING:
     from crm.users.models import User
 
 
-class LicensePackage(db.Model):
+class LicensePackage(KeepsNameKey, db.Model):
     """A package with a seat limit (None = unlimited).
 
     `seats_used` is kept by one conditional UPDATE per grant (see licensing.services), and the check
@@ -36,11 +36,6 @@ class LicensePackage(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     seats: Mapped[list[LicenseSeat]] = relationship(back_populates="package", cascade="all, delete-orphan")
-
-    @validates("name")
-    def _keep_key(self, _key: str, value: str) -> str:
-        self.name_key = fold(value)
-        return value.strip()
 
     @property
     def unlimited(self) -> bool:

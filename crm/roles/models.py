@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.extensions import db
-from crm.search_keys import fold, key_type
+from crm.search_keys import KeepsNameKey, key_type
 from crm.timeutil import utcnow
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ MANUAL = "manual"
 SSO = "sso"
 
 
-class Role(db.Model):
+class Role(KeepsNameKey, db.Model):
     """A role users are connected to; `grants_admin` roles open the administration pages."""
 
     __tablename__ = "role"
@@ -33,11 +33,6 @@ class Role(db.Model):
     memberships: Mapped[list[RoleMembership]] = relationship(
         back_populates="role", cascade="all, delete-orphan"
     )
-
-    @validates("name")
-    def _keep_key(self, _key: str, value: str) -> str:
-        self.name_key = fold(value)
-        return value.strip()
 
     def __str__(self) -> str:
         return self.name
