@@ -34,8 +34,12 @@ run: setup
 test: install node_modules/.installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## Benchmarks (not tests): results in bench/results/; CRM_BENCH_DATABASE_URL adds PostgreSQL
+bench: install
+	$(BIN)/python -m bench.run
+
 lint: install
-	$(BIN)/ruff check crm tests app.py
+	$(BIN)/ruff check crm tests bench app.py
 
 clean-db:
 	rm -f instance/crm.sqlite3 instance/crm.sqlite3-wal instance/crm.sqlite3-shm

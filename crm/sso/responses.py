@@ -16,11 +16,14 @@ from sqlalchemy.exc import IntegrityError
 from crm.designer.models import IdentityProvider
 from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
+from crm.sso import schema_cache
 from crm.sso.models import UsedAssertion
 from crm.sso.prechecks import precheck
 from crm.sso.rejections import SamlRejected
 from crm.sso.settings import cached_settings, sp_urls
 from crm.timeutil import utcnow
+
+schema_cache.install()
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 MAX_ATTRIBUTES = 200

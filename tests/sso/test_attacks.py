@@ -351,3 +351,13 @@ def test_exclusive_c14n_with_inclusive_namespaces_is_accepted(visitor, entra):
         context.sign(signature)
         return build_response(spec(rid), assertion=etree.fromstring(etree.tostring(assertion)))
     assert _attempt(visitor, shibboleth_style).status_code == 302
+
+
+def test_schema_is_still_checked_with_the_cached_schemas(visitor, guard):
+    def off_schema(rid):
+        assertion = build_assertion(spec(rid))
+        etree.SubElement(assertion, f"{{{SAML}}}NotAnElement")
+        return build_response(spec(rid), assertion=sign(assertion))
+    guard(_attempt(visitor, off_schema))
+    reason = db.session.scalar(db.select(AuditEvent.reason).where(AuditEvent.outcome == "rejected"))
+    assert "saml-schema" in reason

@@ -1,0 +1,125 @@
+"""Cost of one SSO sign-in, in process: bare python3-saml beside our full ACS (returning user, first login).
+
+Responses are signed before timing. The reference builds a new OneLogin_Saml2_Auth per response with the
+same settings dict and calls process_response(), nothing else.
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from crm import create_app
+from crm.demo.lookups import load_lookups
+from crm.extensions import db
+from tests import factories
+from tests.saml_signer import Spec, signed_response
+from tests.sso.conftest import CLAIMS, GROUPS, SALES_GROUP
+
+
+def _people(prefix: str, count: int) -> list[Spec]:
+    return [Spec(slug="bench", name_id=f"{prefix}{i}@example.com", attributes={
+        CLAIMS + "emailaddress": f"{prefix}{i}@example.com", CLAIMS + "givenname": f"Given{i}",
+        CLAIMS + "surname": f"Surname{i}", CLAIMS + "department": "Sales", GROUPS: [SALES_GROUP, "all-staff"]})
+        for i in range(count)]
+
+
+def _setup(database_url: str):
+    from crm.designer import mappings
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url,
+                      "INSTANCE_PATH": tempfile.mkdtemp(), "BASE_URL": "http://localhost"})
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        load_lookups()
+        factories.package("Sales Creatio", None)
+        factories.role("Sales")
+        factories.role("All employees")
+        provider = factories.provider("bench", allow_idp_initiated=True)
+        mappings.apply_preset(provider, "entra")
+        mappings.save_attribute_mapping(provider, None, CLAIMS + "department", "department", None)
+        mappings.add_role_mapping(provider, GROUPS, SALES_GROUP, "Sales")
+        mappings.add_role_mapping(provider, GROUPS, "all-staff", "All employees")
+        db.session.commit()
+    return app
+
+
+def _time(fn, payloads) -> list[float]:
+    samples = []
+    for payload in payloads:
+        started = time.perf_counter()
+        fn(payload)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def summary(samples: list[float]) -> dict:
+    """Median and p95 in milliseconds."""
+    ordered = sorted(samples)
+    return {"median_ms": round(statistics.median(ordered), 3),
+            "p95_ms": round(ordered[max(int(len(ordered) * 0.95) - 1, 0)], 3), "n": len(ordered)}
+
+
+def run(database_url: str, count: int = 100) -> dict:
+    """Time the reference, a returning user and a first login on the same kind of responses."""
+    from onelogin.saml2.auth import OneLogin_Saml2_Auth
+
+    from crm.designer.providers import find_provider
+    from crm.sso.settings import saml_settings
+
+    app = _setup(database_url)
+    client = app.test_client()
+    returning = _people("returning", count)
+    with app.app_context():
+        settings = saml_settings(find_provider("bench"))
+    request_data = {"https": "off", "http_host": "localhost", "script_name": "/sso/bench/acs", "get_data": {},
+                    "post_data": {}}
+
+    def reference(payload):
+        data = dict(request_data, post_data={"SAMLResponse": payload})
+        auth = OneLogin_Saml2_Auth(data, old_settings=settings)
+        auth.process_response()
+        assert not auth.get_errors(), auth.get_last_error_reason()
+
+    def bare_library(fn):
+        """Time the reference with python3-saml exactly as shipped (our schema cache switched off)."""
+        from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+        from crm.sso import schema_cache
+
+        def timed(payload):
+            OneLogin_Saml2_XML.validate_xml = staticmethod(schema_cache.LIBRARY_VALIDATE_XML)
+            try:
+                fn(payload)
+            finally:
+                schema_cache.install()
+        return timed
+
+    def acs(payload):
+        response = client.post("http://localhost/sso/bench/acs", data={"SAMLResponse": payload, "_same_site": "1"})
+        assert response.status_code == 302, response.status_code
+        client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+
+    for spec in returning:  # the returning users' first logins, before timing
+        acs(signed_response(spec))
+    reference_payloads = [signed_response(s) for s in returning]
+    returning_payloads = [signed_response(s) for s in returning]
+    first_payloads = [signed_response(s) for s in _people("new", count)]
+    reference(reference_payloads[0])  # warm-up
+    results = {
+        "reference": summary(_time(bare_library(reference), reference_payloads)),
+        "returning_user": summary(_time(acs, returning_payloads)),
+        "first_login": summary(_time(acs, first_payloads)),
+    }
+    results["returning_ratio"] = round(results["returning_user"]["median_ms"] / results["reference"]["median_ms"], 2)
+    results["first_login_ratio"] = round(results["first_login"]["median_ms"] / results["reference"]["median_ms"], 2)
+    return results
+
+
+if __name__ == "__main__":
+    import json
+
+    path = Path(tempfile.mkdtemp()) / "bench.sqlite3"
+    print(json.dumps(run(f"sqlite:///{path}", 60), indent=2))
