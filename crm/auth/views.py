@@ -51,13 +51,14 @@ def _sso_buttons() -> list:
     return list(db.session.scalars(stmt))
 
 
-def start_session(user: User, **session_values: str) -> None:
+def start_session(user: User, stamp_login: bool = True, **session_values: str) -> None:
     """Sign the user in on a fresh session (nothing from before sign-in survives: no fixation)."""
     session.clear()
     login_user(user)
     session.update(session_values)
-    user.last_login_at = utcnow()
-    db.session.commit()
+    if stamp_login:  # SSO provisioning stamps it in its own transaction
+        user.last_login_at = utcnow()
+        db.session.commit()
 
 
 @bp.post("/logout")

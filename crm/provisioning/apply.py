@@ -69,6 +69,9 @@ def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
     user = db.session.scalar(select(User).where(User.username_key == key))
     if user is None:
         return Match()
+    bound_to = (user.identity.provider_id, user.identity.name_id_key) if user.identity else None
+    if bound_to == (policy.provider_id, key):
+        return Match(user, bound=True)  # bound by a concurrent first login between the two queries above
     if user.identity is not None:
         return Match(refusal=deny("other_idp", f"user {user.username} is bound to identity provider "
                                                f"{user.identity.provider.slug}; not taken over by {policy.slug}"))
@@ -94,15 +97,18 @@ def _lookup_exists(field: str, name: str) -> bool:
 
 
 def provision(identity: SamlIdentity, provider: IdentityProvider) -> Outcome:
-    """Plan and apply one SSO sign-in; a concurrent first login of the same person is retried as a known user."""
-    for attempt in (1, 2):
+    """Plan and apply one SSO sign-in; a concurrent first login of the same person is retried as a known user.
+
+    Three tries: a first login can collide twice (on a new account's name, then on the username).
+    """
+    for attempt in (1, 2, 3):
         try:
             outcome = _provision_once(identity, ProviderPolicy.from_provider(provider))
             db.session.commit()
             return outcome
         except IntegrityError:
             db.session.rollback()
-            if attempt == 2:
+            if attempt == 3:
                 raise
             provider = db.session.get(IdentityProvider, provider.id)
     raise AssertionError("unreachable")

@@ -1,6 +1,7 @@
 """Keeping the recent sign-in attempts per provider (the last 50, for 7 days) for the troubleshooting reports."""
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import delete, select
@@ -12,16 +13,23 @@ from crm.timeutil import utcnow
 
 KEEP_PER_PROVIDER = 50
 KEEP_FOR = timedelta(days=7)
+PRUNE_EVERY = 10
 
 
 def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *, name_id: str | None = None,
                    reference: str | None = None) -> None:
-    """Store one attempt and drop those beyond the last 50 or older than 7 days (the caller commits)."""
+    """Store one attempt; now and then drop those beyond the last 50 or older than 7 days (the caller commits)."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
         return
     db.session.add(SignInAttempt(provider_id=provider_id, saml_response=saml_response, outcome=outcome,
                                  name_id=(name_id or "")[:250] or None, reference=reference))
     db.session.flush()
+    if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
+        prune_attempts(provider_id)
+
+
+def prune_attempts(provider_id: int) -> None:
+    """Drop the provider's attempts beyond the last 50 or older than 7 days (the caller commits)."""
     newest = (select(SignInAttempt.id).where(SignInAttempt.provider_id == provider_id)
               .order_by(SignInAttempt.id.desc()).limit(KEEP_PER_PROVIDER))
     db.session.execute(delete(SignInAttempt).where(

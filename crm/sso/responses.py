@@ -4,6 +4,7 @@ The result is a frozen SamlIdentity for provisioning; nothing here touches users
 """
 from __future__ import annotations
 
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ MAX_VALUES_PER_ATTRIBUTE = 1000
 MAX_VALUE_LENGTH = 2048
 REPLAY_MEMORY = timedelta(hours=1)  # kept at least this long when the assertion names no NotOnOrAfter
 CLOCK_SKEW = timedelta(seconds=300)  # what python3-saml allows on Conditions; kept beyond NotOnOrAfter too
+PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 
 _ERROR_CODES = {
     OneLogin_Saml2_ValidationError.INVALID_SIGNATURE: "signature",
@@ -206,10 +208,11 @@ def remember_assertion(provider: IdentityProvider, assertion_id: str | None, not
     except IntegrityError:
         db.session.rollback()
         raise SamlRejected("replay", f"assertion {assertion_id} was already used") from None
-    # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
-    db.session.execute(delete(UsedAssertion).where(UsedAssertion.provider_id == provider.id,
-                                                   UsedAssertion.expires_at < utcnow() - CLOCK_SKEW))
-    db.session.commit()
+    if secrets.randbelow(PURGE_EVERY) == 0:
+        # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
+        db.session.execute(delete(UsedAssertion).where(UsedAssertion.provider_id == provider.id,
+                                                       UsedAssertion.expires_at < utcnow() - CLOCK_SKEW))
+        db.session.commit()
 
 
 def _naive(value) -> datetime:

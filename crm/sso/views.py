@@ -108,7 +108,7 @@ def acs(slug: str):
         session.pop(PENDING, None)
         return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
                                reference=outcome.reference), 403
-    start_session(db.session.get(User, outcome.user_id), **{SSO_SESSION: {
+    start_session(db.session.get(User, outcome.user_id), stamp_login=False, **{SSO_SESSION: {
         "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
         "session_index": identity.session_index}})
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
