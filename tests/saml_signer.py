@@ -117,8 +117,12 @@ def build_assertion(spec: Spec) -> etree._Element:
     return assertion
 
 
-def sign(element: etree._Element, key_name: str = "test-idp", sha1: bool = False) -> etree._Element:
-    """Return a signed copy of an element (enveloped, exclusive c14n, test key); the Signature follows its Issuer."""
+def sign(element: etree._Element, key_name: str = "test-idp", sha1: bool = False,
+         inclusive_prefixes: str | None = None) -> etree._Element:
+    """Return a signed copy of an element (enveloped, exclusive c14n, test key); the Signature follows its Issuer.
+
+    `inclusive_prefixes` adds an InclusiveNamespaces PrefixList to the exclusive c14n, as OpenSAML IdPs do.
+    """
     key_pem, cert_pem = key_pair(key_name)
     method = xmlsec.Transform.RSA_SHA1 if sha1 else xmlsec.Transform.RSA_SHA256
     signature = xmlsec.template.create(element, xmlsec.Transform.EXCL_C14N, method, ns="ds")
@@ -126,7 +130,10 @@ def sign(element: etree._Element, key_name: str = "test-idp", sha1: bool = False
     reference = xmlsec.template.add_reference(signature, xmlsec.Transform.SHA1 if sha1 else xmlsec.Transform.SHA256,
                                               uri="#" + element.get("ID"))
     xmlsec.template.add_transform(reference, xmlsec.Transform.ENVELOPED)
-    xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+    c14n = xmlsec.template.add_transform(reference, xmlsec.Transform.EXCL_C14N)
+    if inclusive_prefixes:
+        etree.SubElement(c14n, "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces",
+                         PrefixList=inclusive_prefixes)
     xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
     key = xmlsec.Key.from_memory(key_pem.encode(), xmlsec.KeyFormat.PEM)
     key.load_cert_from_memory(cert_pem.encode(), xmlsec.KeyFormat.PEM)
