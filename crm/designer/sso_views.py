@@ -30,6 +30,14 @@ def _provider(slug: str) -> IdentityProvider:
     return providers.find_provider(slug) or abort(404)
 
 
+def _owned(model, row_id: int, provider: IdentityProvider):
+    """A row of one of the provider's lists (certificates, mappings, attempts); 404 for another provider's."""
+    row = db.session.get(model, row_id)
+    if row is None or row.provider_id != provider.id:
+        abort(404)
+    return row
+
+
 def _with_choices(form: ProviderForm) -> ProviderForm:
     form.licenses.choices = [(p.name, p.name) for p in all_packages()]
     return form
@@ -185,9 +193,7 @@ def sso_add_certificate(slug: str):
 def sso_remove_certificate(slug: str, cert_id: int):
     """Remove a signing certificate (never the last one)."""
     provider = _provider(slug)
-    cert = db.session.get(IdpCertificate, cert_id)
-    if cert is None or cert.provider_id != provider.id:
-        abort(404)
+    cert = _owned(IdpCertificate, cert_id, provider)
     try:
         providers.remove_certificate(provider, cert)
     except providers.ProviderInvalid as invalid:
@@ -252,9 +258,7 @@ def sso_attempt(slug: str, attempt_id: int):
     from crm.sso.models import SignInAttempt
 
     provider = _provider(slug)
-    attempt = db.session.get(SignInAttempt, attempt_id)
-    if attempt is None or attempt.provider_id != provider.id:
-        abort(404)
+    attempt = _owned(SignInAttempt, attempt_id, provider)
     report = build_report(provider, attempt.saml_response, received_at=attempt.received_at)
     db.session.rollback()
     source = f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})"
@@ -264,10 +268,7 @@ def sso_attempt(slug: str, attempt_id: int):
 # --- "SAML data to contact fields mapping": rows edited in place with htmx -------------------------------------
 
 def _mapping(provider: IdentityProvider, mapping_id: int) -> AttributeMapping:
-    row = db.session.get(AttributeMapping, mapping_id)
-    if row is None or row.provider_id != provider.id:
-        abort(404)
-    return row
+    return _owned(AttributeMapping, mapping_id, provider)
 
 
 def _row(provider, row, focus: bool = False):
@@ -389,9 +390,7 @@ def sso_role_mapping_create(slug: str):
 def sso_role_mapping_delete(slug: str, row_id: int):
     """Remove a group-to-role row."""
     provider = _provider(slug)
-    row = db.session.get(RoleMapping, row_id)
-    if row is None or row.provider_id != provider.id:
-        abort(404)
+    row = _owned(RoleMapping, row_id, provider)
     mappings.delete_role_mapping(provider, row)
     db.session.commit()
     if request.htmx:

@@ -160,3 +160,14 @@ def test_role_mappings_add_duplicate_and_remove(admin_client, okta):
     assert (row.value, row.value_key, row.role.name) == ("CRM-Sales", "crm-sales", "Sales")
     admin_client.delete(f"/designer/sso/okta/role-mappings/{row.id}", headers=HX | {"X-CSRFToken": token})
     assert db.session.scalar(db.select(db.func.count(RoleMapping.id))) == 0
+
+
+def test_another_providers_rows_are_not_reachable_through_this_one(admin_client, okta):
+    token = csrf_token(admin_client, "/designer/sso/okta")
+    _add(admin_client, token)
+    row_id = db.session.scalar(db.select(AttributeMapping.id))
+    factories.provider("other", cert_name="other-key")
+    assert admin_client.get(f"/designer/sso/other/mappings/{row_id}/edit", headers=HX).status_code == 404
+    deleted = admin_client.post(f"/designer/sso/other/mappings/{row_id}/delete", data={"csrf_token": token})
+    assert deleted.status_code == 404
+    assert len(_rows()) == 1
