@@ -9,7 +9,6 @@ from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
 from crm.contacts.services import find_lookup, lookup_names
 from crm.designer.models import EVERY_LOGIN, FIRST_LOGIN, AttributeMapping, IdentityProvider, RoleMapping
 from crm.designer.presets import PRESETS
-from crm.designer.providers import touch
 from crm.extensions import db
 from crm.roles.models import Role
 from crm.roles.services import find_role
@@ -79,7 +78,6 @@ def save_attribute_mapping(provider: IdentityProvider, row: AttributeMapping | N
     db.session.flush()
     changes = audit.diff(before, mapping_values(row))
     if changes:
-        touch(provider)
         audit.record("sso.mapping_" + ("update" if before else "add"),
                      f"{'Changed' if before else 'Added'} mapping {attribute} → {field_key} on {provider.display_name}",
                      category=CONFIG, target=provider, idp_slug=provider.slug, changes=changes)
@@ -88,7 +86,6 @@ def save_attribute_mapping(provider: IdentityProvider, row: AttributeMapping | N
 
 def delete_attribute_mapping(provider: IdentityProvider, row: AttributeMapping) -> None:
     """Remove a mapping row."""
-    touch(provider)
     audit.record("sso.mapping_delete", f"Removed mapping {row.saml_attribute} → {row.contact_field} on "
                  f"{provider.display_name}", category=CONFIG, target=provider, idp_slug=provider.slug,
                  changes=audit.diff(mapping_values(row), {}))
@@ -120,7 +117,6 @@ def add_role_mapping(provider: IdentityProvider, attribute: str, value: str, rol
     row = RoleMapping(provider=provider, saml_attribute=attribute, value=value, role=role)
     db.session.add(row)
     db.session.flush()
-    touch(provider)
     audit.record("sso.role_mapping_add", f"Mapped group {value} to role {role.name} on {provider.display_name}",
                  category=CONFIG, target=provider, idp_slug=provider.slug,
                  changes=audit.diff({}, role_mapping_values(row)))
@@ -129,7 +125,6 @@ def add_role_mapping(provider: IdentityProvider, attribute: str, value: str, rol
 
 def delete_role_mapping(provider: IdentityProvider, row: RoleMapping) -> None:
     """Remove a group-to-role row (memberships it created are removed at the user's next sign-in)."""
-    touch(provider)
     audit.record("sso.role_mapping_delete", f"Removed group {row.value} → {row.role.name} on {provider.display_name}",
                  category=CONFIG, target=provider, idp_slug=provider.slug,
                  changes=audit.diff(role_mapping_values(row), {}))
@@ -159,7 +154,6 @@ def apply_preset(provider: IdentityProvider, key: str) -> list[AttributeMapping]
     changes = audit.diff(before, {"groups_attribute": provider.groups_attribute,
                                   "immutable_id_attribute": provider.immutable_id_attribute})
     changes |= {f"mapping {m.contact_field}": {"before": None, "after": m.saml_attribute} for m in added}
-    touch(provider)
     audit.record("sso.preset", f"Applied the {preset.label} preset to {provider.display_name} "
                  f"({len(added)} row{'s' if len(added) != 1 else ''} added)", category=CONFIG, target=provider,
                  idp_slug=provider.slug, changes=changes)

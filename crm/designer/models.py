@@ -15,8 +15,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    event,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
@@ -66,7 +68,7 @@ class IdentityProvider(db.Model):
     required_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     groups_attribute: Mapped[str | None] = mapped_column(String(500))
     immutable_id_attribute: Mapped[str | None] = mapped_column(String(500))
-    # Bumped on every change, so a cached SAML settings object knows it is stale.
+    # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
@@ -151,3 +153,37 @@ class RoleMapping(db.Model):
 
     def __str__(self) -> str:
         return f"{self.saml_attribute} = {self.value} → {self.role.name if self.role else self.role_id}"
+
+
+_WATCHED = (IdentityProvider, IdpCertificate, AttributeMapping, RoleMapping, Role)
+
+
+@event.listens_for(Session, "before_flush")
+def _bump_config_version(session: Session, _context, _instances) -> None:
+    """Every change to a provider, its certificates or mapping rows bumps its config_version (and a renamed or
+    deleted role bumps every provider's), so what is cached from a configuration (SAML settings, the JIT policy)
+    is never used after it changed, in any worker: they read config_version with the provider's row."""
+    changed: dict[int, IdentityProvider] = {}
+    every_provider = False
+    dirty = [obj for obj in session.dirty if isinstance(obj, _WATCHED)]
+    touched = [obj for obj in (*session.new, *session.deleted) if isinstance(obj, _WATCHED)]
+    if not (dirty or touched):
+        return  # a sign-in, a contact edit...: nothing that configures a provider
+    with session.no_autoflush:
+        for obj in touched + [obj for obj in dirty if session.is_modified(obj, include_collections=False)
+                              or (isinstance(obj, IdentityProvider) and session.is_modified(obj))]:
+            if isinstance(obj, IdentityProvider):
+                if obj not in session.new:
+                    changed[id(obj)] = obj
+            elif isinstance(obj, Role):
+                every_provider = every_provider or obj not in session.new
+            else:
+                provider = obj.__dict__.get("provider") or (
+                    session.get(IdentityProvider, obj.provider_id) if obj.provider_id else None)
+                if provider is not None:
+                    changed[id(provider)] = provider
+        if every_provider:
+            changed |= {id(p): p for p in session.scalars(select(IdentityProvider))}
+    for provider in changed.values():
+        if provider not in session.new and provider not in session.deleted:
+            provider.config_version = (provider.config_version or 0) + 1

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -28,6 +29,7 @@ from crm.users.models import USER_TYPES
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 RESERVED_SLUGS = {"new", "import", "presets"}
+T = TypeVar("T")
 
 
 class ProviderInvalid(ValueError):
@@ -134,7 +136,7 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     if provider is None and not certificates:
         raise ProviderInvalid({"certificate": "Add the IdP's signing certificate, or import its metadata."})
     before = provider_values(provider) if provider else {}
-    provider = provider or IdentityProvider(config_version=0)
+    provider = provider or IdentityProvider()
     for key in SETTINGS:
         if key in clean:
             setattr(provider, key, clean[key])
@@ -147,16 +149,27 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     if certificates and not before:
         changes["certificates"] = {"before": None, "after": [c.fingerprint_sha256 for c in certificates]}
     if changes:
-        touch(provider)
         audit.record("sso.provider_" + ("update" if before else "create"),
                      f"{'Changed' if before else 'Added'} identity provider {provider.display_name}",
                      category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug)
     return provider
 
 
-def touch(provider: IdentityProvider) -> None:
-    """Mark the provider's configuration as changed (cached SAML settings are rebuilt)."""
-    provider.config_version = (provider.config_version or 0) + 1
+def cached_for(provider: IdentityProvider, kind: str, build: Callable[[], T]) -> T:
+    """What `build` makes from the provider's configuration, built once per configuration version and app.
+
+    config_version changes with every change of the provider or its rows (models._bump_config_version), and it
+    is read with the provider's row, so every worker sees a change at its next sign-in. created_at tells apart
+    providers that a recreated database gave the same id and version.
+    """
+    cache = current_app.extensions.setdefault("provider_config_cache", {})
+    key = (kind, provider.id, provider.config_version, provider.created_at)
+    built = cache.get(key)
+    if built is None:
+        if len(cache) > 256:
+            cache.clear()
+        built = cache[key] = build()
+    return built
 
 
 def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:
@@ -171,7 +184,6 @@ def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: 
     provider.certificates.append(cert)
     db.session.flush()
     if audited:
-        touch(provider)
         audit.record("sso.certificate_add", f"Added a signing certificate to {provider.display_name}",
                      category=CONFIG, target=provider, idp_slug=provider.slug,
                      changes={"certificate": {"before": None, "after": f"{info.subject} · {info.fingerprint_sha256}"}})
@@ -184,7 +196,6 @@ def remove_certificate(provider: IdentityProvider, cert: IdpCertificate) -> None
         raise ProviderInvalid({"certificate": "A provider needs at least one signing certificate; add the new one "
                                               "before removing this one."})
     provider.certificates.remove(cert)
-    touch(provider)
     audit.record("sso.certificate_remove", f"Removed a signing certificate from {provider.display_name}",
                  category=CONFIG, target=provider, idp_slug=provider.slug,
                  changes={"certificate": {"before": f"{cert.subject} · {cert.fingerprint_sha256}", "after": None}})

@@ -2,10 +2,12 @@
 transaction. Everything or nothing."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, lazyload
 
 from crm.accounts.services import find_or_create
 from crm.audit import services as audit
@@ -14,7 +16,7 @@ from crm.contacts.models import Contact
 from crm.contacts.services import LOOKUP_MODELS, contact_values, find_lookup
 from crm.designer.models import IdentityProvider
 from crm.extensions import db
-from crm.licensing.models import LicensePackage
+from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.licensing.services import NoSeatLeft, take_seat
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, UserState, deny
@@ -42,8 +44,16 @@ class Outcome:
 class Match:
     """The user an identity belongs to, or a refusal when it belongs to someone else."""
 
-    def __init__(self, user: User | None = None, bound: bool = False, refusal=None):
-        self.user, self.bound, self.refusal = user, bound, refusal
+    def __init__(self, user: User | None = None, bound: bool = False, refusal=None, seat_count: int | None = None):
+        self.user, self.bound, self.refusal, self.seat_count = user, bound, refusal, seat_count
+
+
+def _binding(*criteria) -> tuple[UserIdentity | None, int | None]:
+    """The binding with what the planner reads of its user (contact, roles, seat count) in one statement."""
+    seat_count = select(func.count()).where(LicenseSeat.user_id == UserIdentity.user_id).scalar_subquery()
+    row = db.session.execute(select(UserIdentity, seat_count).where(*criteria).options(
+        lazyload(UserIdentity.provider), joinedload(UserIdentity.user).joinedload(User.memberships))).unique().first()
+    return (row[0], row[1]) if row else (None, None)
 
 
 def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
@@ -54,18 +64,17 @@ def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
     """
     immutable = identity.first(policy.immutable_id_attribute)
     if immutable:
-        binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
-                                                               UserIdentity.immutable_id == immutable))
+        binding, seats = _binding(UserIdentity.provider_id == policy.provider_id,
+                                  UserIdentity.immutable_id == immutable)
         if binding is not None:
-            return Match(binding.user, bound=True)
+            return Match(binding.user, bound=True, seat_count=seats)
     key = fold(identity.name_id)
-    binding = db.session.scalar(select(UserIdentity).where(UserIdentity.provider_id == policy.provider_id,
-                                                           UserIdentity.name_id_key == key))
+    binding, seats = _binding(UserIdentity.provider_id == policy.provider_id, UserIdentity.name_id_key == key)
     if binding is not None:
         if immutable and binding.immutable_id and binding.immutable_id != immutable:
             return Match(refusal=deny("username_taken", f"NameID {identity.name_id} is bound to {binding.user.username}"
                                                         f" with another immutable id: the IdP reassigned it"))
-        return Match(binding.user, bound=True)
+        return Match(binding.user, bound=True, seat_count=seats)
     user = db.session.scalar(select(User).where(User.username_key == key))
     if user is None:
         return Match()
@@ -82,28 +91,46 @@ def match_user(identity: SamlIdentity, policy: ProviderPolicy) -> Match:
     return Match(user, bound=False)
 
 
-def user_state(user: User, bound: bool) -> UserState:
+def user_state(user: User, bound: bool, seat_count: int | None = None) -> UserState:
     """Snapshot of the user for the planner."""
     return UserState(
         user_id=user.id, username=user.username, active=user.active, bound=bound,
         contact=contact_values(user.contact) if user.contact else {},
         roles={m.role_id: (m.source, m.role.name) for m in user.memberships},
-        license_count=len(user.seats),
+        license_count=len(user.seats) if seat_count is None else seat_count,
     )
 
 
-def _lookup_exists(field: str, name: str) -> bool:
-    return find_lookup(field, name) is not None
+class Lookups:
+    """Type and Department rows by name, each read once per sign-in (the planner asks, the writer uses)."""
+
+    def __init__(self):
+        self._found: dict[tuple[str, str], object] = {}
+
+    def get(self, field: str, name: str):
+        key = (field, fold(name))
+        if key not in self._found:
+            self._found[key] = find_lookup(field, name)
+        return self._found[key]
+
+    def exists(self, field: str, name: str) -> bool:
+        return self.get(field, name) is not None
 
 
-def provision(identity: SamlIdentity, provider: IdentityProvider) -> Outcome:
-    """Plan and apply one SSO sign-in; a concurrent first login of the same person is retried as a known user.
+def provision(identity: SamlIdentity, provider: IdentityProvider, *, first: Callable[[], None] | None = None,
+              then: Callable[[Outcome], None] | None = None) -> Outcome:
+    """Plan and apply one SSO sign-in in one transaction; a concurrent first login of the same person is retried
+    as a known user. The caller's `first` and `then` write what it keeps of the sign-in in the same transaction.
 
     Three tries: a first login can collide twice (on a new account's name, then on the username).
     """
     for attempt in (1, 2, 3):
         try:
-            outcome = _provision_once(identity, ProviderPolicy.from_provider(provider))
+            if first is not None:
+                first()
+            outcome = _provision_once(identity, ProviderPolicy.cached(provider))
+            if then is not None:
+                then(outcome)
             db.session.commit()
             return outcome
         except IntegrityError:
@@ -119,23 +146,33 @@ def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
     if match.refusal:
         return _record_denial(identity, policy, Plan(action=DENY, username=identity.name_id,
                                                       denial=match.refusal), match.user)
-    plan = plan_sign_in(identity, policy, user_state(match.user, match.bound) if match.user else None,
-                        _lookup_exists)
+    lookups = Lookups()
+    state = user_state(match.user, match.bound, match.seat_count) if match.user else None
+    plan = plan_sign_in(identity, policy, state, lookups.exists)
     if plan.action == DENY:
         return _record_denial(identity, policy, plan, match.user)
-    user = _create_user(identity, policy) if plan.action == CREATE else match.user
     immutable = identity.first(policy.immutable_id_attribute)
-    if plan.link or plan.action == CREATE:
-        user.identity = UserIdentity(provider_id=policy.provider_id, name_id=identity.name_id, immutable_id=immutable)
-        db.session.flush()
-    elif immutable and user.identity.immutable_id is None:
-        user.identity.immutable_id = immutable  # bound before the IdP sent one: remember it from now on
-    _write_contact(user, plan)
-    granted, seat_notes = _grant_licenses(user, policy) if plan.grant_licenses else ([], [])
+    with db.session.no_autoflush:  # user, identity and contact go to the database together
+        if plan.action == CREATE:
+            user = User(username=identity.name_id, user_type=policy.user_type, active=True, last_login_at=utcnow(),
+                        contact=Contact(full_name=""))
+            db.session.add(user)
+        else:
+            user = match.user
+            user.last_login_at = utcnow()
+        if plan.link or plan.action == CREATE:
+            db.session.add(UserIdentity(user=user, provider_id=policy.provider_id, name_id=identity.name_id,
+                                        immutable_id=immutable))
+        elif immutable and user.identity.immutable_id is None:
+            user.identity.immutable_id = immutable  # bound before the IdP sent one: remember it from now on
+        _write_contact(user, plan, lookups)
+    if plan.action == CREATE or plan.link:
+        db.session.flush()  # a concurrent first login of the same person fails here (unique username): retried
+    packages = _relevant_packages(policy) if plan.grant_licenses else []
+    granted, seat_notes = _grant_licenses(user, packages)
     plan.notes += seat_notes
     _write_roles(user, plan)
-    user.last_login_at = utcnow()
-    no_seat = bool(plan.grant_licenses and _relevant_packages(policy) and not user.seats)
+    no_seat = bool(packages and not granted)  # seats are granted only to users who hold none
     if plan.action == CREATE:
         outcome = "created"
     elif plan.link or plan.field_changes or plan.roles_add or plan.roles_remove or granted:
@@ -150,14 +187,9 @@ def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
     return Outcome(user.id, outcome, event.reference)
 
 
-def _create_user(identity: SamlIdentity, policy: ProviderPolicy) -> User:
-    user = User(username=identity.name_id, user_type=policy.user_type, active=True, contact=Contact(full_name=""))
-    db.session.add(user)
-    db.session.flush()  # a concurrent first login of the same person fails here (unique username) and is retried
-    return user
-
-
-def _write_contact(user: User, plan: Plan) -> None:
+def _write_contact(user: User, plan: Plan, lookups: Lookups) -> None:
+    if user.contact is not None and user.contact.full_name and not plan.contact:
+        return  # nothing changes: no statement at all
     contact = user.contact or Contact(full_name="")
     user.contact = contact
     for key, value in plan.contact.items():
@@ -167,12 +199,11 @@ def _write_contact(user: User, plan: Plan) -> None:
                 plan.notes.append(f"Account {value} was created.")
             contact.account = account
         elif key in LOOKUP_MODELS:
-            setattr(contact, key, find_lookup(key, value) if value else None)
+            setattr(contact, key, lookups.get(key, value) if value else None)
         else:
             setattr(contact, key, value)
     if not contact.full_name:
         contact.full_name = " ".join(p for p in (contact.given_name, contact.surname) if p) or user.username
-    db.session.flush()
 
 
 def _relevant_packages(policy: ProviderPolicy) -> list[LicensePackage]:
@@ -182,27 +213,29 @@ def _relevant_packages(policy: ProviderPolicy) -> list[LicensePackage]:
     return list(db.session.scalars(stmt))
 
 
-def _grant_licenses(user: User, policy: ProviderPolicy) -> tuple[list[str], list[str]]:
-    """All available packages (every one with a free seat), or the provider's chosen ones."""
+def _grant_licenses(user: User, packages: list[LicensePackage]) -> tuple[list[str], list[str]]:
+    """A seat in each package that has a free one (for a user who holds none)."""
     granted, notes = [], []
-    for package in _relevant_packages(policy):
+    for package in packages:
         try:
-            if take_seat(user, package, "sso"):
+            if take_seat(user, package, "sso", held=False):
                 granted.append(package.name)
         except NoSeatLeft:
             notes.append(f"No free seat in {package.name}.")
-    db.session.expire(user, ["seats"])
+    if packages:
+        db.session.expire(user, ["seats"])
     return granted, notes
 
 
 def _write_roles(user: User, plan: Plan) -> None:
+    if not (plan.roles_add or plan.roles_remove):
+        return
     for role_id in plan.roles_remove:
         membership = db.session.get(RoleMembership, (user.id, role_id))
         if membership is not None and membership.source == SSO:
             db.session.delete(membership)
     for role_id in plan.roles_add:
         db.session.add(RoleMembership(user_id=user.id, role_id=role_id, source=SSO))
-    db.session.flush()
     db.session.expire(user, ["memberships"])
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from crm.designer.models import IdentityProvider
 from crm.licensing.services import all_packages
-from crm.provisioning.apply import _lookup_exists, match_user, user_state
+from crm.provisioning.apply import Lookups, match_user, user_state
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan
 from crm.provisioning.planner import plan_sign_in
@@ -31,11 +31,12 @@ class DryRun:
 
 def dry_run(identity: SamlIdentity, provider: IdentityProvider) -> DryRun:
     """Plan the sign-in against the database as it is now, writing nothing."""
-    policy = ProviderPolicy.from_provider(provider)
+    policy = ProviderPolicy.cached(provider)
     match = match_user(identity, policy)
     if match.refusal:
         return DryRun(plan=Plan(action=DENY, username=identity.name_id, denial=match.refusal), user=identity.name_id)
-    plan = plan_sign_in(identity, policy, user_state(match.user, match.bound) if match.user else None, _lookup_exists)
+    state = user_state(match.user, match.bound, match.seat_count) if match.user else None
+    plan = plan_sign_in(identity, policy, state, Lookups().exists)
     who = (f"New user {identity.name_id} would be created" if plan.action == CREATE else
            f"Existing user {match.user.username}" + (" would be linked to this provider" if plan.link else ""))
     result = DryRun(plan=plan, user=who)

@@ -95,7 +95,8 @@ def desired_contact(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
             if not rule.default or (state is not None and state.contact.get(rule.field)):
                 continue
             value = rule.default
-        if rule.field in ("type", "department") and not lookup_exists(rule.field, value):
+        unchanged = state is not None and _same(rule.field, state.contact.get(rule.field), value)
+        if rule.field in ("type", "department") and not unchanged and not lookup_exists(rule.field, value):
             notes.append(f'"{value}" is not a known {FIELDS_BY_KEY[rule.field].label.lower()}: left out.')
             continue
         if rule.field == "email" and not _EMAIL.match(value):

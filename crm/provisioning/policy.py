@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm.designer.models import EVERY_LOGIN, LICENSES_ALL, IdentityProvider
+from crm.designer.providers import cached_for
 from crm.search_keys import fold
 
 ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
@@ -62,6 +63,11 @@ class ProviderPolicy:
             group_rules=tuple(GroupRule(r.saml_attribute, r.value_key, r.role_id, r.role.name)
                               for r in provider.role_mappings),
         )
+
+    @classmethod
+    def cached(cls, provider: IdentityProvider) -> ProviderPolicy:
+        """The policy, read once per configuration version of the provider (not on every sign-in)."""
+        return cached_for(provider, "policy", lambda: cls.from_provider(provider))
 
     @property
     def group_attributes(self) -> tuple[str, ...]:

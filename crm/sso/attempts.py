@@ -23,7 +23,6 @@ def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *,
         return
     db.session.add(SignInAttempt(provider_id=provider_id, saml_response=saml_response, outcome=outcome,
                                  name_id=(name_id or "")[:250] or None, reference=reference))
-    db.session.flush()
     if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
         prune_attempts(provider_id)
 

@@ -30,7 +30,6 @@ BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 MAX_ATTRIBUTES = 200
 MAX_VALUES_PER_ATTRIBUTE = 1000
 MAX_VALUE_LENGTH = 2048
-REPLAY_MEMORY = timedelta(hours=1)  # kept at least this long when the assertion names no NotOnOrAfter
 CLOCK_SKEW = timedelta(seconds=300)  # what python3-saml allows on Conditions; kept beyond NotOnOrAfter too
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 
@@ -68,6 +67,7 @@ class ValidatedResponse:
 
     identity: SamlIdentity
     idp_initiated: bool
+    not_on_or_after: datetime  # the latest NotOnOrAfter: how long the assertion id must be remembered
 
 
 def validate_response(provider: IdentityProvider, saml_response: str | None, request_data: dict,
@@ -95,8 +95,9 @@ def validate_response(provider: IdentityProvider, saml_response: str | None, req
         raise SamlRejected(_ERROR_CODES.get(error.code, "invalid"), f"python3-saml: {error}") from None
     except Exception as error:  # lxml, xmlsec, base64 and schema errors: a hostile or broken document
         raise SamlRejected("malformed", f"{type(error).__name__}: {error}") from None
-    remember_assertion(provider, identity.assertion_id, not_on_or_after)
-    return ValidatedResponse(identity, idp_initiated)
+    if not identity.assertion_id:
+        raise SamlRejected("invalid", "the assertion has no ID")
+    return ValidatedResponse(identity, idp_initiated, not_on_or_after)
 
 
 MAX_NAME_ID = 250
@@ -196,23 +197,22 @@ def _checked_attributes(attributes: dict) -> dict[str, tuple[str, ...]]:
     return checked
 
 
-def remember_assertion(provider: IdentityProvider, assertion_id: str | None, not_on_or_after) -> None:
-    """Record the assertion id; a second use (any worker, any server) is refused by the primary key."""
-    if not assertion_id:
-        raise SamlRejected("invalid", "the assertion has no ID")
-    expires = _naive(not_on_or_after) if not_on_or_after else utcnow() + REPLAY_MEMORY
-    db.session.add(UsedAssertion(assertion_id=assertion_id, provider_id=provider.id,
+def remember_assertion(provider_id: int, validated: ValidatedResponse) -> None:
+    """Record the assertion id in the sign-in's transaction (flushed now): a second use, by any worker on any
+    server, is refused by the primary key, and a refused replay rolls the whole sign-in back."""
+    assertion_id = validated.identity.assertion_id
+    expires = _naive(validated.not_on_or_after)
+    db.session.add(UsedAssertion(assertion_id=assertion_id, provider_id=provider_id,
                                  expires_at=max(expires + CLOCK_SKEW, utcnow() + CLOCK_SKEW)))
     try:
-        db.session.commit()
+        db.session.flush()
     except IntegrityError:
         db.session.rollback()
         raise SamlRejected("replay", f"assertion {assertion_id} was already used") from None
     if secrets.randbelow(PURGE_EVERY) == 0:
         # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
-        db.session.execute(delete(UsedAssertion).where(UsedAssertion.provider_id == provider.id,
+        db.session.execute(delete(UsedAssertion).where(UsedAssertion.provider_id == provider_id,
                                                        UsedAssertion.expires_at < utcnow() - CLOCK_SKEW))
-        db.session.commit()
 
 
 def _naive(value) -> datetime:

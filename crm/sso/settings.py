@@ -1,13 +1,12 @@
 """python3-saml settings built from a provider's configuration in the database."""
 from __future__ import annotations
 
-import json
-import threading
 from typing import Any
 
 from flask import current_app
 
 from crm.designer.models import SSO_BINDING_POST, IdentityProvider
+from crm.designer.providers import cached_for
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -66,27 +65,15 @@ def saml_settings(provider: IdentityProvider) -> dict[str, Any]:
     }
 
 
-_cache: dict[str, object] = {}
-_cache_lock = threading.Lock()
-
-
 def cached_settings(provider: IdentityProvider):
-    """The provider's OneLogin_Saml2_Settings, built once and reused until its configuration changes.
+    """The provider's OneLogin_Saml2_Settings, built once per configuration version (and base URL).
 
-    Keyed by the settings themselves, so any change (a certificate, a URL, CRM_BASE_URL) builds new ones;
-    building parses and checks certificates and the whole dict, which would otherwise happen per sign-in.
+    Building parses and checks the certificates and the whole dict, which would otherwise happen per sign-in.
     """
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-    settings = saml_settings(provider)
-    key = json.dumps(settings, sort_keys=True)
-    with _cache_lock:
-        built = _cache.get(key)
-        if built is None:
-            if len(_cache) > 256:
-                _cache.clear()
-            built = _cache[key] = OneLogin_Saml2_Settings(settings)
-        return built
+    return cached_for(provider, f"saml-settings {current_app.config['BASE_URL']}",
+                      lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
 
 
 def sp_metadata(provider: IdentityProvider) -> str:

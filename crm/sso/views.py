@@ -19,12 +19,12 @@ from crm.auth.views import start_session
 from crm.designer.models import SSO_BINDING_POST, IdentityProvider
 from crm.designer.providers import find_provider
 from crm.extensions import csrf, db
-from crm.provisioning.apply import provision
+from crm.provisioning.apply import Outcome, provision
 from crm.search_keys import fold
 from crm.sso.attempts import record_attempt
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
-from crm.sso.responses import validate_response
+from crm.sso.responses import remember_assertion, validate_response
 from crm.sso.settings import cached_settings, sp_metadata
 from crm.users.models import User
 
@@ -97,13 +97,18 @@ def acs(slug: str):
         session.pop(PENDING, None)
         return _refused(provider, rejected)
     identity = validated.identity
+
+    def keep(outcome: Outcome) -> None:  # in the provisioning's transaction: all of it lands, or none
+        record_attempt(provider.id, request.form.get("SAMLResponse"), "signed in" if outcome.user_id else "refused",
+                       name_id=identity.name_id, reference=outcome.reference)
+
     try:
-        outcome = provision(identity, db.session.get(IdentityProvider, provider.id))
+        outcome = provision(identity, provider, first=lambda: remember_assertion(provider.id, validated), then=keep)
+    except SamlRejected as rejected:  # a replay, seen when its assertion id is recorded
+        session.pop(PENDING, None)
+        return _refused(provider, rejected)
     except DataError as error:  # a value the database cannot hold: refuse, nothing was written
         return _refused(provider, SamlRejected("limits", f"database refused a value: {error.orig}"))
-    record_attempt(provider.id, request.form.get("SAMLResponse"), "signed in" if outcome.user_id else "refused",
-                   name_id=identity.name_id, reference=outcome.reference)
-    db.session.commit()
     if outcome.user_id is None:
         session.pop(PENDING, None)
         return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
