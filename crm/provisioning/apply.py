@@ -3,7 +3,7 @@ transaction. Everything or nothing."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -39,6 +39,7 @@ class Outcome:
     reference: str
     denial_message: str | None = None
     denial_code: str | None = None
+    user: User | None = field(default=None, repr=False, compare=False)  # loaded, to sign in without a SELECT
 
 
 class Match:
@@ -131,7 +132,7 @@ def provision(identity: SamlIdentity, provider: IdentityProvider, *, first: Call
             outcome = _provision_once(identity, ProviderPolicy.cached(provider))
             if then is not None:
                 then(outcome)
-            db.session.commit()
+            _commit_keeping_loaded()
             return outcome
         except IntegrityError:
             db.session.rollback()
@@ -139,6 +140,16 @@ def provision(identity: SamlIdentity, provider: IdentityProvider, *, first: Call
                 raise
             provider = db.session.get(IdentityProvider, provider.id)
     raise AssertionError("unreachable")
+
+
+def _commit_keeping_loaded() -> None:
+    """Commit without expiring what is loaded: the caller signs in the user just written (no SELECT to reload)."""
+    session = db.session()
+    keep, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = keep
 
 
 def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
@@ -184,7 +195,7 @@ def _provision_once(identity: SamlIdentity, policy: ProviderPolicy) -> Outcome:
     event = _record(identity, policy, plan, user, "denied" if no_seat else outcome, granted)
     if no_seat:
         return Outcome(None, "denied", event.reference, plan.denial.message, "no_seat")
-    return Outcome(user.id, outcome, event.reference)
+    return Outcome(user.id, outcome, event.reference, user=user)
 
 
 def _write_contact(user: User, plan: Plan, lookups: Lookups) -> None:

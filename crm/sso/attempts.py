@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 
 from crm.extensions import db
 from crm.sso.models import SignInAttempt
@@ -21,8 +21,9 @@ def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *,
     """Store one attempt; now and then drop those beyond the last 50 or older than 7 days (the caller commits)."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
         return
-    db.session.add(SignInAttempt(provider_id=provider_id, saml_response=saml_response, outcome=outcome,
-                                 name_id=(name_id or "")[:250] or None, reference=reference))
+    db.session.execute(insert(SignInAttempt.__table__).values(
+        provider_id=provider_id, saml_response=saml_response, outcome=outcome, received_at=utcnow(),
+        name_id=(name_id or "")[:250] or None, reference=reference))
     if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
         prune_attempts(provider_id)
 

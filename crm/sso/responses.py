@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from onelogin.saml2.errors import OneLogin_Saml2_ValidationError
 from onelogin.saml2.response import OneLogin_Saml2_Response
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from crm.designer.models import IdentityProvider
@@ -202,10 +202,10 @@ def remember_assertion(provider_id: int, validated: ValidatedResponse) -> None:
     server, is refused by the primary key, and a refused replay rolls the whole sign-in back."""
     assertion_id = validated.identity.assertion_id
     expires = _naive(validated.not_on_or_after)
-    db.session.add(UsedAssertion(assertion_id=assertion_id, provider_id=provider_id,
-                                 expires_at=max(expires + CLOCK_SKEW, utcnow() + CLOCK_SKEW)))
-    try:
-        db.session.flush()
+    try:  # a plain INSERT (no unit of work): the sign-in's first write, so a replay is refused before any other
+        db.session.execute(insert(UsedAssertion.__table__).values(
+            assertion_id=assertion_id, provider_id=provider_id, used_at=utcnow(),
+            expires_at=max(expires + CLOCK_SKEW, utcnow() + CLOCK_SKEW)))
     except IntegrityError:
         db.session.rollback()
         raise SamlRejected("replay", f"assertion {assertion_id} was already used") from None

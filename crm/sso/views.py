@@ -26,7 +26,6 @@ from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.responses import remember_assertion, validate_response
 from crm.sso.settings import cached_settings, sp_metadata
-from crm.users.models import User
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
 log = logging.getLogger(__name__)
@@ -113,7 +112,7 @@ def acs(slug: str):
         session.pop(PENDING, None)
         return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
                                reference=outcome.reference), 403
-    start_session(db.session.get(User, outcome.user_id), stamp_login=False, **{SSO_SESSION: {
+    start_session(outcome.user, stamp_login=False, **{SSO_SESSION: {
         "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
         "session_index": identity.session_index}})
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
