@@ -54,7 +54,7 @@ def _hostile(ax, results: dict) -> None:
 
 
 def _storm(ax, results: dict) -> None:
-    storm = results["storm"]
+    storm = results["storm"]["rounds"]
     rounds = [r for r in ("first", "again") if r in storm]
     percentiles = ["p50_ms", "p95_ms", "p99_ms"]
     width = 0.8 / max(len(rounds), 1)

@@ -17,7 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import chart, hostile, profile, sso_cost
+from bench import chart, hostile, profile, sso_cost, storm
+from bench import contacts as contacts_bench
 from bench.databases import postgres_url
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,26 +42,18 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 100_000, ou
         "sso_sign_in", {name: sso_cost.run(url, count) for name, url in databases.items()}))
     _step("2. hostile responses", lambda: results.setdefault("hostile", hostile.run(sqlite, max(count // 4, 5))))
     _step("   profile of a sign-in", lambda: results.setdefault("profile", profile.run(sqlite, max(count // 2, 5))))
-    storm, contacts_bench = _module("storm"), _module("contacts")
-    if postgres and storm:
-        _step("3. login storm", lambda: results.setdefault("storm", storm.run(postgres, people=storm_people)))
+    if postgres:  # the storm recreates its own database, beside the one the sign-in cost used
+        _step("3. login storm", lambda: results.setdefault("storm", storm.run(
+            postgres, people=storm_people, database="crm_bench_storm")))
     else:
-        results["storm"] = {"skipped": f"no PostgreSQL: {why_not}" if storm else "not built yet"}
-    if contacts_bench:
-        _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(sizes=_contact_sizes(contacts))))
+        results["storm"] = {"skipped": f"no PostgreSQL: {why_not}"}
+    _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(sizes=_contact_sizes(contacts))))
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart.draw(results, out / "chart.png")
     (out / "report.md").write_text(report(results, chart_name="chart.png"))
     return results
-
-
-def _module(name: str):
-    import importlib
-    import importlib.util
-
-    return importlib.import_module(f"bench.{name}") if importlib.util.find_spec(f"bench.{name}") else None
 
 
 def _contact_sizes(largest: int) -> tuple[int, ...]:
@@ -87,20 +80,12 @@ def report(results: dict, chart_name: str | None = None) -> str:
         lines += ["", *hostile.report_lines(results["hostile"])]
     if "storm" in results:
         lines += [""] + (["## Login storm over HTTP", "", f"Skipped: {results['storm']['skipped']}"]
-                         if results["storm"].get("skipped") else _storm_lines(results["storm"]))
+                         if results["storm"].get("skipped") else storm.report_lines(results["storm"]))
     if "contacts" in results:
-        from bench import contacts as contacts_bench
-
         lines += ["", *contacts_bench.report_lines(results["contacts"])]
     if "profile" in results:
         lines += ["", *profile.report_lines(results["profile"])]
     return "\n".join(lines) + "\n"
-
-
-def _storm_lines(results: dict) -> list[str]:
-    from bench import storm
-
-    return storm.report_lines(results)
 
 
 def sign_in_lines(runs: dict) -> list[str]:

@@ -19,7 +19,19 @@ XS = "http://www.w3.org/2001/XMLSchema"
 NSMAP = {"samlp": SAMLP, "saml": SAML}
 EMAIL_FORMAT = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-UNSET = object()
+
+
+class _Unset:
+    """The default "as a valid response has it"; still the same object after pickling (signing in a process pool)."""
+
+    def __reduce__(self) -> str:
+        return "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET = _Unset()
 
 
 def _q(ns: str, tag: str) -> str:
