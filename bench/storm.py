@@ -9,7 +9,7 @@ generator; all share this machine's cores).
 Every SAMLResponse is signed before its round's clock starts; the load generator is threads with keep-alive
 `http.client` connections, so it costs little of the CPU it shares with the server. Nothing here asserts a time.
 
-The storm works in its own database (`crm_bench` unless told otherwise) on the server that `database_url` names:
+The storm works in its own database (`crm_bench_storm` unless told otherwise) on the server that `database_url` names:
 created when missing, its schema dropped and rebuilt on every run. It never touches the database in the URL.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ ERROR_SAMPLES = 5
 # --- the database ---------------------------------------------------------------------------------------------
 
 
-def own_database(database_url: str, name: str = "crm_bench") -> str:
+def own_database(database_url: str, name: str = "crm_bench_storm") -> str:
     """The same server, user and driver as `database_url`, database `name`."""
     from sqlalchemy.engine import make_url
 
@@ -85,9 +85,10 @@ def _setup(database_url: str, base_url: str, people: int) -> None:
     from tests import factories
     from tests.sso.conftest import CLAIMS, GROUPS, SALES_GROUP
 
-    app = create_app({"SECRET_KEY": "storm", "SQLALCHEMY_DATABASE_URI": database_url,
-                      "INSTANCE_PATH": tempfile.mkdtemp(prefix="crm-storm-"), "BASE_URL": base_url})
-    with app.app_context():
+    instance = tempfile.TemporaryDirectory(prefix="crm-storm-")
+    app = create_app({"SECRET_KEY": "storm", "SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": instance.name,
+                      "BASE_URL": base_url})
+    with instance, app.app_context():
         db.create_all()
         load_lookups()
         factories.package(UNLIMITED, None)
@@ -152,7 +153,9 @@ class Server:
 
     def __init__(self, database_url: str, port: int, threads: int):
         self.port, self.threads = port, threads
-        self.log = Path(tempfile.mkstemp(prefix="crm-storm-gunicorn-", suffix=".log")[1])
+        handle, log_path = tempfile.mkstemp(prefix="crm-storm-gunicorn-", suffix=".log")
+        os.close(handle)
+        self.log = Path(log_path)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
         env |= {"CRM_DATABASE_URL": database_url, "CRM_SECRET_KEY": "storm-" + uuid.uuid4().hex,
                 "CRM_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"}
@@ -404,7 +407,7 @@ def _refusal_reasons(database_url: str, limit: int = ERROR_SAMPLES) -> list[str]
 # --- the benchmark --------------------------------------------------------------------------------------------
 
 
-def run(database_url: str, people: int = 2000, clients: int = 32, *, database: str = "crm_bench",
+def run(database_url: str, people: int = 2000, clients: int = 32, *, database: str = "crm_bench_storm",
         threads: int = THREADS) -> dict:
     """The storm: `people` first sign-ins from `clients` concurrent clients, then the same people again.
 
@@ -433,8 +436,11 @@ def run(database_url: str, people: int = 2000, clients: int = 32, *, database: s
         errors = sum(r["errors"] for r in results["rounds"].values())
         if errors or server.process.poll() is not None:
             results["server_log_tail"] = server.log_tail()
+            results["server_log"] = str(server.log)
     finally:
         server.stop()
+    if "server_log" not in results:
+        server.log.unlink(missing_ok=True)
     results["after"] = after_checks(url, people)
     results["errors"] = sum(r["errors"] for r in results["rounds"].values())
     if results["errors"]:
@@ -448,8 +454,21 @@ def run(database_url: str, people: int = 2000, clients: int = 32, *, database: s
             if cpu and r["sign_ins"] else None
         r["sign_ins_per_server_core_s"] = round(r["sign_ins"] / cpu["server"], 1) \
             if cpu and cpu["server"] else None
+    results["code"] = _code_state()
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _code_state() -> str | None:
+    """The commit measured, and whether the working tree had uncommitted changes under crm/ or templates/."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--", "crm", "templates"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{commit} with uncommitted changes in crm/ or templates/" if changed else commit
 
 
 def report_lines(results: dict) -> list[str]:
@@ -468,14 +487,30 @@ def report_lines(results: dict) -> list[str]:
                      f"{r['p50_ms']} | {r['p95_ms']} | {r['p99_ms']} | {r['errors']} | {r['wall_s']} | "
                      f"{r['server_cpu_ms_per_sign_in'] if r['server_cpu_ms_per_sign_in'] is not None else '–'} |")
     seats = "; ".join(_seat_text(p) for p in after["packages"])
-    lines += ["", f"Afterwards: {after['users']:,} users, {after['contacts']:,} contacts, {seats} — "
-              f"checks {'hold' if after['hold'] else 'FAIL'}.",
-              f"Keycloak's published sizing: one vCPU per {results['keycloak']['password_logins_per_s_per_vcpu']} "
-              f"password logins per second ({results['keycloak']['source']}); here "
-              f"{results['per_core']['first']} first sign-ins and {results['per_core']['again']} returning sign-ins "
-              "per second per core, with PostgreSQL and the load generator on the same cores."]
+    keycloak = results["keycloak"]["password_logins_per_s_per_vcpu"]
+    lines += ["", f"- Afterwards: {after['users']:,} users, {after['contacts']:,} contacts, {seats}: checks "
+              f"{'hold' if after['hold'] else 'FAIL'}.",
+              f"- Per core: {results['per_core']['first']} first sign-ins/s and {results['per_core']['again']} "
+              f"returning sign-ins/s (the rate over all {cores} cores, which PostgreSQL and the load generator share); "
+              f"Keycloak's published sizing is one vCPU per {keycloak} password logins/s "
+              f"([sizing guide]({results['keycloak']['source']}))."]
+    for name, r in results["rounds"].items():
+        cpu = r["cpu_s"]
+        if not cpu:
+            continue
+        lines.append(f"- CPU seconds, {labels.get(name, name)}: server {cpu['server']}, "
+                     f"PostgreSQL {cpu['postgresql']}, load generator {cpu['load_generator']}, "
+                     f"other processes {cpu['other']}, of "
+                     f"{cpu['machine_available']} available; {r['sign_ins_per_server_core_s']} sign-ins per server "
+                     "CPU-second.")
+        if cpu["other"] > 0.1 * cpu["machine_available"]:
+            lines.append(f"- **Other processes took {cpu['other']} CPU seconds during the {name} round: its figures "
+                         "are lower than this machine gives alone.**")
+    if results.get("code"):
+        lines.append(f"- Code: {results['code']}.")
     if results["errors"]:
-        lines.append(f"Errors: {'; '.join(sum((r['error_samples'] for r in results['rounds'].values()), []))}")
+        samples = sum((r["error_samples"] for r in results["rounds"].values()), [])
+        lines.append(f"- **{results['errors']} errors**, for example: {'; '.join(samples)}")
     return lines
 
 
@@ -492,7 +527,7 @@ if __name__ == "__main__":
     parser.add_argument("--url", default=os.environ.get("CRM_BENCH_DATABASE_URL")
                         or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="PostgreSQL server, user and driver (the storm uses its own database there)")
-    parser.add_argument("--database", default="crm_bench")
+    parser.add_argument("--database", default="crm_bench_storm")
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--threads", type=int, default=THREADS, help="gunicorn threads per worker")

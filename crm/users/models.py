@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -83,7 +83,8 @@ class UserIdentity(db.Model):
     """
 
     __tablename__ = "user_identity"
-    __table_args__ = (UniqueConstraint("provider_id", "name_id_key"),)
+    # Every sign-in looks the binding up by immutable id first (then by NameID): both are indexed.
+    __table_args__ = (UniqueConstraint("provider_id", "name_id_key"), Index(None, "provider_id", "immutable_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
