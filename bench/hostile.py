@@ -14,6 +14,7 @@ from bench.sso_cost import FORM, _people, _setup, _time, form_body, summary
 from tests.saml_signer import build_response, encode, signed_response
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
+SAML = "urn:oasis:names:tc:SAML:2.0:assertion"
 
 # Nested loops over every element: cubic in the document's size, run by libxmlsec before any signature check.
 XSLT = ('<ds:Transform xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Algorithm="http://www.w3.org/TR/1999/REC-xslt-'
@@ -31,11 +32,17 @@ def _with_xslt(spec) -> str:
     return encode(response)
 
 
-def _largest_unsigned(size: int = 250 * 1024) -> str:
-    """Just under the size cap: an unsigned response stuffed with attribute values (refused as unsigned)."""
-    spec = _people("junk", 1)[0]
+def _stuffed(spec, signed: bool, size: int = 250 * 1024) -> str:
+    """Just under the size cap, stuffed with attribute values: unsigned, or signed and then stuffed (so the
+    signature no longer matches and only the library's full check can tell)."""
     values = ["x" * 1000] * (size * 3 // 4 // 1100)
-    response = build_response(spec.but(sign_assertion=False, attributes={"junk": values}))
+    if not signed:
+        return encode(build_response(spec.but(sign_assertion=False, attributes={"junk": values})))
+    response = build_response(spec)
+    statement = next(response.iter(f"{{{SAML}}}AttributeStatement"))
+    junk = etree.SubElement(statement, f"{{{SAML}}}Attribute", Name="junk")
+    for value in values:
+        etree.SubElement(junk, f"{{{SAML}}}AttributeValue").text = value
     return encode(response)
 
 
@@ -46,7 +53,8 @@ def _signed_with(spec, **attributes) -> str:
 CASES = {
     "XSLT transform in the signature": lambda spec: _with_xslt(spec),
     "body over the 256 KB cap": lambda spec: "A" * (300 * 1024),
-    "250 KB unsigned body (under the cap)": lambda spec: _largest_unsigned(),
+    "250 KB unsigned body (under the cap)": lambda spec: _stuffed(spec, signed=False),
+    "250 KB body, signature broken by the stuffing": lambda spec: _stuffed(spec, signed=True),
     "attribute value of 5,000 characters": lambda spec: _signed_with(spec, jobtitle="x" * 5000),
     "1,500 group values": lambda spec: _signed_with(spec, g=[str(i) for i in range(1500)]),
 }

@@ -19,7 +19,7 @@ from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
 from crm.sso import schema_cache
 from crm.sso.models import UsedAssertion
-from crm.sso.prechecks import precheck
+from crm.sso.prechecks import MAX_ATTRIBUTES, MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE, precheck
 from crm.sso.rejections import SamlRejected
 from crm.sso.settings import cached_settings, sp_urls
 from crm.timeutil import utcnow
@@ -27,9 +27,6 @@ from crm.timeutil import utcnow
 schema_cache.install()
 
 BEARER = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
-MAX_ATTRIBUTES = 200
-MAX_VALUES_PER_ATTRIBUTE = 1000
-MAX_VALUE_LENGTH = 2048
 CLOCK_SKEW = timedelta(seconds=300)  # what python3-saml allows on Conditions; kept beyond NotOnOrAfter too
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 

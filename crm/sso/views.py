@@ -110,7 +110,7 @@ def acs(slug: str):
         return _refused(provider, SamlRejected("limits", f"database refused a value: {error.orig}"))
     if outcome.user_id is None:
         session.pop(PENDING, None)
-        return render_template("sso/refused.html", provider=provider, message=outcome.denial_message,
+        return render_template("sso/refused.html", provider_name=provider.display_name, message=outcome.denial_message,
                                reference=outcome.reference), 403
     start_session(outcome.user, stamp_login=False, **{SSO_SESSION: {
         "slug": slug, "name_id": identity.name_id, "name_id_format": identity.name_id_format,
@@ -143,16 +143,17 @@ def _test_report(provider: IdentityProvider):
 def _refused(provider: IdentityProvider, rejected: SamlRejected):
     """The refusal page (never a stack trace), with a reference the admin finds in the audit trail."""
     reason = _printable(rejected.reason)
-    log.warning("SSO sign-in through %s refused: %s (%s)", provider.slug, rejected.code, reason)
+    slug, provider_id, name = provider.slug, provider.id, provider.display_name  # before the rollback expires them
+    log.warning("SSO sign-in through %s refused: %s (%s)", slug, rejected.code, reason)
     db.session.rollback()
-    event = audit.record("sso.rejected", f"Refused a sign-in response from {provider.slug}", category=PROVISIONING,
-                         actor=(None, "sso"), idp_slug=provider.slug, outcome="rejected",
+    event = audit.record("sso.rejected", f"Refused a sign-in response from {slug}", category=PROVISIONING,
+                         actor=(None, "sso"), idp_slug=slug, outcome="rejected",
                          reason=f"{rejected.code}: {reason}"[:4000],
                          details={"remote_addr": request.remote_addr})
     if request.endpoint == "sso.acs":
-        record_attempt(provider.id, request.form.get("SAMLResponse"), "rejected", reference=event.reference)
+        record_attempt(provider_id, request.form.get("SAMLResponse"), "rejected", reference=event.reference)
     db.session.commit()
-    return render_template("sso/refused.html", provider=provider, message=rejected.message,
+    return render_template("sso/refused.html", provider_name=name, message=rejected.message,
                            reference=event.reference), rejected.status
 
 
