@@ -380,6 +380,13 @@ def report_lines(results: dict) -> list[str]:
                   f"({verdict[met['ratio']]}), p95 under {targets['p95_ms_under']:g} ms ({verdict[met['p95']]}); "
                   f"peak memory flat from the smallest size to the largest, within {targets['memory_tolerance']:.0%} "
                   f"({verdict[met['memory_flat']]})."]
+    if not met["ratio"]:
+        largest = results["runs"][-1]["requests"]
+        over = [q for q in largest.values() if q["ratio"] > targets["ratio_to_bare_sql"]]
+        lines += ["", "What stands in the way: " + "; ".join(
+            f"{q['label']} spends {q['app_sql']['median_ms']} ms of its {q['server']['median_ms']} ms in the database"
+            for q in over) + ". The rest is outside SQL (Flask, Jinja rendering the page, loading the signed-in "
+            "user), the same at every size: a ratio to a sub-millisecond query cannot hold for a whole HTML page."]
     return lines
 
 
