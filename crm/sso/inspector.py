@@ -20,7 +20,8 @@ from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
 from crm.sso.certificates import CertificateInvalid, certificate_from_der
 from crm.sso.models import UsedAssertion
-from crm.sso.prechecks import ALLOWED_TRANSFORMS, MAX_RESPONSE_CHARS
+from crm.sso.prechecks import check_signature_shape, decode
+from crm.sso.rejections import SamlRejected
 from crm.sso.responses import BEARER, CLOCK_SKEW, MAX_ATTRIBUTES, MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
 from crm.sso.settings import sp_urls
 
@@ -73,31 +74,35 @@ class Report:
         return bool(passed)
 
 
+_DECODE_HINTS = {  # what to do about each refusal of prechecks.decode, for the admin reading the report
+    "SAMLResponse is not base64": "Paste the SAMLResponse value exactly (URL-decoded, as the browser's network tab "
+                                  "shows it in the form data).",
+}
+
+
 def _decode(saml_response: str, report: Report) -> etree._Element | None:
-    text = re.sub(r"\s+", "", saml_response or "")
-    if not text:
-        report.add("encoding", "Size and encoding", False, "No SAMLResponse was given.")
-        return None
-    if len(text) > MAX_RESPONSE_CHARS:
+    """The same decoding the ACS does (prechecks.decode), reported as the first check."""
+    try:
+        xml, root = decode(saml_response)
+    except SamlRejected as refused:
         report.add("encoding", "Size and encoding", False,
-                   f"{len(text)} characters; the limit is {MAX_RESPONSE_CHARS}.")
-        return None
-    try:
-        xml = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        report.add("encoding", "Size and encoding", False, "Not base64: paste the SAMLResponse value exactly "
-                   "(URL-decoded, as the browser's network tab shows it in the form data).")
-        return None
-    if b"<!DOCTYPE" in xml or b"<!ENTITY" in xml:
-        report.add("encoding", "Size and encoding", False, "The XML contains a DTD, which is refused.")
-        return None
-    try:
-        root = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
-    except etree.XMLSyntaxError as error:
-        report.add("encoding", "Size and encoding", False, f"Not XML: {error.msg}.")
+                   " ".join(filter(None, (refused.reason + ".", _DECODE_HINTS.get(refused.reason)))))
         return None
     report.add("encoding", "Size and encoding", True, f"{len(xml):,} bytes of XML.")
     return root
+
+
+def _check_signature_form(root: etree._Element, report: Report) -> bool:
+    """The signature-form rules the ACS applies before python3-saml (prechecks.check_signature_shape)."""
+    try:
+        for signature in root.iter(DS + "Signature"):
+            check_signature_shape(signature)
+    except SamlRejected as refused:
+        report.add("transforms", "Signature transforms", False, refused.reason)
+        return False
+    report.add("transforms", "Signature transforms", True,
+               "One Reference to its element; only enveloped-signature and exclusive c14n.")
+    return True
 
 
 def inspect_response(provider: IdentityProvider, saml_response: str, *, request_id: str | None = None,
@@ -111,11 +116,7 @@ def inspect_response(provider: IdentityProvider, saml_response: str, *, request_
     root = _decode(saml_response, report)
     if root is None:
         return report
-    transforms = [t.get("Algorithm") for t in root.iter(DS + "Transform")]
-    bad = [t for t in transforms if t not in ALLOWED_TRANSFORMS]
-    report.add("transforms", "Signature transforms", not bad,
-               f"Not allowed: {', '.join(map(str, bad))}" if bad else "Only enveloped-signature and exclusive c14n.")
-    if bad:
+    if not _check_signature_form(root, report):
         return report
     assertions = root.findall("saml:Assertion", NS)
     if root.tag != RESPONSE_TAG or len(assertions) != 1:

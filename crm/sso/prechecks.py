@@ -35,6 +35,18 @@ _ID_REFERENCE = re.compile(r"^#[A-Za-z_][\w.-]*$")
 
 def precheck(saml_response: str | None) -> bytes:
     """Return the decoded XML of a response that may be handed to python3-saml, or raise SamlRejected (400)."""
+    document, root = decode(saml_response)
+    signatures = list(root.iter(f"{DS}Signature"))
+    if not signatures:  # the assertion must be signed: no need to run the schema and the library to know
+        raise SamlRejected("signature", "the response carries no signature at all")
+    for signature in signatures:
+        check_signature_shape(signature)
+    check_attribute_limits(root)
+    return document
+
+
+def decode(saml_response: str | None) -> tuple[bytes, etree._Element]:
+    """The XML and its parsed tree: size capped, base64 checked, no DTD (SamlRejected "too_large"/"malformed")."""
     if not saml_response:
         raise SamlRejected("malformed", "no SAMLResponse was posted")
     if len(saml_response) > MAX_RESPONSE_CHARS:
@@ -47,16 +59,9 @@ def precheck(saml_response: str | None) -> bytes:
         raise SamlRejected("malformed", "SAMLResponse contains a DTD")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(document, parser)
+        return document, etree.fromstring(document, parser)
     except etree.XMLSyntaxError as error:
         raise SamlRejected("malformed", f"SAMLResponse is not XML: {error.msg}") from None
-    signatures = list(root.iter(f"{DS}Signature"))
-    if not signatures:  # the assertion must be signed: no need to run the schema and the library to know
-        raise SamlRejected("signature", "the response carries no signature at all")
-    for signature in signatures:
-        check_signature_shape(signature)
-    check_attribute_limits(root)
-    return document
 
 
 def check_attribute_limits(root: etree._Element) -> None:

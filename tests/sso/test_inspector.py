@@ -87,6 +87,17 @@ def test_hostile_and_broken_input(entra):
     assert _checks(report)["transforms"]["passed"] is False and report["dry_run"] is None
 
 
+def test_the_report_refuses_every_signature_form_the_acs_refuses(entra):
+    """The inspector runs the ACS's own pre-check on the signature form, not a looser copy of it."""
+    response = build_response(Spec(attributes=nina()))
+    signed_info = next(response.iter("{http://www.w3.org/2000/09/xmldsig#}SignedInfo"))
+    extra = next(signed_info.iter("{http://www.w3.org/2000/09/xmldsig#}Reference")).__copy__()
+    extra.set("URI", "file:///dev/zero")
+    signed_info.append(extra)
+    check = _checks(build_report(entra, encode(response)))["transforms"]
+    assert check["passed"] is False and "2 references" in check["detail"]
+
+
 def test_cli_inspect_prints_the_report(entra, runner, tmp_path):
     path = tmp_path / "response.b64"
     path.write_text(signed_response(Spec(attributes=nina(), key_name="rotated-key")))
