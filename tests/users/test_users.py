@@ -113,3 +113,13 @@ def test_admin_relinks_a_changed_name_id_and_unlinks(admin_client, app):
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.identity_link")
                               .order_by(AuditEvent.id.desc()))
     assert event.changes["identity"] == {"before": None, "after": "okta: new.name@example.com"}
+
+
+def test_the_single_sign_on_link_form_is_in_the_page_not_in_its_title(admin_client, app):
+    factories.provider("okta")
+    user_id = factories.user("old.name@example.com").id
+    page = admin_client.get(f"/users/{user_id}").get_data(as_text=True)
+    title = page[page.index("<title>"):page.index("</title>")]
+    main = page[page.index("<main"):page.index("</main>")]
+    assert "Single sign-on link" not in title
+    assert "Single sign-on link" in main and f'action="/users/{user_id}/identity"' in main
