@@ -23,14 +23,14 @@ class NoSeatLeft(LicenseError):
         self.package = package
 
 
-def take_seat(user: User, package: LicensePackage, granted_by: str, held: bool | None = None) -> bool:
+def take_seat(user: User, package: LicensePackage, granted_by: str, known_free: bool = False) -> bool:
     """Give the user a seat in the current transaction; False if already held; NoSeatLeft if full.
-    `held=False`: the caller knows the user holds no seat in the package (no need to look).
+    `known_free`: the caller knows the user holds no seat in the package (no need to look).
 
     The UPDATE only succeeds while a seat is free; PostgreSQL re-checks the condition after waiting
     for a concurrent grant's row lock, so N racing grants for the last K seats give exactly K.
     """
-    if held is not False and db.session.get(LicenseSeat, (user.id, package.id)) is not None:
+    if not known_free and db.session.get(LicenseSeat, (user.id, package.id)) is not None:
         return False
     taken = db.session.execute(
         update(LicensePackage)

@@ -229,7 +229,7 @@ def _grant_licenses(user: User, packages: list[LicensePackage]) -> tuple[list[st
     granted, notes = [], []
     for package in packages:
         try:
-            if take_seat(user, package, "sso", held=False):
+            if take_seat(user, package, "sso", known_free=True):
                 granted.append(package.name)
         except NoSeatLeft:
             notes.append(f"No free seat in {package.name}.")

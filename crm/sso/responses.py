@@ -77,15 +77,16 @@ def validate_response(provider: IdentityProvider, saml_response: str | None, req
         response = OneLogin_Saml2_Response(cached_settings(provider), saml_response)
         in_response_to = response.get_in_response_to()
         response.is_valid(request_data, request_id=in_response_to and pending_request_id, raise_exceptions=True)
-        idp_initiated = _check_solicitation(provider, response, pending_request_id)
-        _check_audience_destination_recipient(response, sp_urls(provider.slug))
+        confirmations = _subject_confirmation_data(response)  # read once: three checks below use it
+        idp_initiated = _check_solicitation(provider, in_response_to, confirmations, pending_request_id)
+        _check_audience_destination_recipient(response, confirmations, sp_urls(provider.slug))
         identity = SamlIdentity(idp_slug=provider.slug, name_id=response.get_nameid(),
                                 name_id_format=response.get_nameid_format(),
                                 session_index=response.get_session_index(),
                                 attributes=_checked_attributes(response.get_attributes()),
                                 assertion_id=response.get_assertion_id())
         _check_identifiers(identity)
-        not_on_or_after = _latest_not_on_or_after(response)
+        not_on_or_after = _latest_not_on_or_after(response, confirmations)
     except SamlRejected:
         raise
     except OneLogin_Saml2_ValidationError as error:
@@ -121,11 +122,11 @@ def _check_identifiers(identity: SamlIdentity) -> None:
             raise SamlRejected("limits", f"{label} is longer than {MAX_ID} characters")
 
 
-def _latest_not_on_or_after(response: OneLogin_Saml2_Response):
+def _latest_not_on_or_after(response: OneLogin_Saml2_Response, confirmations: list):
     """When the assertion stops being usable (Conditions or SubjectConfirmationData); one is required, so
     a replay record can be dropped once it has passed."""
     times = [_parse(c.get("NotOnOrAfter")) for c in response._query_assertion("/saml:Conditions")]
-    times += [_parse(d.get("NotOnOrAfter")) for d in _subject_confirmation_data(response) if d is not None]
+    times += [_parse(d.get("NotOnOrAfter")) for d in confirmations]
     times = [t for t in times if t is not None]
     if not times:
         raise SamlRejected("invalid", "the assertion has no NotOnOrAfter: it would be valid for ever")
@@ -144,15 +145,15 @@ def _subject_confirmation_data(response: OneLogin_Saml2_Response) -> list:
     # Read from the signed assertion the way python3-saml itself does (by the signature's Reference), so a
     # wrapped, unsigned copy can never supply these values (XSW).
     nodes = response._query_assertion("/saml:Subject/saml:SubjectConfirmation")
-    return [n.find("saml:SubjectConfirmationData", namespaces={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"})
-            for n in nodes if n.get("Method") == BEARER]
+    found = [n.find("saml:SubjectConfirmationData", namespaces={"saml": "urn:oasis:names:tc:SAML:2.0:assertion"})
+             for n in nodes if n.get("Method") == BEARER]
+    return [d for d in found if d is not None]
 
 
-def _check_solicitation(provider: IdentityProvider, response: OneLogin_Saml2_Response,
+def _check_solicitation(provider: IdentityProvider, outer: str | None, confirmations: list,
                         pending_request_id: str | None) -> bool:
     """SP-initiated: both InResponseTo values equal our request id. Else IdP-initiated, if the provider allows it."""
-    outer = response.get_in_response_to()
-    inner = {scd.get("InResponseTo") for scd in _subject_confirmation_data(response) if scd is not None}
+    inner = {scd.get("InResponseTo") for scd in confirmations}
     if outer is None and inner <= {None}:
         if not provider.allow_idp_initiated:
             raise SamlRejected("unsolicited", "unsolicited response (no InResponseTo) and IdP-initiated sign-in is "
@@ -166,7 +167,8 @@ def _check_solicitation(provider: IdentityProvider, response: OneLogin_Saml2_Res
     return False
 
 
-def _check_audience_destination_recipient(response: OneLogin_Saml2_Response, urls: dict[str, str]) -> None:
+def _check_audience_destination_recipient(response: OneLogin_Saml2_Response, confirmations: list,
+                                          urls: dict[str, str]) -> None:
     audiences = response.get_audiences()
     if urls["entity_id"] not in audiences:
         raise SamlRejected("audience", f"AudienceRestriction {audiences or 'missing'} does not name this SP "
@@ -174,7 +176,7 @@ def _check_audience_destination_recipient(response: OneLogin_Saml2_Response, url
     destination = response.document.get("Destination")
     if destination is not None and destination != urls["acs"]:
         raise SamlRejected("recipient", f"Destination {destination} is not the ACS URL {urls['acs']}")
-    recipients = [scd.get("Recipient") for scd in _subject_confirmation_data(response) if scd is not None]
+    recipients = [scd.get("Recipient") for scd in confirmations]
     if urls["acs"] not in recipients:
         raise SamlRejected("recipient", f"Recipient {recipients} is not exactly the ACS URL {urls['acs']}")
 

@@ -89,25 +89,26 @@ def acs(slug: str):
         return render_template("sso/same_site_bounce.html", action=request.url, form=request.form)
     if _test_sign_in(slug):
         return _test_report(provider)
+    saml_response = request.form.get("SAMLResponse") or ""
     try:
-        validated = validate_response(provider, request.form.get("SAMLResponse"), saml_request_data(),
+        validated = validate_response(provider, saml_response, saml_request_data(),
                                       _pending_request_id(slug))
     except SamlRejected as rejected:
         session.pop(PENDING, None)
-        return _refused(provider, rejected)
+        return _refused(provider, rejected, saml_response)
     identity = validated.identity
 
     def keep(outcome: Outcome) -> None:  # in the provisioning's transaction: all of it lands, or none
-        record_attempt(provider.id, request.form.get("SAMLResponse"), "signed in" if outcome.user_id else "refused",
+        record_attempt(provider.id, saml_response, "signed in" if outcome.user_id else "refused",
                        name_id=identity.name_id, reference=outcome.reference)
 
     try:
         outcome = provision(identity, provider, first=lambda: remember_assertion(provider.id, validated), then=keep)
     except SamlRejected as rejected:  # a replay, seen when its assertion id is recorded
         session.pop(PENDING, None)
-        return _refused(provider, rejected)
+        return _refused(provider, rejected, saml_response)
     except DataError as error:  # a value the database cannot hold: refuse, nothing was written
-        return _refused(provider, SamlRejected("limits", f"database refused a value: {error.orig}"))
+        return _refused(provider, SamlRejected("limits", f"database refused a value: {error.orig}"), saml_response)
     if outcome.user_id is None:
         session.pop(PENDING, None)
         return render_template("sso/refused.html", provider_name=provider.display_name, message=outcome.denial_message,
@@ -140,8 +141,9 @@ def _test_report(provider: IdentityProvider):
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Test Sign In")
 
 
-def _refused(provider: IdentityProvider, rejected: SamlRejected):
-    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail."""
+def _refused(provider: IdentityProvider, rejected: SamlRejected, saml_response: str | None = None):
+    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail; a refused
+    SAMLResponse is kept among the recent attempts."""
     reason = _printable(rejected.reason)
     slug, provider_id, name = provider.slug, provider.id, provider.display_name  # before the rollback expires them
     log.warning("SSO sign-in through %s refused: %s (%s)", slug, rejected.code, reason)
@@ -150,8 +152,8 @@ def _refused(provider: IdentityProvider, rejected: SamlRejected):
                          actor=(None, "sso"), idp_slug=slug, outcome="rejected",
                          reason=f"{rejected.code}: {reason}"[:4000],
                          details={"remote_addr": request.remote_addr})
-    if request.endpoint == "sso.acs":
-        record_attempt(provider_id, request.form.get("SAMLResponse"), "rejected", reference=event.reference)
+    if saml_response is not None:
+        record_attempt(provider_id, saml_response, "rejected", reference=event.reference)
     db.session.commit()
     return render_template("sso/refused.html", provider_name=name, message=rejected.message,
                            reference=event.reference), rejected.status
