@@ -20,9 +20,9 @@ from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
 from crm.sso.certificates import CertificateInvalid, certificate_from_der
 from crm.sso.models import UsedAssertion
-from crm.sso.prechecks import check_signature_shape, decode
+from crm.sso.prechecks import check_attribute_limits, check_signature_shape, decode
 from crm.sso.rejections import SamlRejected
-from crm.sso.responses import BEARER, CLOCK_SKEW, MAX_ATTRIBUTES, MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
+from crm.sso.responses import BEARER, CLOCK_SKEW, check_identifiers
 from crm.sso.settings import sp_urls
 
 NS = {"samlp": "urn:oasis:names:tc:SAML:2.0:protocol", "saml": "urn:oasis:names:tc:SAML:2.0:assertion",
@@ -257,6 +257,9 @@ def _check_validity(assertion, now: datetime, report: Report) -> None:
         hint = (f"Clock skew: this server's clock and the IdP's differ by about {abs(skew) / 60:.0f} minutes. "
                 "Sync both with NTP; 5 minutes are tolerated.")
     report.expired = bool(problems)
+    if not_after is None and not any(scd_after):  # the ACS refuses it too (responses._latest_not_on_or_after)
+        problems.append("it has no NotOnOrAfter: it would be valid for ever")
+        detail = detail.rstrip(".") + "; it has no NotOnOrAfter, so it would be valid for ever."
     report.add("validity", "Validity window", not problems, detail, hint)
 
 
@@ -288,12 +291,18 @@ def _read_identity(provider, assertion, report: Report) -> None:
         if attribute.get("FriendlyName"):
             report.friendly_names[name] = attribute.get("FriendlyName")
         attributes.setdefault(name, []).extend(_text(v) or "" for v in attribute.iterfind("saml:AttributeValue", NS))
-    too_many = len(attributes) > MAX_ATTRIBUTES or any(len(v) > MAX_VALUES_PER_ATTRIBUTE for v in attributes.values())
-    too_long = any(len(x) > MAX_VALUE_LENGTH for v in attributes.values() for x in v)
-    report.add("limits", "Limits", not (too_many or too_long),
-               f"{len(attributes)} attributes, {sum(len(v) for v in attributes.values())} values.")
+    try:  # the limits the ACS applies, by the same function
+        check_attribute_limits(assertion)
+        report.add("limits", "Limits", True,
+                   f"{len(attributes)} attributes, {sum(len(v) for v in attributes.values())} values.")
+    except SamlRejected as refused:
+        report.add("limits", "Limits", False, refused.reason + ".")
     if name_id is None or not _text(name_id):
         report.add("name_id", "NameID", False, "The assertion has no NameID.")
         return
     report.identity = SamlIdentity(provider.slug, _text(name_id), name_id.get("Format"), None,
                                    {k: tuple(v) for k, v in attributes.items()}, assertion.get("ID"))
+    try:
+        check_identifiers(report.identity)
+    except SamlRejected as refused:
+        report.add("name_id", "NameID", False, refused.reason + ".")

@@ -85,7 +85,7 @@ def validate_response(provider: IdentityProvider, saml_response: str | None, req
                                 session_index=response.get_session_index(),
                                 attributes=_checked_attributes(response.get_attributes()),
                                 assertion_id=response.get_assertion_id())
-        _check_identifiers(identity)
+        check_identifiers(identity)
         not_on_or_after = _latest_not_on_or_after(response, confirmations)
     except SamlRejected:
         raise
@@ -102,7 +102,7 @@ MAX_NAME_ID = 250
 MAX_ID = 256
 
 
-def _check_identifiers(identity: SamlIdentity) -> None:
+def check_identifiers(identity: SamlIdentity) -> None:
     """NameID, assertion id and session index: bounded, and a NameID only of plain characters.
 
     A NameID that NFKC would change (KELVIN SIGN, full-width letters, ligatures) or that holds Unicode

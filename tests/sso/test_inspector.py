@@ -191,3 +191,18 @@ def test_a_name_id_that_is_not_an_email_is_pointed_out(entra):
     report = build_report(entra, signed_response(Spec(attributes=attributes, name_id="S-1-5-21-3623811015",
                                                       in_response_to="_r")))
     assert any("is not an email address" in h for h in report["dry_run"]["hints"])
+
+
+def test_the_report_refuses_what_the_acs_refuses_after_the_signature(entra):
+    """A look-alike NameID and an assertion without NotOnOrAfter: the ACS refuses both, so the report does too."""
+    from tests.saml_signer import build_assertion, sign
+
+    look_alike = build_report(entra, signed_response(Spec(name_id="ｎina.novak@example.com", attributes=nina())))
+    assert _checks(look_alike)["name_id"]["passed"] is False and not look_alike["ok"]
+    spec = Spec(attributes=nina())
+    assertion = build_assertion(spec)
+    for node in assertion.iter():
+        node.attrib.pop("NotOnOrAfter", None)
+    forever = build_report(entra, encode(build_response(spec, assertion=sign(assertion))))
+    validity = _checks(forever)["validity"]
+    assert validity["passed"] is False and "valid for ever" in validity["detail"] and not forever["ok"]
