@@ -191,7 +191,6 @@ def inspect_command(slug, response_file, as_json) -> None:
     from crm.designer.troubleshooting import build_report
 
     report = build_report(_provider(slug), response_file.read_text())
-    db.session.rollback()
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return

@@ -246,7 +246,6 @@ def sso_inspect(slug: str):
         flash("Paste the SAMLResponse value (base64) to inspect it.", "error")
         return redirect(url_for(".sso_provider", slug=slug) + "#troubleshooting")
     report = build_report(provider, saml_response)
-    db.session.rollback()
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Pasted response")
 
 
@@ -260,7 +259,6 @@ def sso_attempt(slug: str, attempt_id: int):
     provider = _provider(slug)
     attempt = _owned(SignInAttempt, attempt_id, provider)
     report = build_report(provider, attempt.saml_response, received_at=attempt.received_at)
-    db.session.rollback()
     source = f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})"
     return render_template("designer/sso/report.html", provider=provider, report=report, source=source)
 

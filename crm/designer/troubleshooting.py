@@ -5,16 +5,26 @@ from datetime import datetime
 from typing import Any
 
 from crm.designer.models import IdentityProvider
+from crm.extensions import db
 from crm.provisioning.dry_run import dry_run
 from crm.sso.inspector import inspect_response
 
 
 def build_report(provider: IdentityProvider, saml_response: str, request_id: str | None = None,
                  received_at: datetime | None = None) -> dict[str, Any]:
-    """Every check, the NameID and attributes, and what JIT would do; nothing is provisioned or recorded.
+    """Every check, the NameID and attributes, and what JIT would do; nothing is provisioned or recorded (the
+    session is rolled back afterwards, whatever the dry run touched).
 
     `received_at`: a recorded attempt, checked as at its receipt (the dry run is against today's data).
     """
+    try:
+        return _report(provider, saml_response, request_id, received_at)
+    finally:
+        db.session.rollback()
+
+
+def _report(provider: IdentityProvider, saml_response: str, request_id: str | None,
+            received_at: datetime | None) -> dict[str, Any]:
     report = inspect_response(provider, saml_response, request_id=request_id, now=received_at,
                               recorded=received_at is not None)
     result: dict[str, Any] = {

@@ -137,7 +137,6 @@ def _test_report(provider: IdentityProvider):
 
     request_id = session.pop(PENDING)["id"]
     report = build_report(provider, request.form.get("SAMLResponse", ""), request_id=request_id)
-    db.session.rollback()
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Test Sign In")
 
 
