@@ -64,7 +64,7 @@ def run(database_url: str, count: int = 50) -> dict:
     """Median and p95 of each refusal through the ACS, beside a valid returning user's sign-in."""
     from onelogin.saml2.auth import OneLogin_Saml2_Auth
 
-    from crm.designer.providers import find_provider
+    from crm.identity_providers.services import find_provider
     from crm.sso.settings import saml_settings
 
     app = _setup(database_url)

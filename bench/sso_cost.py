@@ -29,7 +29,7 @@ def _people(prefix: str, count: int) -> list[Spec]:
 
 
 def _setup(database_url: str):
-    from crm.designer import mappings
+    from crm.identity_providers import mappings
 
     app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url,
                       "INSTANCE_PATH": tempfile.mkdtemp(), "BASE_URL": "http://localhost"})
@@ -74,7 +74,7 @@ def run(database_url: str, count: int = 100) -> dict:
     """Time the reference, a returning user and a first login on the same kind of responses."""
     from onelogin.saml2.auth import OneLogin_Saml2_Auth
 
-    from crm.designer.providers import find_provider
+    from crm.identity_providers.services import find_provider
     from crm.sso.settings import saml_settings
 
     app = _setup(database_url)

@@ -80,8 +80,8 @@ def _setup(database_url: str, base_url: str, people: int) -> None:
     JIT, IdP-initiated allowed, Entra preset, groups mapped to roles, every package granted (the default policy)."""
     from crm import create_app
     from crm.demo.lookups import load_lookups
-    from crm.designer import mappings
     from crm.extensions import db
+    from crm.identity_providers import mappings
     from tests import factories
     from tests.sso.conftest import CLAIMS, GROUPS, SALES_GROUP
 

@@ -34,7 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
 
-    from crm.sso.dev_idp import register_dev_idp
+    from crm.dev_idp import register_dev_idp
     from crm.web import register_web
 
     register_dev_idp(app)

@@ -12,6 +12,7 @@ from flask_migrate import upgrade
 from sqlalchemy import select
 
 from crm.audit import services as audit
+from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE, load_lookups
 from crm.demo.seed import seed_demo
@@ -19,7 +20,6 @@ from crm.extensions import db
 from crm.licensing import services as licensing
 from crm.roles.services import add_member, find_role
 from crm.users import services as users
-from crm.users.models import User
 
 CLI_ACTOR = (None, "cli")
 

@@ -5,13 +5,13 @@ import itertools
 
 from werkzeug.security import generate_password_hash
 
+from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
 from crm.roles.models import MANUAL, Role
 from crm.roles.services import add_member, find_role
-from crm.users.models import User
 
 PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashing is slow on purpose: do it once per run
@@ -74,8 +74,8 @@ def contact(**fields) -> Contact:
 def provider(slug: str = "entra", *, jit: bool = True, allow_idp_initiated: bool = False, cert_name: str = "test-idp",
              **settings):
     """A committed identity provider signing with the suite's test key `cert_name`."""
-    from crm.designer.providers import save_provider
-    from crm.sso.certificates import parse_certificate
+    from crm.identity_providers.certificates import parse_certificate
+    from crm.identity_providers.services import save_provider
     from tests.saml_keys import key_pair
 
     values = {"slug": slug, "display_name": settings.pop("display_name", slug.capitalize()),

@@ -5,9 +5,8 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from crm.accounts.models import Account
 from crm.audit import services as audit
-from crm.contacts.models import Contact
+from crm.contacts.models import Account, Contact
 from crm.extensions import db
 from crm.search_keys import fold, prefix_range
 

@@ -7,8 +7,7 @@ from sqlalchemy import select
 
 from crm.accounts import services
 from crm.accounts.forms import AccountForm
-from crm.accounts.models import Account
-from crm.contacts.models import Contact
+from crm.contacts.models import Account, Contact
 from crm.extensions import db
 from crm.pagination import page_arg, paginate
 

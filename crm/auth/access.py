@@ -8,8 +8,8 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from crm.auth.models import User
 from crm.extensions import db, login_manager
-from crm.users.models import User
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Sign in to continue."

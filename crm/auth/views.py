@@ -6,11 +6,11 @@ from flask_login import current_user, login_user, logout_user
 
 from crm.auth import access  # noqa: F401  (registers the user loader)
 from crm.auth.forms import LoginForm
+from crm.auth.models import User
 from crm.auth.safe_urls import safe_next
 from crm.extensions import db
 from crm.search_keys import fold
 from crm.timeutil import utcnow
-from crm.users.models import User
 
 bp = Blueprint("auth", __name__)
 
@@ -43,7 +43,7 @@ def login():
 
 def _sso_buttons() -> list:
     """Providers with "Display login via SSO" on, for the login page."""
-    from crm.designer.models import IdentityProvider
+    from crm.identity_providers.models import IdentityProvider
 
     stmt = (db.select(IdentityProvider).where(IdentityProvider.enabled.is_(True),
                                                IdentityProvider.show_on_login.is_(True))

@@ -1,4 +1,4 @@
-"""Contacts and their lookups (Contact type, Department)."""
+"""Contacts and the lookups their columns point to: Account (the company), Contact type, Department."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +6,6 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from crm.accounts.models import Account
 from crm.extensions import db
 from crm.search_keys import KeepsNameKey, fold, key_type
 from crm.timeutil import utcnow
@@ -19,6 +18,23 @@ class _NamedLookup(KeepsNameKey):
     name: Mapped[str] = mapped_column(String(100))
     name_key: Mapped[str] = mapped_column(key_type(100), unique=True)
     description: Mapped[str | None] = mapped_column(String(250))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(KeepsNameKey, db.Model):
+    """A company (Creatio: Account)."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_key: Mapped[str] = mapped_column(key_type(200), unique=True)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(100))
+    web: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def __str__(self) -> str:
         return self.name

@@ -6,10 +6,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 
-from crm.accounts.models import Account
 from crm.audit import services as audit
 from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
-from crm.contacts.models import Contact, ContactType, Department
+from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.extensions import db
 from crm.pagination import Page, paginate
 from crm.search_keys import fold, prefix_range
@@ -127,7 +126,7 @@ def update_contact(contact: Contact, values: dict[str, Any]) -> dict[str, Any]:
 
 def delete_contact(contact: Contact) -> None:
     """Delete a contact that no user is linked to (a user's contact goes with the user)."""
-    from crm.users.models import User
+    from crm.auth.models import User
 
     owner = db.session.scalar(select(User).where(User.contact_id == contact.id))
     if owner is not None:

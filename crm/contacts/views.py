@@ -33,7 +33,7 @@ def index():
 def detail(contact_id: int):
     """One contact with every field."""
     contact = _get(contact_id)
-    from crm.users.models import User
+    from crm.auth.models import User
 
     user = db.session.scalar(db.select(User).where(User.contact_id == contact.id))
     return render_template("contacts/detail.html", contact=contact, user=user)

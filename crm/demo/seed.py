@@ -6,18 +6,17 @@ from itertools import islice
 
 from sqlalchemy import func, insert, select
 
-from crm.accounts.models import Account
-from crm.contacts.models import Contact, ContactType, Department
+from crm.auth.models import User
+from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.demo.lookups import load_lookups
+from crm.dev_idp.provider import register_demo_provider
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
 from crm.licensing.services import take_seat
 from crm.roles.models import Role
 from crm.roles.services import add_member
 from crm.search_keys import fold
-from crm.sso.dev_idp.provider import register_demo_provider
 from crm.timeutil import utcnow
-from crm.users.models import User
 
 GIVEN = ("Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Isabella", "Lucas", "Mia",
          "Mateo", "Charlotte", "Levi", "Ava", "Ethan", "Harper", "James", "Evelyn", "Benjamin", "Aarav", "Yuki",

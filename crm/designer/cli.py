@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from crm.designer import mappings, providers, transfer
 from crm.designer.metadata_import import read_certificates
-from crm.designer.models import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
-from crm.designer.presets import PRESETS
 from crm.extensions import db
-from crm.sso.certificates import CertificateInvalid
+from crm.identity_providers import mappings, transfer
+from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import CertificateInvalid
+from crm.identity_providers.models import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.presets import PRESETS
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
 
 sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")

@@ -7,9 +7,9 @@ from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, 
 from wtforms.validators import Length, Optional
 
 from crm.contacts.fields import CONTACT_FIELDS
-from crm.designer.mappings import UPDATE_ON
-from crm.designer.models import LICENSES_ALL, LICENSES_SELECTED
-from crm.designer.presets import PRESETS
+from crm.identity_providers.mappings import UPDATE_ON
+from crm.identity_providers.models import LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.presets import PRESETS
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -6,9 +6,9 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash
 
-from crm.designer import providers
-from crm.designer.models import IdentityProvider
-from crm.sso.certificates import CertificateInfo, CertificateInvalid, parse_certificate, require_current
+from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, parse_certificate, require_current
+from crm.identity_providers.models import IdentityProvider
 from crm.sso.metadata import MAX_CERTIFICATES, ChooseIdentityProvider, IdpMetadata, MetadataInvalid, parse_idp_metadata
 
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)

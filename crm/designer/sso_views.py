@@ -5,7 +5,6 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from htmx_flask import make_response as htmx_response
 
 from crm.auth.access import admin_required
-from crm.designer import mappings, providers
 from crm.designer.forms import (
     AttributeMappingForm,
     CertificateForm,
@@ -16,12 +15,14 @@ from crm.designer.forms import (
     RoleMappingForm,
 )
 from crm.designer.metadata_import import read_certificates, read_metadata_into
-from crm.designer.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.designer.views import bp
 from crm.extensions import db
+from crm.identity_providers import mappings
+from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import CertificateInvalid
+from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.services import all_packages
 from crm.sso.attempts import recent_attempts
-from crm.sso.certificates import CertificateInvalid
 from crm.sso.metadata import MetadataInvalid
 from crm.sso.settings import sp_urls
 
@@ -170,7 +171,7 @@ def sso_update_from_metadata(slug: str):
 @admin_required
 def sso_add_certificate(slug: str):
     """Add a signing certificate (for rollover)."""
-    from crm.sso.certificates import parse_certificate
+    from crm.identity_providers.certificates import parse_certificate
 
     provider = _provider(slug)
     form = CertificateForm()

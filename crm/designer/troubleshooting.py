@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.models import IdentityProvider
 from crm.provisioning.dry_run import dry_run
 from crm.sso.inspector import inspect_response
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import or_, select, update
 
 from crm.audit import services as audit
+from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.search_keys import fold
-from crm.users.models import User
 
 
 class LicenseError(ValueError):

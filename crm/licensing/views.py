@@ -9,11 +9,11 @@ from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.auth.access import admin_required
+from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing import services
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.pagination import page_arg, paginate
-from crm.users.models import User
 
 bp = Blueprint("licensing", __name__, url_prefix="/licenses")
 

@@ -12,20 +12,21 @@ from sqlalchemy.orm import joinedload, lazyload
 from crm.accounts.services import find_or_create
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING, AuditEvent
+from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.contacts.services import LOOKUP_MODELS, contact_values, find_lookup
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.policy import ProviderPolicy
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.licensing.services import NoSeatLeft, take_seat
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, UserState, deny
 from crm.provisioning.planner import plan_sign_in
-from crm.provisioning.policy import ProviderPolicy
 from crm.roles.models import SSO, RoleMembership
 from crm.search_keys import fold
 from crm.timeutil import utcnow
-from crm.users.models import User, UserIdentity
+from crm.users.models import UserIdentity
 
 ACTOR = (None, "sso")
 

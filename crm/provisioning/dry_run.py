@@ -6,13 +6,13 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from crm.designer.models import IdentityProvider
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.policy import ProviderPolicy
 from crm.licensing.services import all_packages
 from crm.provisioning.apply import Lookups, match_user, user_state
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan
 from crm.provisioning.planner import plan_sign_in
-from crm.provisioning.policy import ProviderPolicy
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 

@@ -5,9 +5,9 @@ import re
 from collections.abc import Callable
 
 from crm.contacts.fields import FIELDS_BY_KEY
+from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, UPDATE, Plan, UserState, deny
-from crm.provisioning.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
 from crm.search_keys import fold
 
 LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?

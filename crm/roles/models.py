@@ -12,7 +12,7 @@ from crm.search_keys import KeepsNameKey, key_type
 from crm.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from crm.users.models import User
+    from crm.auth.models import User
 
 MANUAL = "manual"
 SSO = "sso"

@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from crm.audit import services as audit
+from crm.auth.models import User
 from crm.extensions import db
 from crm.roles.models import MANUAL, Role, RoleMembership
 from crm.search_keys import fold
-from crm.users.models import User
 
 
 class RoleError(ValueError):

@@ -8,11 +8,11 @@ from wtforms import StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.auth.access import admin_required
+from crm.auth.models import User
 from crm.extensions import db
 from crm.pagination import page_arg, paginate
 from crm.roles import services
 from crm.roles.models import Role, RoleMembership
-from crm.users.models import User
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
 

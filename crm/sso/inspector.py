@@ -15,10 +15,10 @@ import xmlsec
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.certificates import CertificateInvalid, certificate_from_der
+from crm.identity_providers.models import IdentityProvider
 from crm.provisioning.identity import SamlIdentity
-from crm.sso.certificates import CertificateInvalid, certificate_from_der
 from crm.sso.models import UsedAssertion
 from crm.sso.prechecks import check_attribute_limits, check_signature_shape, decode
 from crm.sso.rejections import SamlRejected

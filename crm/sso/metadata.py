@@ -11,7 +11,7 @@ from datetime import datetime
 
 from lxml import etree
 
-from crm.sso.certificates import CertificateInfo, CertificateInvalid, certificate_from_der
+from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, certificate_from_der
 from crm.timeutil import utcnow
 
 NS = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}

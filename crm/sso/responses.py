@@ -14,8 +14,8 @@ from onelogin.saml2.response import OneLogin_Saml2_Response
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.models import IdentityProvider
 from crm.provisioning.identity import SamlIdentity
 from crm.sso import schema_cache
 from crm.sso.models import UsedAssertion

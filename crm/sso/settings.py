@@ -5,8 +5,8 @@ from typing import Any
 
 from flask import current_app
 
-from crm.designer.models import SSO_BINDING_POST, IdentityProvider
-from crm.designer.providers import cached_for
+from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
+from crm.identity_providers.services import cached_for
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"

@@ -16,9 +16,9 @@ from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
 from crm.auth.safe_urls import safe_next
 from crm.auth.views import start_session
-from crm.designer.models import SSO_BINDING_POST, IdentityProvider
-from crm.designer.providers import find_provider
 from crm.extensions import csrf, db
+from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
+from crm.identity_providers.services import find_provider
 from crm.provisioning.apply import Outcome, provision
 from crm.search_keys import fold
 from crm.sso.attempts import record_attempt

@@ -1,79 +1,19 @@
-"""CRM users: the login identity, linked 1:1 to a contact."""
+"""The user's SSO binding: which identity provider vouches for a user, under which NameID."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm.contacts.models import Contact
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
-from crm.licensing.models import LicenseSeat
-from crm.roles.models import RoleMembership
 from crm.search_keys import ASCII_WHITESPACE, fold, key_type
 from crm.timeutil import utcnow
 
-USER_TYPES = ("employee", "external")
-
-
-class User(UserMixin, db.Model):
-    """A user of the CRM. Usernames are unique compared case-insensitively (`username_key`)."""
-
-    # "user" is a reserved word in PostgreSQL.
-    __tablename__ = "user_account"
-    __table_args__ = (CheckConstraint("user_type IN ('employee', 'external')", name="user_type"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    username: Mapped[str] = mapped_column(String(250))
-    username_key: Mapped[str] = mapped_column(key_type(250), unique=True)
-    password_hash: Mapped[str | None] = mapped_column(String(255))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-    user_type: Mapped[str] = mapped_column(String(20), default="employee")
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    contact: Mapped[Contact | None] = relationship(lazy="joined")
-    memberships: Mapped[list[RoleMembership]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", order_by="RoleMembership.role_id"
-    )
-    seats: Mapped[list[LicenseSeat]] = relationship(back_populates="user", cascade="all, delete-orphan")
-    identity: Mapped[UserIdentity | None] = relationship(back_populates="user", cascade="all, delete-orphan",
-                                                         uselist=False)
-
-    @validates("username")
-    def _keep_key(self, _key: str, value: str) -> str:
-        value = value.strip(ASCII_WHITESPACE)
-        self.username_key = fold(value)
-        return value
-
-    def set_password(self, password: str) -> None:
-        """Store a werkzeug hash of the password (local sign-in for break-glass admins)."""
-        self.password_hash = generate_password_hash(password)
-
-    def check_password(self, password: str) -> bool:
-        """True when the password matches; False for users without a local password."""
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
-
-    @property
-    def is_active(self) -> bool:  # flask-login refuses inactive users
-        return self.active
-
-    @property
-    def is_admin(self) -> bool:
-        """True when one of the user's roles grants administration."""
-        return any(m.role.grants_admin for m in self.memberships)
-
-    @property
-    def display_name(self) -> str:
-        """The contact's name when there is one, else the username."""
-        return self.contact.full_name if self.contact and self.contact.full_name else self.username
-
-    def __str__(self) -> str:
-        return self.username
+if TYPE_CHECKING:
+    from crm.auth.models import User
+    from crm.identity_providers.models import IdentityProvider
 
 
 class UserIdentity(db.Model):

@@ -6,13 +6,13 @@ from typing import Any
 from sqlalchemy import Select, exists, or_, select
 
 from crm.audit import services as audit
+from crm.auth.models import USER_TYPES, User
 from crm.contacts.models import Contact
 from crm.contacts.services import contact_values
 from crm.extensions import db
 from crm.licensing.models import LicenseSeat
 from crm.roles.models import Role, RoleMembership
 from crm.search_keys import fold, prefix_range
-from crm.users.models import USER_TYPES, User
 
 
 class UserError(ValueError):

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user
 
 from crm.auth.access import admin_required
+from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing import services as licensing
 from crm.licensing.models import LicensePackage
@@ -12,7 +13,6 @@ from crm.pagination import page_arg, paginate
 from crm.roles import services as roles
 from crm.roles.models import Role
 from crm.users import services
-from crm.users.models import User
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 
@@ -43,7 +43,7 @@ def detail(user_id: int):
     user = _get(user_id)
     held_roles = {m.role_id for m in user.memberships}
     held_packages = {s.package_id for s in user.seats}
-    from crm.designer.providers import all_providers
+    from crm.identity_providers.services import all_providers
 
     return render_template(
         "users/detail.html", user=user, providers=all_providers(),
@@ -103,7 +103,7 @@ def remove_role(user_id: int, role_id: int):
 @admin_required
 def link_identity(user_id: int):
     """Bind the user to an identity provider's NameID (e.g. after the IdP changed it), instead of a duplicate."""
-    from crm.designer.models import IdentityProvider
+    from crm.identity_providers.models import IdentityProvider
 
     user = _get(user_id)
     provider = db.session.get(IdentityProvider, _form_int("provider_id")) or abort(400)

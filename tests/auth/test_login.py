@@ -1,5 +1,5 @@
 """Local sign-in: the break-glass path for administrators."""
-from crm.users.models import User
+from crm.auth.models import User
 from tests import factories
 from tests.conftest import csrf_token, login
 

@@ -1,9 +1,9 @@
 """The command line: crm, licenses, users."""
 import json
 
+from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
-from crm.users.models import User
 from tests import factories
 
 

@@ -20,7 +20,7 @@ def test_list_shows_contacts_with_their_account(admin_client, app):
 
 
 def test_search_matches_name_surname_email_and_account_prefixes(admin_client, app):
-    from crm.accounts.models import Account
+    from crm.contacts.models import Account
 
     account = Account(name="Northwind Traders")
     db.session.add(account)
@@ -64,7 +64,7 @@ def test_sort_by_email_descending_and_paging(admin_client, app):
 
 
 def test_create_contact_with_lookups_by_name(admin_client, app):
-    from crm.accounts.models import Account
+    from crm.contacts.models import Account
 
     db.session.add(Account(name="Contoso Ltd"))
     db.session.commit()

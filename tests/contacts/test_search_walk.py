@@ -3,8 +3,7 @@ exactly those the plain query gives, for every sort, direction and page, includi
 import pytest
 from sqlalchemy import func, select
 
-from crm.accounts.models import Account
-from crm.contacts.models import Contact
+from crm.contacts.models import Account, Contact
 from crm.contacts.services import _walk_in_sort_order, search_contacts, search_statement
 from crm.extensions import db
 from crm.pagination import paginate

@@ -3,13 +3,13 @@ every change of the provider, its certificates, mapping rows or a role it maps b
 from __future__ import annotations
 
 from crm import create_app
-from crm.designer import mappings
-from crm.designer.models import AttributeMapping
-from crm.designer.providers import add_certificate, find_provider, remove_certificate
 from crm.extensions import db
-from crm.provisioning.policy import ProviderPolicy
+from crm.identity_providers import mappings
+from crm.identity_providers.certificates import parse_certificate
+from crm.identity_providers.models import AttributeMapping
+from crm.identity_providers.policy import ProviderPolicy
+from crm.identity_providers.services import add_certificate, find_provider, remove_certificate
 from crm.roles.services import save_role
-from crm.sso.certificates import parse_certificate
 from crm.sso.settings import cached_settings
 from tests import factories
 from tests.saml_keys import key_pair

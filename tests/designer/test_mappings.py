@@ -4,8 +4,8 @@ import html
 import pytest
 
 from crm.audit.models import AuditEvent
-from crm.designer.models import AttributeMapping, RoleMapping
 from crm.extensions import db
+from crm.identity_providers.models import AttributeMapping, RoleMapping
 from tests import factories
 from tests.conftest import csrf_token
 

@@ -1,7 +1,7 @@
 """Importing IdP metadata as Entra ID, Okta, Shibboleth and federations publish it."""
 import pytest
 
-from crm.sso.certificates import CertificateInvalid, parse_certificate, require_current
+from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, require_current
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
 from tests.designer import metadata_fixtures as md
 from tests.saml_keys import cert_body, expired_cert, key_pair

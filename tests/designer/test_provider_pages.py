@@ -3,8 +3,8 @@ import html
 import io
 
 from crm.audit.models import AuditEvent
-from crm.designer.models import IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.models import IdentityProvider
 from tests import factories
 from tests.conftest import csrf_token
 from tests.designer import metadata_fixtures as md

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from crm.audit.models import AuditEvent
-from crm.designer.models import AttributeMapping, IdentityProvider
 from crm.extensions import db
+from crm.identity_providers.models import AttributeMapping, IdentityProvider
 from tests import factories
 from tests.designer import metadata_fixtures as md
 from tests.saml_keys import key_pair

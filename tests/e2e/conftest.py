@@ -187,8 +187,7 @@ def _user(username: str, **kwargs):
 
 
 def _seed() -> Data:
-    from crm.accounts.models import Account
-    from crm.contacts.models import ContactType, Department
+    from crm.contacts.models import Account, ContactType, Department
 
     load_lookups()
     data = Data()
@@ -241,8 +240,8 @@ def make_provider(live_server):
 @pytest.fixture
 def demo_provider(live_server):
     """Provider "demo" (the demo IdP of `make run`) registered in the live app, with the roles it maps."""
-    from crm.accounts.models import Account
-    from crm.sso.dev_idp.provider import register_demo_provider
+    from crm.contacts.models import Account
+    from crm.dev_idp.provider import register_demo_provider
 
     with live_server.app.app_context():
         factories.role("Marketing")

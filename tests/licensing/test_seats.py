@@ -83,7 +83,7 @@ def test_thirty_racing_grants_for_the_last_five_seats_give_exactly_five(app):
 
     def grant(user_id: int) -> None:
         with app.app_context():
-            from crm.users.models import User
+            from crm.auth.models import User
 
             user, pkg = db.session.get(User, user_id), db.session.get(LicensePackage, package_id)
             barrier.wait()

@@ -1,10 +1,10 @@
 """The planner is plain Python: identities, policies and user snapshots in, plans out. No app, no XML."""
 import pytest
 
+from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, FieldRule, GroupRule, ProviderPolicy
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, UPDATE, UserState
 from crm.provisioning.planner import plan_sign_in
-from crm.provisioning.policy import ENTRA_GROUPS_OVERAGE, FieldRule, GroupRule, ProviderPolicy
 
 KNOWN = {("type", "employee"), ("department", "sales"), ("department", "marketing")}
 

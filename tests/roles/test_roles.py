@@ -1,8 +1,7 @@
 """Roles, accounts and lookups: create, rename, unique names."""
 import html
 
-from crm.accounts.models import Account
-from crm.contacts.models import ContactType
+from crm.contacts.models import Account, ContactType
 from crm.extensions import db
 from crm.roles.models import Role
 from tests import factories

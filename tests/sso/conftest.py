@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from crm.designer import mappings
 from crm.extensions import db
+from crm.identity_providers import mappings
 from tests import factories
 from tests.saml_signer import Spec, signed_response
 

@@ -8,8 +8,8 @@ import pytest
 from lxml import etree
 
 from crm.audit.models import AuditEvent
+from crm.auth.models import User
 from crm.extensions import db
-from crm.users.models import User
 from tests import factories
 from tests.saml_signer import SAML, SAMLP, Spec, build_assertion, build_response, encode, sign, signed_response, to_xml
 from tests.sso.conftest import CLAIMS, nina

@@ -3,10 +3,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from crm.auth.models import User
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.licensing.models import LicensePackage, LicenseSeat
-from crm.users.models import User
 from tests.live_server import post_form, serve
 from tests.saml_signer import Spec, signed_response
 from tests.sso.conftest import CLAIMS, nina

@@ -4,10 +4,10 @@ import re
 import pytest
 
 from crm import create_app
+from crm.auth.models import User
 from crm.config import ConfigError
 from crm.demo.seed import seed_demo
 from crm.extensions import db
-from crm.users.models import User
 from crm.users.services import user_json
 from tests.conftest import IsolatedClient
 

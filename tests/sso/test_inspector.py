@@ -2,9 +2,9 @@
 import json
 from datetime import timedelta
 
+from crm.auth.models import User
 from crm.designer.troubleshooting import build_report
 from crm.extensions import db
-from crm.users.models import User
 from tests.saml_keys import key_pair
 from tests.saml_signer import Spec, build_response, encode, signed_response
 from tests.sso.conftest import CLAIMS, nina
@@ -31,7 +31,7 @@ def test_wrong_certificate_shows_both_fingerprints(entra):
     report = build_report(entra, signed_response(Spec(attributes=nina(), key_name="rotated-key")))
     signature = _checks(report)["signature"]
     assert signature["passed"] is False
-    from crm.sso.certificates import parse_certificate
+    from crm.identity_providers.certificates import parse_certificate
 
     sent = parse_certificate(key_pair("rotated-key")[1]).fingerprint_sha256
     assert sent in signature["hint"] and entra.certificates[0].fingerprint_sha256 in signature["hint"]
@@ -48,7 +48,7 @@ def test_clock_ten_minutes_off_is_named_and_the_contents_still_shown(entra):
 
 
 def test_uri_claims_mapped_as_short_names_are_pointed_out(entra):
-    from crm.designer.mappings import save_attribute_mapping
+    from crm.identity_providers.mappings import save_attribute_mapping
 
     row = next(m for m in entra.attribute_mappings if m.contact_field == "email")
     save_attribute_mapping(entra, row, "emailaddress", "email", None)
@@ -69,7 +69,7 @@ def test_entity_id_and_acs_mismatch_show_expected_and_received(entra):
 
 
 def test_group_object_ids_where_names_are_mapped(entra):
-    from crm.designer.mappings import add_role_mapping
+    from crm.identity_providers.mappings import add_role_mapping
 
     add_role_mapping(entra, "groups", "Sales Team", "Sales")
     db.session.commit()

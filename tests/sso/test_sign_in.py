@@ -2,9 +2,9 @@
 import json
 
 from crm.audit.models import AuditEvent
+from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
-from crm.users.models import User
 from crm.users.services import user_json
 from tests import factories
 from tests.saml_signer import Spec, signed_response
@@ -200,7 +200,7 @@ def test_a_user_bound_to_another_idp_is_never_taken_over(visitor, entra, client)
 
 
 def test_unknown_type_value_is_left_out_and_noted(visitor, entra):
-    from crm.designer.mappings import save_attribute_mapping
+    from crm.identity_providers.mappings import save_attribute_mapping
 
     row = next(m for m in entra.attribute_mappings if m.contact_field == "type")
     save_attribute_mapping(entra, row, "employeeType", "type", "Employee", "first_login")
@@ -280,7 +280,7 @@ def test_local_users_with_a_password_or_admin_role_are_never_linked_automaticall
 
 
 def test_the_immutable_id_wins_over_a_reassigned_name_id(visitor, entra, client):
-    from crm.designer import providers
+    from crm.identity_providers import services as providers
 
     values = providers.provider_values(entra) | {"immutable_id_attribute": "objectid"}
     providers.save_provider(entra, values)

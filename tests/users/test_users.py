@@ -1,8 +1,8 @@
 """Users: access rules, list filters, detail, activation, roles with their source."""
 from crm.audit.models import AuditEvent
+from crm.auth.models import User
 from crm.extensions import db
 from crm.roles.models import RoleMembership
-from crm.users.models import User
 from tests import factories
 from tests.conftest import csrf_token, login
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask import current_app
 
-from crm.designer import mappings, providers
+from crm.dev_idp.keys import ensure_key_pair
+from crm.dev_idp.people import DEPARTMENT, EVERYONE_GROUP, GROUPS, JOB_TITLE, MARKETING_GROUP, SALES_GROUP
 from crm.extensions import db
-from crm.sso.certificates import parse_certificate
-from crm.sso.dev_idp.keys import ensure_key_pair
-from crm.sso.dev_idp.people import DEPARTMENT, EVERYONE_GROUP, GROUPS, JOB_TITLE, MARKETING_GROUP, SALES_GROUP
+from crm.identity_providers import mappings
+from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import parse_certificate
 
 DEMO_SLUG = "demo"
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm.designer import mappings, providers
 from crm.designer.metadata_import import read_certificates
-from crm.designer.models import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED, IdentityProvider
+from crm.identity_providers import mappings
+from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import CertificateInvalid
+from crm.identity_providers.models import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED, IdentityProvider
 from crm.search_keys import fold
-from crm.sso.certificates import CertificateInvalid
 
 FORMAT_VERSION = 1
 

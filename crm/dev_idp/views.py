@@ -5,9 +5,9 @@ from flask import Blueprint, Response, abort, current_app, render_template, requ
 from lxml import etree
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from crm.sso.dev_idp.keys import ensure_key_pair
-from crm.sso.dev_idp.people import PEOPLE, PEOPLE_BY_KEY
-from crm.sso.dev_idp.responses import signed_response
+from crm.dev_idp.keys import ensure_key_pair
+from crm.dev_idp.people import PEOPLE, PEOPLE_BY_KEY
+from crm.dev_idp.responses import signed_response
 from crm.sso.settings import sp_urls
 
 bp = Blueprint("dev_idp", __name__, url_prefix="/dev-idp")

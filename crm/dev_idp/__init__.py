@@ -22,7 +22,7 @@ def register_dev_idp(app: Flask) -> None:
     """Mount the demo IdP at /dev-idp when enabled, and show its banner on every page."""
     if not dev_idp_enabled(app):
         return
-    from crm.sso.dev_idp.views import bp
+    from crm.dev_idp.views import bp
 
     app.register_blueprint(bp)
     app.jinja_env.globals["dev_idp_banner"] = True

@@ -11,8 +11,11 @@ from sqlalchemy import select
 
 from crm.audit import services as audit
 from crm.audit.models import CONFIG
+from crm.auth.models import USER_TYPES
 from crm.config import is_production
-from crm.designer.models import (
+from crm.extensions import db
+from crm.identity_providers.certificates import CertificateInfo, require_current
+from crm.identity_providers.models import (
     LICENSES_ALL,
     LICENSES_SELECTED,
     SSO_BINDING_POST,
@@ -20,11 +23,8 @@ from crm.designer.models import (
     IdentityProvider,
     IdpCertificate,
 )
-from crm.extensions import db
 from crm.licensing.services import find_package
-from crm.sso.certificates import CertificateInfo, require_current
 from crm.sso.metadata import MAX_CERTIFICATES
-from crm.users.models import USER_TYPES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

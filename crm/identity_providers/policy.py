@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm.designer.models import EVERY_LOGIN, LICENSES_ALL, IdentityProvider
-from crm.designer.providers import cached_for
+from crm.identity_providers.models import EVERY_LOGIN, LICENSES_ALL, IdentityProvider
+from crm.identity_providers.services import cached_for
 from crm.search_keys import fold
 
 ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
