@@ -63,6 +63,12 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_cli(app: Flask) -> None:
-    from crm.cli import register_cli
+    """Each area's command group (the module that owns a thing registers its commands)."""
+    from crm.audit.cli import cli as audit_cli
+    from crm.demo.cli import cli as crm_cli
+    from crm.designer.sso_config.cli import sso_cli
+    from crm.licensing.cli import cli as licenses_cli
+    from crm.users.cli import cli as users_cli
 
-    register_cli(app)
+    for group in (crm_cli, users_cli, licenses_cli, audit_cli, sso_cli):
+        app.cli.add_command(group)

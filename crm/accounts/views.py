@@ -1,13 +1,14 @@
 """Accounts: list, detail, create, edit, and name suggestions for the contact form."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
 from crm.accounts import services
 from crm.accounts.forms import AccountForm
 from crm.contacts.models import Account, Contact
+from crm.editing import edit_page
 from crm.extensions import db
 from crm.pagination import page_arg, paginate
 
@@ -59,14 +60,7 @@ def edit(account_id: int):
 
 def _edit(account: Account | None):
     form = AccountForm(obj=account)
-    if form.validate_on_submit():
-        try:
-            saved = services.save_account(account, form.data)
-        except services.AccountInvalid as invalid:
-            db.session.rollback()
-            form.name.errors = [str(invalid)]
-        else:
-            db.session.commit()
-            flash(f"Account {saved.name} saved.", "success")
-            return redirect(url_for(".detail", account_id=saved.id))
-    return render_template("accounts/form.html", form=form, account=account)
+    return edit_page(form, lambda: services.save_account(account, form.data), refused=services.AccountInvalid,
+                     error_field="name", saved_message=lambda saved: f"Account {saved.name} saved.",
+                     next_url=lambda saved: url_for(".detail", account_id=saved.id), template="accounts/form.html",
+                     account=account)

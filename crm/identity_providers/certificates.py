@@ -15,6 +15,7 @@ from crm.timeutil import utcnow
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 EXPIRY_WARNING = timedelta(days=30)
+MAX_CERTIFICATES = 2  # the current one and the next, for a rollover without downtime
 
 
 class CertificateInvalid(ValueError):
@@ -96,3 +97,13 @@ def require_current(info: CertificateInfo, now: datetime | None = None) -> Certi
     if info.not_before > now + timedelta(days=1):
         raise CertificateInvalid(f"This certificate is only valid from {info.not_before:%Y-%m-%d}.")
     return info
+
+
+def read_certificates(text: str | None) -> list[CertificateInfo]:
+    """One or two current certificates from pasted text (PEM blocks or one bare base64 body)."""
+    blocks = _PEM.findall(text or "") or ([text] if (text or "").strip() else [])
+    if not blocks:
+        raise CertificateInvalid("Add the IdP's signing certificate, or import its metadata.")
+    if len(blocks) > MAX_CERTIFICATES:
+        raise CertificateInvalid("At most two signing certificates can be configured at once.")
+    return [require_current(parse_certificate(block)) for block in blocks]

@@ -8,7 +8,8 @@ from crm.audit.models import CONFIG
 from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
 from crm.contacts.services import find_lookup, lookup_names
 from crm.extensions import db
-from crm.identity_providers.models import EVERY_LOGIN, FIRST_LOGIN, AttributeMapping, IdentityProvider, RoleMapping
+from crm.identity_providers.models import AttributeMapping, IdentityProvider, RoleMapping
+from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN
 from crm.identity_providers.presets import PRESETS
 from crm.roles.models import Role
 from crm.roles.services import find_role

@@ -21,15 +21,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from crm.extensions import db
+from crm.identity_providers.policy import EVERY_LOGIN, LICENSES_ALL
 from crm.licensing.models import LicensePackage
 from crm.roles.models import Role
 from crm.search_keys import fold, key_type
 from crm.timeutil import utcnow
 
-LICENSES_ALL = "all"
-LICENSES_SELECTED = "selected"
-EVERY_LOGIN = "every_login"
-FIRST_LOGIN = "first_login"
 SSO_BINDING_REDIRECT = "redirect"
 SSO_BINDING_POST = "post"
 

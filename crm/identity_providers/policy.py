@@ -1,11 +1,21 @@
-"""A provider's configuration as plain values, read once per sign-in."""
+"""What a provider lets JIT do, as frozen plain values: the policy provisioning plans with.
+
+Plain Python (no Flask, no database): provisioning imports it, and tests build policies without an app.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from crm.identity_providers.models import EVERY_LOGIN, LICENSES_ALL, IdentityProvider
-from crm.identity_providers.services import cached_for
 from crm.search_keys import fold
+
+if TYPE_CHECKING:
+    from crm.identity_providers.models import IdentityProvider
+
+LICENSES_ALL = "all"
+LICENSES_SELECTED = "selected"
+EVERY_LOGIN = "every_login"
+FIRST_LOGIN = "first_login"
 
 ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
 
@@ -63,11 +73,6 @@ class ProviderPolicy:
             group_rules=tuple(GroupRule(r.saml_attribute, r.value_key, r.role_id, r.role.name)
                               for r in provider.role_mappings),
         )
-
-    @classmethod
-    def cached(cls, provider: IdentityProvider) -> ProviderPolicy:
-        """The policy, read once per configuration version of the provider (not on every sign-in)."""
-        return cached_for(provider, "policy", lambda: cls.from_provider(provider))
 
     @property
     def group_attributes(self) -> tuple[str, ...]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crm.identity_providers.models import EVERY_LOGIN, FIRST_LOGIN
+from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN
 
 XMLSOAP = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/"
 MS_CLAIMS = "http://schemas.microsoft.com/identity/claims/"

@@ -14,17 +14,10 @@ from crm.audit.models import CONFIG
 from crm.auth.models import USER_TYPES
 from crm.config import is_production
 from crm.extensions import db
-from crm.identity_providers.certificates import CertificateInfo, require_current
-from crm.identity_providers.models import (
-    LICENSES_ALL,
-    LICENSES_SELECTED,
-    SSO_BINDING_POST,
-    SSO_BINDING_REDIRECT,
-    IdentityProvider,
-    IdpCertificate,
-)
+from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
+from crm.identity_providers.models import SSO_BINDING_POST, SSO_BINDING_REDIRECT, IdentityProvider, IdpCertificate
+from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED, ProviderPolicy
 from crm.licensing.services import find_package
-from crm.sso.metadata import MAX_CERTIFICATES
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -170,6 +163,11 @@ def cached_for(provider: IdentityProvider, kind: str, build: Callable[[], T]) ->
             cache.clear()
         built = cache[key] = build()
     return built
+
+
+def cached_policy(provider: IdentityProvider) -> ProviderPolicy:
+    """The provider's JIT policy, read once per configuration version (not on every sign-in)."""
+    return cached_for(provider, "policy", lambda: ProviderPolicy.from_provider(provider))
 
 
 def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:

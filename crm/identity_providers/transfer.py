@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crm.designer.metadata_import import read_certificates
 from crm.identity_providers import mappings
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInvalid
-from crm.identity_providers.models import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED, IdentityProvider
+from crm.identity_providers.certificates import CertificateInvalid, read_certificates
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.policy import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED
 from crm.search_keys import fold
 
 FORMAT_VERSION = 1

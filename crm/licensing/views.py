@@ -1,29 +1,20 @@
 """License packages: list with seats used, create, edit, holders."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import IntegerField, StringField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from crm.auth.access import admin_required
 from crm.auth.models import User
+from crm.editing import edit_page
 from crm.extensions import db
 from crm.licensing import services
+from crm.licensing.forms import PackageForm
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.pagination import page_arg, paginate
 
 bp = Blueprint("licensing", __name__, url_prefix="/licenses")
-
-
-class PackageForm(FlaskForm):
-    """A package's name and seat limit (empty = unlimited)."""
-
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    seat_limit = IntegerField("Seat limit", validators=[Optional(), NumberRange(min=0, max=10_000_000)],
-                              description="Leave empty for an unlimited package.")
 
 
 @bp.get("")
@@ -60,14 +51,8 @@ def edit(package_id: int):
 
 def _edit(package: LicensePackage | None):
     form = PackageForm(obj=package)
-    if form.validate_on_submit():
-        try:
-            saved = services.save_package(package, form.name.data, form.seat_limit.data)
-        except services.LicenseError as error:
-            db.session.rollback()
-            form.seat_limit.errors = [str(error)]
-        else:
-            db.session.commit()
-            flash(f"License package {saved.name} saved.", "success")
-            return redirect(url_for(".detail", package_id=saved.id))
-    return render_template("licensing/form.html", form=form, package=package, actor=current_user)
+    return edit_page(form, lambda: services.save_package(package, form.name.data, form.seat_limit.data),
+                     refused=services.LicenseError, error_field="seat_limit",
+                     saved_message=lambda saved: f"License package {saved.name} saved.",
+                     next_url=lambda saved: url_for(".detail", package_id=saved.id), template="licensing/form.html",
+                     package=package, actor=current_user)

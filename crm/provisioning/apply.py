@@ -18,6 +18,7 @@ from crm.contacts.services import LOOKUP_MODELS, contact_values, find_lookup
 from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.policy import ProviderPolicy
+from crm.identity_providers.services import cached_policy
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.licensing.services import NoSeatLeft, take_seat
 from crm.provisioning.identity import SamlIdentity
@@ -130,7 +131,7 @@ def provision(identity: SamlIdentity, provider: IdentityProvider, *, first: Call
         try:
             if first is not None:
                 first()
-            outcome = _provision_once(identity, ProviderPolicy.cached(provider))
+            outcome = _provision_once(identity, cached_policy(provider))
             if then is not None:
                 then(outcome)
             _commit_keeping_loaded()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.policy import ProviderPolicy
+from crm.identity_providers.services import cached_policy
 from crm.licensing.services import all_packages
 from crm.provisioning.apply import Lookups, match_user, user_state
 from crm.provisioning.identity import SamlIdentity
@@ -31,7 +32,7 @@ class DryRun:
 
 def dry_run(identity: SamlIdentity, provider: IdentityProvider) -> DryRun:
     """Plan the sign-in against the database as it is now, writing nothing."""
-    policy = ProviderPolicy.cached(provider)
+    policy = cached_policy(provider)
     match = match_user(identity, policy)
     if match.refusal:
         return DryRun(plan=Plan(action=DENY, username=identity.name_id, denial=match.refusal), user=identity.name_id)

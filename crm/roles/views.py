@@ -1,27 +1,19 @@
 """Roles: list, create, rename, members."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from sqlalchemy import func, select
-from wtforms import StringField
-from wtforms.validators import DataRequired, Length, Optional
 
 from crm.auth.access import admin_required
 from crm.auth.models import User
+from crm.editing import edit_page
 from crm.extensions import db
 from crm.pagination import page_arg, paginate
 from crm.roles import services
+from crm.roles.forms import RoleForm
 from crm.roles.models import Role, RoleMembership
 
 bp = Blueprint("roles", __name__, url_prefix="/roles")
-
-
-class RoleForm(FlaskForm):
-    """A role's name and description."""
-
-    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    description = StringField("Description", validators=[Optional(), Length(max=250)])
 
 
 @bp.get("")
@@ -60,14 +52,7 @@ def edit(role_id: int):
 
 def _edit(role: Role | None):
     form = RoleForm(obj=role)
-    if form.validate_on_submit():
-        try:
-            saved = services.save_role(role, form.name.data, form.description.data)
-        except services.RoleError as error:
-            db.session.rollback()
-            form.name.errors = [str(error)]
-        else:
-            db.session.commit()
-            flash(f"Role {saved.name} saved.", "success")
-            return redirect(url_for(".detail", role_id=saved.id))
-    return render_template("roles/form.html", form=form, role=role)
+    return edit_page(form, lambda: services.save_role(role, form.name.data, form.description.data),
+                     refused=services.RoleError, error_field="name",
+                     saved_message=lambda saved: f"Role {saved.name} saved.",
+                     next_url=lambda saved: url_for(".detail", role_id=saved.id), template="roles/form.html", role=role)

@@ -12,20 +12,24 @@ from crm.sso.prechecks import MAX_RESPONSE_CHARS
 from crm.timeutil import utcnow
 
 KEEP_PER_PROVIDER = 50
+TEST = "test"  # the outcome of an admin's Test Sign In: reported, never provisioned
 KEEP_FOR = timedelta(days=7)
 PRUNE_EVERY = 10
 
 
 def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *, name_id: str | None = None,
-                   reference: str | None = None) -> None:
-    """Store one attempt; now and then drop those beyond the last 50 or older than 7 days (the caller commits)."""
+                   reference: str | None = None, request_id: str | None = None) -> int | None:
+    """Store one attempt and return its id (None for an empty or oversized response, which is not kept); now and
+    then drop those beyond the last 50 or older than 7 days (the caller commits)."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
-        return
-    db.session.execute(insert(SignInAttempt.__table__).values(
+        return None
+    attempt_id = db.session.execute(insert(SignInAttempt.__table__).values(
         provider_id=provider_id, saml_response=saml_response, outcome=outcome, received_at=utcnow(),
-        name_id=(name_id or "")[:250] or None, reference=reference))
+        name_id=(name_id or "")[:250] or None, reference=reference, request_id=(request_id or "")[:256] or None)
+        .returning(SignInAttempt.id)).scalar_one()
     if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
         prune_attempts(provider_id)
+    return attempt_id
 
 
 def prune_attempts(provider_id: int) -> None:

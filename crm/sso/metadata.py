@@ -11,7 +11,12 @@ from datetime import datetime
 
 from lxml import etree
 
-from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, certificate_from_der
+from crm.identity_providers.certificates import (
+    MAX_CERTIFICATES,
+    CertificateInfo,
+    CertificateInvalid,
+    certificate_from_der,
+)
 from crm.timeutil import utcnow
 
 NS = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
@@ -19,7 +24,6 @@ SAML2_PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 MAX_METADATA_BYTES = 5 * 1024 * 1024
-MAX_CERTIFICATES = 2
 
 
 class MetadataInvalid(ValueError):

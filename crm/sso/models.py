@@ -38,4 +38,5 @@ class SignInAttempt(db.Model):
     outcome: Mapped[str] = mapped_column(String(20))
     name_id: Mapped[str | None] = mapped_column(String(250))
     reference: Mapped[str | None] = mapped_column(String(16))
+    request_id: Mapped[str | None] = mapped_column(String(256))  # the AuthnRequest this browser had pending
     saml_response: Mapped[str] = mapped_column(Text)

@@ -8,20 +8,21 @@ import logging
 import re
 import time
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
+from sqlalchemy import select
 from sqlalchemy.exc import DataError
 
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
 from crm.auth.safe_urls import safe_next
-from crm.auth.views import start_session
+from crm.auth.services import LoginButton, add_login_buttons, add_logout_step, start_session
 from crm.extensions import csrf, db
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
 from crm.identity_providers.services import find_provider
 from crm.provisioning.apply import Outcome, provision
 from crm.search_keys import fold
-from crm.sso.attempts import record_attempt
+from crm.sso.attempts import TEST, record_attempt
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.responses import remember_assertion, validate_response
@@ -32,6 +33,21 @@ log = logging.getLogger(__name__)
 PENDING = "saml_pending"  # {"slug", "id", "at"} of the AuthnRequest this browser sent
 SSO_SESSION = "saml_session"  # {"slug", "name_id", "name_id_format", "session_index"} after an SSO sign-in
 PENDING_TTL = 15 * 60
+
+
+@bp.record_once
+def _plug_into_auth(state) -> None:
+    """The login page shows a button per provider, and logout ends the IdP's session too."""
+    add_login_buttons(state.app, login_buttons)
+    add_logout_step(state.app, idp_logout_url)
+
+
+def login_buttons() -> list[LoginButton]:
+    """"Login via SSO" for each enabled provider with "Display login via SSO" on."""
+    stmt = (select(IdentityProvider).where(IdentityProvider.enabled.is_(True), IdentityProvider.show_on_login.is_(True))
+            .order_by(IdentityProvider.display_name))
+    return [LoginButton(f"Login via SSO ({p.display_name})", "sso.login", {"slug": p.slug})
+            for p in db.session.scalars(stmt)]
 
 
 def _provider(slug: str) -> IdentityProvider:
@@ -132,12 +148,15 @@ def _test_sign_in(slug: str) -> bool:
 
 
 def _test_report(provider: IdentityProvider):
-    """Test Sign In: every check and the dry run; nothing provisioned, the admin stays signed in as themselves."""
-    from crm.designer.troubleshooting import build_report
-
+    """Test Sign In: the response is kept as an attempt and the designer shows its report; nothing is provisioned,
+    and the admin stays signed in as themselves."""
     request_id = session.pop(PENDING)["id"]
-    report = build_report(provider, request.form.get("SAMLResponse", ""), request_id=request_id)
-    return render_template("designer/sso/report.html", provider=provider, report=report, source="Test Sign In")
+    attempt_id = record_attempt(provider.id, request.form.get("SAMLResponse"), TEST, request_id=request_id)
+    db.session.commit()
+    if attempt_id is None:
+        flash("Test Sign In: the identity provider posted no SAMLResponse, or one too large to read.", "error")
+        return redirect(url_for("designer.sso_config.provider", slug=provider.slug) + "#troubleshooting")
+    return redirect(url_for("designer.sso_config.attempt", slug=provider.slug, attempt_id=attempt_id))
 
 
 def _refused(provider: IdentityProvider, rejected: SamlRejected, saml_response: str | None = None):

@@ -7,8 +7,7 @@ from crm.extensions import db
 from crm.identity_providers import mappings
 from crm.identity_providers.certificates import parse_certificate
 from crm.identity_providers.models import AttributeMapping
-from crm.identity_providers.policy import ProviderPolicy
-from crm.identity_providers.services import add_certificate, find_provider, remove_certificate
+from crm.identity_providers.services import add_certificate, cached_policy, find_provider, remove_certificate
 from crm.roles.services import save_role
 from crm.sso.settings import cached_settings
 from tests import factories
@@ -22,11 +21,11 @@ def _version(slug: str = "entra") -> int:
 
 def test_a_mapping_row_change_reaches_the_cached_policy(app):
     provider = factories.provider()
-    before = ProviderPolicy.cached(provider)
-    assert ProviderPolicy.cached(provider) is before  # reused while nothing changes
+    before = cached_policy(provider)
+    assert cached_policy(provider) is before  # reused while nothing changes
     mappings.save_attribute_mapping(provider, None, "http://claims/dept", "department", None)
     db.session.commit()
-    after = ProviderPolicy.cached(find_provider("entra"))
+    after = cached_policy(find_provider("entra"))
     assert after is not before
     assert [r.field for r in after.field_rules] == ["department"]
 
@@ -44,7 +43,7 @@ def test_rows_added_or_deleted_by_plain_orm_code_bump_the_version(app):
     provider.jit_enabled = False
     db.session.commit()
     assert _version() == version + 3
-    assert ProviderPolicy.cached(find_provider("entra")).jit is False
+    assert cached_policy(find_provider("entra")).jit is False
 
 
 def test_a_removed_certificate_leaves_the_cached_settings(app):
@@ -72,7 +71,7 @@ def test_renaming_a_mapped_role_bumps_every_provider(app):
     save_role(role, "Sales EMEA")
     db.session.commit()
     assert (_version("entra"), _version("okta")) == (versions[0] + 1, versions[1] + 1)
-    assert ProviderPolicy.cached(find_provider("entra")).group_rules[0].role_name == "Sales EMEA"
+    assert cached_policy(find_provider("entra")).group_rules[0].role_name == "Sales EMEA"
 
 
 def test_a_change_made_by_another_worker_is_seen(app, tmp_path):
@@ -81,11 +80,11 @@ def test_a_change_made_by_another_worker_is_seen(app, tmp_path):
     other = create_app({**{k: app.config[k] for k in ("SQLALCHEMY_DATABASE_URI", "BASE_URL", "SECRET_KEY")},
                         "TESTING": True, "INSTANCE_PATH": str(tmp_path / "other")})
     with other.app_context():
-        assert ProviderPolicy.cached(find_provider("entra")).jit is True
+        assert cached_policy(find_provider("entra")).jit is True
     provider.jit_enabled = False
     db.session.commit()
     with other.app_context():
-        assert ProviderPolicy.cached(find_provider("entra")).jit is False
+        assert cached_policy(find_provider("entra")).jit is False
         db.session.remove()
         db.engine.dispose()
 

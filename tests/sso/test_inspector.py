@@ -3,7 +3,7 @@ import json
 from datetime import timedelta
 
 from crm.auth.models import User
-from crm.designer.troubleshooting import build_report
+from crm.sso.report import build_report
 from crm.extensions import db
 from tests.saml_keys import key_pair
 from tests.saml_signer import Spec, build_response, encode, signed_response
@@ -116,7 +116,7 @@ def test_test_sign_in_reports_and_provisions_nothing_and_keeps_the_admin_signed_
     assert start.status_code == 302
     with client.session_transaction() as session:
         request_id = session["saml_pending"]["id"]
-    page = client.post("http://localhost/sso/entra/acs", data={
+    page = client.post("http://localhost/sso/entra/acs", follow_redirects=True, data={
         "SAMLResponse": signed_response(Spec(attributes=nina(), in_response_to=request_id))}).get_data(as_text=True)
     assert "This response would sign the user in." in page and "New user nina.novak@example.com" in page
     assert db.session.scalar(db.select(db.func.count(User.id))) == 1  # only the admin

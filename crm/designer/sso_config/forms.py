@@ -8,7 +8,7 @@ from wtforms.validators import Length, Optional
 
 from crm.contacts.fields import CONTACT_FIELDS
 from crm.identity_providers.mappings import UPDATE_ON
-from crm.identity_providers.models import LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED
 from crm.identity_providers.presets import PRESETS
 
 

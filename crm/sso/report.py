@@ -11,22 +11,22 @@ from crm.sso.inspector import inspect_response
 
 
 def build_report(provider: IdentityProvider, saml_response: str, request_id: str | None = None,
-                 received_at: datetime | None = None) -> dict[str, Any]:
+                 received_at: datetime | None = None, used: bool = False) -> dict[str, Any]:
     """Every check, the NameID and attributes, and what JIT would do; nothing is provisioned or recorded (the
     session is rolled back afterwards, whatever the dry run touched).
 
-    `received_at`: a recorded attempt, checked as at its receipt (the dry run is against today's data).
+    `received_at`: a recorded attempt, checked as at its receipt (the dry run is against today's data); `used`: it
+    signed someone in or was refused, so its own use is not reported as a replay.
     """
     try:
-        return _report(provider, saml_response, request_id, received_at)
+        return _report(provider, saml_response, request_id, received_at, used)
     finally:
         db.session.rollback()
 
 
 def _report(provider: IdentityProvider, saml_response: str, request_id: str | None,
-            received_at: datetime | None) -> dict[str, Any]:
-    report = inspect_response(provider, saml_response, request_id=request_id, now=received_at,
-                              recorded=received_at is not None)
+            received_at: datetime | None, used: bool) -> dict[str, Any]:
+    report = inspect_response(provider, saml_response, request_id=request_id, now=received_at, recorded=used)
     result: dict[str, Any] = {
         "provider": provider.slug,
         "verdict": report.verdict,

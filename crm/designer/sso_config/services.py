@@ -7,21 +7,8 @@ from urllib.parse import urlsplit
 from flask import current_app, flash
 
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, parse_certificate, require_current
 from crm.identity_providers.models import IdentityProvider
-from crm.sso.metadata import MAX_CERTIFICATES, ChooseIdentityProvider, IdpMetadata, MetadataInvalid, parse_idp_metadata
-
-_PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
-
-
-def read_certificates(text: str | None) -> list[CertificateInfo]:
-    """One or two current certificates from pasted text (PEM blocks or one bare base64 body)."""
-    blocks = _PEM_BLOCK.findall(text or "") or ([text] if (text or "").strip() else [])
-    if not blocks:
-        raise CertificateInvalid("Add the IdP's signing certificate, or import its metadata.")
-    if len(blocks) > MAX_CERTIFICATES:
-        raise CertificateInvalid("At most two signing certificates can be configured at once.")
-    return [require_current(parse_certificate(block)) for block in blocks]
+from crm.sso.metadata import ChooseIdentityProvider, IdpMetadata, MetadataInvalid, parse_idp_metadata
 
 
 def _document(form) -> bytes | str:

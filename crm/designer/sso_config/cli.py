@@ -7,12 +7,11 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from crm.designer.metadata_import import read_certificates
 from crm.extensions import db
 from crm.identity_providers import mappings, transfer
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInvalid
-from crm.identity_providers.models import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.certificates import CertificateInvalid, read_certificates
+from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
 from crm.identity_providers.presets import PRESETS
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
 
@@ -189,7 +188,7 @@ def export_command(slug) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def inspect_command(slug, response_file, as_json) -> None:
     """Check a SAMLResponse against a provider and show what JIT would do (nothing is provisioned)."""
-    from crm.designer.troubleshooting import build_report
+    from crm.sso.report import build_report
 
     report = build_report(_provider(slug), response_file.read_text())
     if as_json:

@@ -1,11 +1,11 @@
 """System Designer → Single Sign On configuration: providers, certificates, mapping lookups, presets."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from htmx_flask import make_response as htmx_response
 
 from crm.auth.access import admin_required
-from crm.designer.forms import (
+from crm.designer.sso_config.forms import (
     AttributeMappingForm,
     CertificateForm,
     MetadataForm,
@@ -14,18 +14,20 @@ from crm.designer.forms import (
     ProviderForm,
     RoleMappingForm,
 )
-from crm.designer.metadata_import import read_certificates, read_metadata_into
-from crm.designer.views import bp
+from crm.designer.sso_config.services import read_metadata_into, refresh_from_metadata
 from crm.extensions import db
 from crm.identity_providers import mappings
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInvalid
+from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.services import all_packages
-from crm.sso.attempts import recent_attempts
+from crm.sso.attempts import TEST, recent_attempts
 from crm.sso.metadata import MetadataInvalid
+from crm.sso.models import SignInAttempt
+from crm.sso.report import build_report
 from crm.sso.settings import sp_urls
 
+bp = Blueprint("sso_config", __name__, url_prefix="/sso")
 
 def _provider(slug: str) -> IdentityProvider:
     return providers.find_provider(slug) or abort(404)
@@ -53,16 +55,16 @@ def _show(form, errors: dict[str, str]) -> None:
             field.errors = list(field.errors) + [message]
 
 
-@bp.get("/sso")
+@bp.get("")
 @admin_required
-def sso_providers():
+def index():
     """Single Sign On configuration: every identity provider with its state."""
     return render_template("designer/sso/index.html", providers=providers.all_providers())
 
 
-@bp.route("/sso/new", methods=["GET", "POST"])
+@bp.route("/new", methods=["GET", "POST"])
 @admin_required
-def sso_new():
+def new():
     """Add a provider: import its metadata (fields fill themselves) or type the values; Save creates it."""
     form = _with_choices(NewProviderForm())
     if request.method == "POST":  # CSRFProtect has checked the token already
@@ -80,7 +82,7 @@ def sso_new():
             else:
                 db.session.commit()
                 flash(f"Identity provider {provider.display_name} added. Now map its attributes below.", "success")
-                return redirect(url_for(".sso_provider", slug=provider.slug))
+                return redirect(url_for(".provider", slug=provider.slug))
     return render_template("designer/sso/new.html", form=form)
 
 
@@ -121,16 +123,16 @@ def _role_form(form: RoleMappingForm | None = None) -> RoleMappingForm:
     return form
 
 
-@bp.get("/sso/<slug>")
+@bp.get("/<slug>")
 @admin_required
-def sso_provider(slug: str):
+def provider(slug: str):
     """One provider: settings, certificates, the mapping lookups and the values for the IdP admin."""
     return _page(_provider(slug))
 
 
-@bp.post("/sso/<slug>")
+@bp.post("/<slug>")
 @admin_required
-def sso_save(slug: str):
+def save(slug: str):
     """Save the provider's settings."""
     provider = _provider(slug)
     form = _with_choices(ProviderForm())
@@ -143,17 +145,15 @@ def sso_save(slug: str):
         else:
             db.session.commit()
             flash("Settings saved.", "success")
-            return redirect(url_for(".sso_provider", slug=provider.slug))
+            return redirect(url_for(".provider", slug=provider.slug))
     db.session.rollback()
     return _page(provider, form=form), 200
 
 
-@bp.post("/sso/<slug>/metadata")
+@bp.post("/<slug>/metadata")
 @admin_required
-def sso_update_from_metadata(slug: str):
+def update_from_metadata(slug: str):
     """Refresh Entity ID, URLs and certificates from fresh IdP metadata."""
-    from crm.designer.metadata_import import refresh_from_metadata
-
     provider = _provider(slug)
     form = MetadataForm()
     try:
@@ -164,15 +164,13 @@ def sso_update_from_metadata(slug: str):
         return _page(_provider(slug), metadata_form=form)
     db.session.commit()
     flash("Updated from the metadata." + "".join(f" {n}" for n in notes), "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug))
+    return redirect(url_for(".provider", slug=provider.slug))
 
 
-@bp.post("/sso/<slug>/certificates")
+@bp.post("/<slug>/certificates")
 @admin_required
-def sso_add_certificate(slug: str):
+def add_certificate(slug: str):
     """Add a signing certificate (for rollover)."""
-    from crm.identity_providers.certificates import parse_certificate
-
     provider = _provider(slug)
     form = CertificateForm()
     try:
@@ -186,12 +184,12 @@ def sso_add_certificate(slug: str):
         return _page(_provider(slug), certificate_form=form)
     db.session.commit()
     flash("Certificate added.", "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug) + "#certificates")
+    return redirect(url_for(".provider", slug=provider.slug) + "#certificates")
 
 
-@bp.post("/sso/<slug>/certificates/<int:cert_id>/delete")
+@bp.post("/<slug>/certificates/<int:cert_id>/delete")
 @admin_required
-def sso_remove_certificate(slug: str, cert_id: int):
+def remove_certificate(slug: str, cert_id: int):
     """Remove a signing certificate (never the last one)."""
     provider = _provider(slug)
     cert = _owned(IdpCertificate, cert_id, provider)
@@ -203,24 +201,24 @@ def sso_remove_certificate(slug: str, cert_id: int):
     else:
         db.session.commit()
         flash("Certificate removed.", "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug) + "#certificates")
+    return redirect(url_for(".provider", slug=provider.slug) + "#certificates")
 
 
-@bp.post("/sso/<slug>/delete")
+@bp.post("/<slug>/delete")
 @admin_required
-def sso_delete(slug: str):
+def delete(slug: str):
     """Delete the provider and its mapping lookups."""
     provider = _provider(slug)
     name = provider.display_name
     providers.delete_provider(provider)
     db.session.commit()
     flash(f"Identity provider {name} deleted.", "success")
-    return redirect(url_for(".sso_providers"))
+    return redirect(url_for(".index"))
 
 
-@bp.post("/sso/<slug>/preset")
+@bp.post("/<slug>/preset")
 @admin_required
-def sso_preset(slug: str):
+def preset(slug: str):
     """Fill the mapping with a preset's claim names; existing rows are kept."""
     provider = _provider(slug)
     try:
@@ -232,35 +230,32 @@ def sso_preset(slug: str):
         db.session.commit()
         flash(f"Preset applied: {len(added)} row{'s' if len(added) != 1 else ''} added"
               + ("; rows for fields already mapped were kept." if len(added) < 3 else "."), "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug, preset=request.form.get("preset")) + "#mapping")
+    return redirect(url_for(".provider", slug=provider.slug, preset=request.form.get("preset")) + "#mapping")
 
 
-@bp.post("/sso/<slug>/inspect")
+@bp.post("/<slug>/inspect")
 @admin_required
-def sso_inspect(slug: str):
+def inspect(slug: str):
     """Paste a SAMLResponse: the same report as Test Sign In, against this provider; nothing is provisioned."""
-    from crm.designer.troubleshooting import build_report
-
     provider = _provider(slug)
     saml_response = request.form.get("saml_response", "")
     if not saml_response.strip():
         flash("Paste the SAMLResponse value (base64) to inspect it.", "error")
-        return redirect(url_for(".sso_provider", slug=slug) + "#troubleshooting")
+        return redirect(url_for(".provider", slug=slug) + "#troubleshooting")
     report = build_report(provider, saml_response)
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Pasted response")
 
 
-@bp.get("/sso/<slug>/attempts/<int:attempt_id>")
+@bp.get("/<slug>/attempts/<int:attempt_id>")
 @admin_required
-def sso_attempt(slug: str, attempt_id: int):
-    """A recent real sign-in attempt, opened as a report."""
-    from crm.designer.troubleshooting import build_report
-    from crm.sso.models import SignInAttempt
-
+def attempt(slug: str, attempt_id: int):
+    """A recent sign-in attempt (or a Test Sign In), opened as a report."""
     provider = _provider(slug)
     attempt = _owned(SignInAttempt, attempt_id, provider)
-    report = build_report(provider, attempt.saml_response, received_at=attempt.received_at)
-    source = f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})"
+    report = build_report(provider, attempt.saml_response, request_id=attempt.request_id,
+                          received_at=attempt.received_at, used=attempt.outcome != TEST)
+    source = ("Test Sign In" if attempt.outcome == TEST else
+              f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})")
     return render_template("designer/sso/report.html", provider=provider, report=report, source=source)
 
 
@@ -279,9 +274,9 @@ def _row_form(provider, row, form):
     return render_template("designer/sso/_mapping_row_form.html", provider=provider, row=row, form=form)
 
 
-@bp.post("/sso/<slug>/mappings")
+@bp.post("/<slug>/mappings")
 @admin_required
-def sso_mapping_create(slug: str):
+def mapping_create(slug: str):
     """Add a mapping row; htmx appends it to the table, plain HTML reloads the page."""
     provider = _provider(slug)
     form = AttributeMappingForm()
@@ -301,33 +296,33 @@ def sso_mapping_create(slug: str):
         return _row(provider, row) + render_template("designer/sso/_mapping_row_form.html", provider=provider,
                                                      row=None, form=blank, oob=True)
     flash("Mapping row added.", "success")
-    return redirect(url_for(".sso_provider", slug=provider.slug) + "#mapping")
+    return redirect(url_for(".provider", slug=provider.slug) + "#mapping")
 
 
-@bp.get("/sso/<slug>/mappings/<int:mapping_id>")
+@bp.get("/<slug>/mappings/<int:mapping_id>")
 @admin_required
-def sso_mapping_row(slug: str, mapping_id: int):
+def mapping_row(slug: str, mapping_id: int):
     """One mapping row, read-only (Cancel of an edit)."""
     provider = _provider(slug)
     if not request.htmx:
-        return redirect(url_for(".sso_provider", slug=slug) + "#mapping")
+        return redirect(url_for(".provider", slug=slug) + "#mapping")
     return _row(provider, _mapping(provider, mapping_id), focus=True)
 
 
-@bp.get("/sso/<slug>/mappings/<int:mapping_id>/edit")
+@bp.get("/<slug>/mappings/<int:mapping_id>/edit")
 @admin_required
-def sso_mapping_edit(slug: str, mapping_id: int):
+def mapping_edit(slug: str, mapping_id: int):
     """The row turned into its form."""
     provider = _provider(slug)
     row = _mapping(provider, mapping_id)
     if not request.htmx:
-        return redirect(url_for(".sso_provider", slug=slug, edit=mapping_id) + f"#mapping-{mapping_id}")
+        return redirect(url_for(".provider", slug=slug, edit=mapping_id) + f"#mapping-{mapping_id}")
     return _row_form(provider, row, AttributeMappingForm(formdata=None, obj=row))
 
 
-@bp.route("/sso/<slug>/mappings/<int:mapping_id>", methods=["PUT", "POST"])
+@bp.route("/<slug>/mappings/<int:mapping_id>", methods=["PUT", "POST"])
 @admin_required
-def sso_mapping_update(slug: str, mapping_id: int):
+def mapping_update(slug: str, mapping_id: int):
     """Save a row; on a validation error the row form comes back with the messages."""
     provider = _provider(slug)
     row = _mapping(provider, mapping_id)
@@ -347,13 +342,13 @@ def sso_mapping_update(slug: str, mapping_id: int):
     if request.htmx:
         return _row(provider, row, focus=True)
     flash("Mapping row saved.", "success")
-    return redirect(url_for(".sso_provider", slug=slug) + f"#mapping-{mapping_id}")
+    return redirect(url_for(".provider", slug=slug) + f"#mapping-{mapping_id}")
 
 
-@bp.route("/sso/<slug>/mappings/<int:mapping_id>", methods=["DELETE"])
-@bp.post("/sso/<slug>/mappings/<int:mapping_id>/delete")
+@bp.route("/<slug>/mappings/<int:mapping_id>", methods=["DELETE"])
+@bp.post("/<slug>/mappings/<int:mapping_id>/delete")
 @admin_required
-def sso_mapping_delete(slug: str, mapping_id: int):
+def mapping_delete(slug: str, mapping_id: int):
     """Delete a row; htmx removes it from the table."""
     provider = _provider(slug)
     mappings.delete_attribute_mapping(provider, _mapping(provider, mapping_id))
@@ -361,14 +356,14 @@ def sso_mapping_delete(slug: str, mapping_id: int):
     if request.htmx:
         return ""
     flash("Mapping row deleted.", "success")
-    return redirect(url_for(".sso_provider", slug=slug) + "#mapping")
+    return redirect(url_for(".provider", slug=slug) + "#mapping")
 
 
 # --- "SAML groups to user roles" ------------------------------------------------------------------------------
 
-@bp.post("/sso/<slug>/role-mappings")
+@bp.post("/<slug>/role-mappings")
 @admin_required
-def sso_role_mapping_create(slug: str):
+def role_mapping_create(slug: str):
     """Map a group to a role."""
     provider = _provider(slug)
     form = _role_form(RoleMappingForm())
@@ -380,13 +375,13 @@ def sso_role_mapping_create(slug: str):
         return _page(_provider(slug), role_form=form)
     db.session.commit()
     flash("Group mapped to role.", "success")
-    return redirect(url_for(".sso_provider", slug=slug) + "#groups")
+    return redirect(url_for(".provider", slug=slug) + "#groups")
 
 
-@bp.route("/sso/<slug>/role-mappings/<int:row_id>", methods=["DELETE"])
-@bp.post("/sso/<slug>/role-mappings/<int:row_id>/delete")
+@bp.route("/<slug>/role-mappings/<int:row_id>", methods=["DELETE"])
+@bp.post("/<slug>/role-mappings/<int:row_id>/delete")
 @admin_required
-def sso_role_mapping_delete(slug: str, row_id: int):
+def role_mapping_delete(slug: str, row_id: int):
     """Remove a group-to-role row."""
     provider = _provider(slug)
     row = _owned(RoleMapping, row_id, provider)
@@ -395,4 +390,4 @@ def sso_role_mapping_delete(slug: str, row_id: int):
     if request.htmx:
         return ""
     flash("Group mapping removed.", "success")
-    return redirect(url_for(".sso_provider", slug=slug) + "#groups")
+    return redirect(url_for(".provider", slug=slug) + "#groups")

@@ -1,0 +1,1 @@
+"""Accounts: the companies contacts work for (pages and services; the Account model is a contact lookup)."""

@@ -1,0 +1,59 @@
+"""Signing in and out. Other ways in (single sign-on) plug into the login page and the logout here, so that auth
+never needs to know them."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from flask import Flask, current_app, session
+from flask_login import login_user
+from sqlalchemy import select
+
+from crm.auth.models import User
+from crm.extensions import db
+from crm.search_keys import fold
+from crm.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class LoginButton:
+    """A button on the login page that starts another way in."""
+
+    label: str
+    endpoint: str
+    values: dict
+
+
+def find_by_username(username: str) -> User | None:
+    """The user with this username, compared case-insensitively."""
+    return db.session.scalar(select(User).where(User.username_key == fold(username)))
+
+
+def start_session(user: User, stamp_login: bool = True, **session_values: str) -> None:
+    """Sign the user in on a fresh session (nothing from before sign-in survives: no fixation)."""
+    session.clear()
+    login_user(user)
+    session.update(session_values)
+    if stamp_login:  # SSO stamps it in the sign-in's own transaction
+        user.last_login_at = utcnow()
+        db.session.commit()
+
+
+def add_login_buttons(app: Flask, buttons: Callable[[], list[LoginButton]]) -> None:
+    """Let another way in offer buttons on the login page (called when the page is shown)."""
+    app.extensions.setdefault("crm.login_buttons", []).append(buttons)
+
+
+def login_buttons() -> list[LoginButton]:
+    """Every button the other ways in offer now."""
+    return [b for source in current_app.extensions.get("crm.login_buttons", ()) for b in source()]
+
+
+def add_logout_step(app: Flask, step: Callable[[], str | None]) -> None:
+    """Let another way in end its own session at logout: the step returns where to send the browser, or None."""
+    app.extensions.setdefault("crm.logout_steps", []).append(step)
+
+
+def logout_redirect() -> str | None:
+    """Where a logout must go next (an IdP's logout page), decided before the session is forgotten."""
+    return next((url for step in current_app.extensions.get("crm.logout_steps", ()) if (url := step())), None)

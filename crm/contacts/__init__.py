@@ -1,0 +1,1 @@
+"""Contacts and their lookups (Account, Contact type, Department)."""

@@ -1,0 +1,71 @@
+"""`flask --app app crm ...`: set up the database, the demo data and the first administrator."""
+from __future__ import annotations
+
+import os
+import secrets
+
+import click
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+
+from crm.audit import services as audit
+from crm.cli import CLI_ACTOR, fail
+from crm.contacts.models import Contact
+from crm.demo.lookups import ADMIN_ROLE, load_lookups
+from crm.demo.seed import seed_demo
+from crm.extensions import db
+from crm.roles.services import add_member, find_role
+from crm.users import services as users
+
+cli = AppGroup("crm", help="Set up the database and demo data.")
+
+
+@cli.command("init")
+def init_command() -> None:
+    """Apply the migrations and load the lookups (safe to run again)."""
+    upgrade()
+    added = load_lookups()
+    click.echo(f"Database is up to date; {added} lookup values added.")
+
+
+@cli.command("seed-demo")
+@click.option("--contacts", "contact_count", default=500, show_default=True, type=click.IntRange(0, 2_000_000),
+              help="How many generated contacts to add.")
+def seed_demo_command(contact_count: int) -> None:
+    """Load the demo data once; running it again changes nothing."""
+    added = seed_demo(contact_count)
+    if not added:
+        click.echo("Demo data is already loaded; nothing changed.")
+    else:
+        click.echo("Demo data loaded: " + ", ".join(f"{n} {what if n != 1 else what.removesuffix('s')}"
+                                                    for what, n in added.items()) + ".")
+
+
+@cli.command("create-admin")
+@click.argument("username")
+@click.option("--if-missing", is_flag=True, help="Do nothing when the user exists (for `make run`).")
+@click.option("--password-env", default="CRM_ADMIN_PASSWORD", show_default=True,
+              help="Environment variable holding the password; without it a password is generated and printed.")
+def create_admin_command(username: str, if_missing: bool, password_env: str) -> None:
+    """Create a local administrator (break-glass sign-in with a password)."""
+    if users.find_user(username) is not None:
+        if if_missing:
+            return
+        fail(f'a user named "{username}" already exists.')
+    role = find_role(ADMIN_ROLE)
+    if role is None:
+        fail("the Administrators role is missing: run `flask --app app crm init` first.")
+    password = os.environ.get(password_env) or secrets.token_urlsafe(12)
+    contact = Contact(full_name="CRM Administrator", given_name="CRM", surname="Administrator")
+    try:
+        user = users.create_user(username, password=password, contact=contact)
+    except users.UserError as error:
+        fail(str(error))
+    add_member(user, role)
+    audit.record("user.create", f"Created administrator {user.username}", target=user, actor=CLI_ACTOR,
+                 changes={"username": {"before": None, "after": user.username}})
+    db.session.commit()
+    if os.environ.get(password_env):
+        click.echo(f"Administrator {username} created with the password from {password_env}.")
+    else:
+        click.echo(f"Administrator {username} created. Password (shown once): {password}")

@@ -1,0 +1,1 @@
+"""License packages and the seats users hold in them."""

@@ -1,0 +1,1 @@
+"""Roles (user groups) and who belongs to them."""

@@ -1,0 +1,11 @@
+"""The role form."""
+from flask_wtf import FlaskForm
+from wtforms import StringField
+from wtforms.validators import DataRequired, Length, Optional
+
+
+class RoleForm(FlaskForm):
+    """A role's name and description."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    description = StringField("Description", validators=[Optional(), Length(max=250)])
