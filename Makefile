@@ -30,8 +30,9 @@ run: setup
 	@echo "Serving the CRM console on http://$(HOST):$(PORT) (Ctrl+C stops it)"
 	CRM_DEV_IDP=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
-## The whole suite: unit, integration (SQLite, and PostgreSQL when CRM_TEST_DATABASE_URL is set), browser tests
+## The layers (import-linter contracts in pyproject.toml), then the whole suite: unit, integration (SQLite, and PostgreSQL when CRM_TEST_DATABASE_URL is set), browser tests
 test: install node_modules/.installed
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Benchmarks (not tests): results in bench/results/; CRM_BENCH_DATABASE_URL adds PostgreSQL

@@ -7,9 +7,11 @@ from typing import Any
 import click
 from flask import has_request_context
 from flask_login import current_user
+from sqlalchemy import Connection, insert
 
 from crm.audit.models import ADMIN, AuditEvent
 from crm.extensions import db
+from crm.timeutil import utcnow
 
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -37,32 +39,37 @@ def _actor() -> tuple[int | None, str]:
     return None, "system"
 
 
-def record(
-    action: str,
-    summary: str,
-    *,
-    category: str = ADMIN,
-    target: Any = None,
-    changes: dict[str, Any] | None = None,
-    details: dict[str, Any] | None = None,
-    actor: tuple[int | None, str] | None = None,
-    **columns: Any,
-) -> AuditEvent:
-    """Add an audit event to the current transaction and return it (the caller commits)."""
+def event_row(action: str, summary: str, *, category: str = ADMIN, target: Any = None,
+              changes: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
+              actor: tuple[int | None, str] | None = None, **columns: Any) -> dict[str, Any]:
+    """The audit_event row for an event (a new reference; the actor is the signed-in user unless given)."""
     actor_id, actor_name = actor or _actor()
-    event = AuditEvent(
-        reference=new_reference(),
-        category=category,
-        action=action,
-        summary=summary,
-        actor_id=actor_id,
-        actor_name=actor_name,
-        target_type=type(target).__name__ if target is not None else columns.pop("target_type", None),
-        target_id=getattr(target, "id", None) if target is not None else columns.pop("target_id", None),
-        target_label=str(target) if target is not None else columns.pop("target_label", None),
-        changes=changes or {},
-        details=details or {},
+    return {
+        "reference": new_reference(),
+        "occurred_at": utcnow(),
+        "category": category,
+        "action": action,
+        "summary": summary,
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "target_type": type(target).__name__ if target is not None else columns.pop("target_type", None),
+        "target_id": getattr(target, "id", None) if target is not None else columns.pop("target_id", None),
+        "target_label": str(target) if target is not None else columns.pop("target_label", None),
+        "changes": changes or {},
+        "details": details or {},
         **columns,
-    )
+    }
+
+
+def record(action: str, summary: str, **fields: Any) -> AuditEvent:
+    """Add an audit event to the current transaction and return it (the caller commits)."""
+    event = AuditEvent(**event_row(action, summary, **fields))
     db.session.add(event)
     return event
+
+
+def insert_event(conn: Connection, action: str, summary: str, **fields: Any) -> str:
+    """Write an audit event with one INSERT on the caller's connection (its transaction); return its reference."""
+    row = event_row(action, summary, **fields)
+    conn.execute(insert(AuditEvent.__table__).values(row))
+    return row["reference"]

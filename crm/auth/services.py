@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app, session
-from flask_login import login_user
+from flask_login import UserMixin, login_user
 from sqlalchemy import select
 
 from crm.auth.models import User
@@ -29,14 +29,25 @@ def find_by_username(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == fold(username)))
 
 
-def start_session(user: User, stamp_login: bool = True, **session_values: str) -> None:
+class SignedInUser(UserMixin):
+    """A user just signed in, known by id only: the sign-in has checked them, the next request loads them."""
+
+    def __init__(self, user_id: int):
+        self.id = user_id
+
+
+def start_session(user_id: int, **session_values) -> None:
     """Sign the user in on a fresh session (nothing from before sign-in survives: no fixation)."""
     session.clear()
-    login_user(user)
+    login_user(SignedInUser(user_id), force=True)
     session.update(session_values)
-    if stamp_login:  # SSO stamps it in the sign-in's own transaction
-        user.last_login_at = utcnow()
-        db.session.commit()
+
+
+def password_sign_in(user: User) -> None:
+    """Sign in a user whose password was checked, and stamp the login."""
+    start_session(user.id)
+    user.last_login_at = utcnow()
+    db.session.commit()
 
 
 def add_login_buttons(app: Flask, buttons: Callable[[], list[LoginButton]]) -> None:

@@ -7,7 +7,7 @@ from flask_login import current_user, logout_user
 from crm.auth import access  # noqa: F401  (registers the user loader)
 from crm.auth.forms import LoginForm
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import find_by_username, login_buttons, logout_redirect, start_session
+from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -33,7 +33,7 @@ def login():
         elif not user.active:
             form.username.errors.append("This account is not active. Ask your administrator.")
         else:
-            start_session(user)
+            password_sign_in(user)
             return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
     return render_template("auth/login.html", form=form, login_buttons=login_buttons())
 

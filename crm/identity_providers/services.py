@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -16,7 +15,7 @@ from crm.config import is_production
 from crm.extensions import db
 from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
 from crm.identity_providers.models import SSO_BINDING_POST, SSO_BINDING_REDIRECT, IdentityProvider, IdpCertificate
-from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED, ProviderPolicy
+from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED
 from crm.licensing.services import find_package
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
@@ -146,28 +145,6 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
                      f"{'Changed' if before else 'Added'} identity provider {provider.display_name}",
                      category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug)
     return provider
-
-
-def cached_for(provider: IdentityProvider, kind: str, build: Callable[[], T]) -> T:
-    """What `build` makes from the provider's configuration, built once per configuration version and app.
-
-    config_version changes with every change of the provider or its rows (models._bump_config_version), and it
-    is read with the provider's row, so every worker sees a change at its next sign-in. created_at tells apart
-    providers that a recreated database gave the same id and version.
-    """
-    cache = current_app.extensions.setdefault("provider_config_cache", {})
-    key = (kind, provider.id, provider.config_version, provider.created_at)
-    built = cache.get(key)
-    if built is None:
-        if len(cache) > 256:
-            cache.clear()
-        built = cache[key] = build()
-    return built
-
-
-def cached_policy(provider: IdentityProvider) -> ProviderPolicy:
-    """The provider's JIT policy, read once per configuration version (not on every sign-in)."""
-    return cached_for(provider, "policy", lambda: ProviderPolicy.from_provider(provider))
 
 
 def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:

@@ -6,14 +6,15 @@ import difflib
 import re
 from dataclasses import dataclass, field
 
-from crm.identity_providers.models import IdentityProvider
+from sqlalchemy import Connection, or_, select
+
 from crm.identity_providers.policy import ProviderPolicy
-from crm.identity_providers.services import cached_policy
-from crm.licensing.services import all_packages
-from crm.provisioning.apply import Lookups, match_user, user_state
+from crm.licensing.models import LicensePackage
+from crm.provisioning.apply import Lookups
 from crm.provisioning.identity import SamlIdentity
-from crm.provisioning.plan import CREATE, DENY, Plan
+from crm.provisioning.plan import CREATE, DENY, Plan, denied
 from crm.provisioning.planner import plan_sign_in
+from crm.provisioning.resolver import resolve
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -30,16 +31,16 @@ class DryRun:
     hints: list[str] = field(default_factory=list)
 
 
-def dry_run(identity: SamlIdentity, provider: IdentityProvider) -> DryRun:
+def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) -> DryRun:
     """Plan the sign-in against the database as it is now, writing nothing."""
-    policy = cached_policy(provider)
-    match = match_user(identity, policy)
-    if match.refusal:
-        return DryRun(plan=Plan(action=DENY, username=identity.name_id, denial=match.refusal), user=identity.name_id)
-    state = user_state(match.user, match.bound, match.seat_count) if match.user else None
-    plan = plan_sign_in(identity, policy, state, Lookups().exists)
+    resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
+                         identity.first(policy.immutable_id_attribute))
+    if resolution.refusal:
+        return DryRun(plan=denied(identity.name_id, resolution.refusal), user=identity.name_id)
+    state = resolution.state
+    plan = plan_sign_in(identity, policy, state, Lookups(conn).exists)
     who = (f"New user {identity.name_id} would be created" if plan.action == CREATE else
-           f"Existing user {match.user.username}" + (" would be linked to this provider" if plan.link else ""))
+           f"Existing user {state.username}" + (" would be linked to this provider" if plan.link else ""))
     result = DryRun(plan=plan, user=who)
     rules = {r.field: r for r in policy.field_rules}
     for key, change in plan.field_changes.items():
@@ -49,11 +50,20 @@ def dry_run(identity: SamlIdentity, provider: IdentityProvider) -> DryRun:
                   f'default of row "{rule.attribute}"')
         result.fields.append({"field": key, "before": change["before"], "after": change["after"], "source": source})
     if plan.action != DENY and plan.grant_licenses:
-        result.licenses = [p.name for p in all_packages() if (policy.all_licenses or p.id in policy.package_ids)
-                           and (p.seat_limit is None or p.seats_used < p.seat_limit)]
+        result.licenses = _packages_with_a_free_seat(conn, policy)
     result.unmatched_rows = _unmatched(identity, policy)
     result.hints = _hints(identity, policy, result)
     return result
+
+
+def _packages_with_a_free_seat(conn: Connection, policy: ProviderPolicy) -> list[str]:
+    packages = LicensePackage.__table__
+    stmt = (select(packages.c.name).where(or_(packages.c.seat_limit.is_(None),
+                                              packages.c.seats_used < packages.c.seat_limit))
+            .order_by(packages.c.name_key))
+    if not policy.all_licenses:
+        stmt = stmt.where(packages.c.id.in_(policy.package_ids))
+    return list(conn.scalars(stmt))
 
 
 def _short(name: str) -> str:

@@ -1,7 +1,9 @@
 """The plan: what one SSO sign-in will do to the CRM, computed without touching the database."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 CREATE, UPDATE, DENY = "create", "update", "deny"
@@ -50,19 +52,35 @@ class UserState:
     license_count: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Plan:
-    """What to do: create or update (with field, license and role changes), or deny with a reason."""
+    """What to do: create or update (with field, license and role changes), or deny with a reason. Frozen: the
+    planner decides, applying it is a separate step that reports what it met (AppliedPlan)."""
 
     action: str
     username: str
     user_id: int | None = None
     link: bool = False
     denial: Denial | None = None
-    contact: dict[str, Any] = field(default_factory=dict)  # values to write (field key -> value)
-    field_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # field -> {"before", "after", "rule"}
+    contact: Mapping[str, Any] = field(default_factory=dict)  # values to write (field key -> value)
+    field_changes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # field -> {"before", "after"}
     grant_licenses: bool = False
-    roles_add: dict[int, str] = field(default_factory=dict)  # role id -> name
-    roles_remove: dict[int, str] = field(default_factory=dict)
+    roles_add: Mapping[int, str] = field(default_factory=dict)  # role id -> name
+    roles_remove: Mapping[int, str] = field(default_factory=dict)
     groups_known: bool = True
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("contact", "field_changes", "roles_add", "roles_remove"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "notes", tuple(self.notes))
+
+    @property
+    def changes_anything(self) -> bool:
+        """True when applying it writes more than the sign-in time."""
+        return bool(self.action == CREATE or self.link or self.contact or self.roles_add or self.roles_remove)
+
+
+def denied(username: str, denial: Denial, user_id: int | None = None) -> Plan:
+    """A plan that refuses the sign-in."""
+    return Plan(action=DENY, username=username, user_id=user_id, denial=denial)

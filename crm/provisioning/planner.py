@@ -7,7 +7,7 @@ from collections.abc import Callable
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
 from crm.provisioning.identity import SamlIdentity
-from crm.provisioning.plan import CREATE, DENY, UPDATE, Plan, UserState, deny
+from crm.provisioning.plan import CREATE, UPDATE, Plan, UserState, denied, deny
 from crm.search_keys import fold
 
 LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?
@@ -18,27 +18,26 @@ MAX_USERNAME = 250
 def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None,
                  lookup_exists: LookupExists) -> Plan:
     """Decide what this sign-in does. `state` is the matched user, or None for someone new."""
-    plan = Plan(action=UPDATE if state else CREATE, username=identity.name_id,
-                user_id=state.user_id if state else None, link=bool(state and not state.bound))
+    user_id = state.user_id if state else None
     refusal = _access_refusal(identity, policy, state)
     if refusal:
-        plan.action, plan.denial = DENY, refusal
-        return plan
+        return denied(identity.name_id, refusal, user_id)
+    link = bool(state and not state.bound)
     if state is not None and not policy.jit:
-        plan.notes.append("Just-In-Time provisioning is off: contact and roles were not updated.")
-        return plan
+        return Plan(UPDATE, identity.name_id, user_id, link,
+                    notes=("Just-In-Time provisioning is off: contact and roles were not updated.",))
     values, notes = desired_contact(identity, policy, state, lookup_exists)
-    plan.notes += notes
     too_long = [f for f, v in values.items() if v and FIELDS_BY_KEY[f].max_length
                 and len(v) > FIELDS_BY_KEY[f].max_length]
     if too_long:
-        plan.action = DENY
-        plan.denial = deny("limits", f"values too long for contact field(s): {', '.join(too_long)}")
-        return plan
-    _contact_changes(plan, values, state)
-    _role_changes(plan, identity, policy, state)
-    plan.grant_licenses = state is None or state.license_count == 0
-    return plan
+        return denied(identity.name_id, deny("limits", f"values too long for contact field(s): {', '.join(too_long)}"),
+                      user_id)
+    contact, field_changes = _contact_changes(identity.name_id, values, state)
+    roles_add, roles_remove, groups_known, role_notes = _role_changes(identity, policy, state)
+    return Plan(UPDATE if state else CREATE, identity.name_id, user_id, link, contact=contact,
+                field_changes=field_changes, grant_licenses=state is None or state.license_count == 0,
+                roles_add=roles_add, roles_remove=roles_remove, groups_known=groups_known,
+                notes=tuple(notes + role_notes))
 
 
 def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None):
@@ -112,25 +111,24 @@ def _same(field: str, before, after) -> bool:
     return (before or None) == (after or None)
 
 
-def _contact_changes(plan: Plan, values: dict[str, str | None], state: UserState | None) -> None:
+def _contact_changes(username: str, values: dict[str, str | None], state: UserState | None):
+    """The contact values to write and, for the audit trail, each field's before and after."""
     current = state.contact if state else {}
-    if state is None and "email" not in values and _EMAIL.match(plan.username):
-        values["email"] = plan.username  # a contact is reachable even if the IdP sends no email attribute
+    if state is None and "email" not in values and _EMAIL.match(username):
+        values["email"] = username  # a contact is reachable even if the IdP sends no email attribute
     if state is None and not any(values.get(f) for f in ("full_name", "given_name", "surname")):
-        values["full_name"] = plan.username
-    for key, value in values.items():
-        if not _same(key, current.get(key), value):
-            plan.contact[key] = value
-            plan.field_changes[key] = {"before": current.get(key), "after": value}
+        values["full_name"] = username
+    changed = {key: value for key, value in values.items() if not _same(key, current.get(key), value)}
+    return changed, {key: {"before": current.get(key), "after": value} for key, value in changed.items()}
 
 
-def _role_changes(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None) -> None:
+def _role_changes(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None):
+    """Roles to add and SSO-managed roles to remove, whether the groups are known, and why not."""
     if identity.values(ENTRA_GROUPS_OVERAGE):
-        plan.groups_known = False
-        plan.notes.append("Entra sent groups.link (more than 150 groups): roles were kept as they are.")
-        return
+        return {}, {}, False, ["Entra sent groups.link (more than 150 groups): roles were kept as they are."]
     wanted = {rule.role_id: rule.role_name for rule in policy.group_rules
               if rule.value_key in {fold(v) for v in identity.values(rule.attribute)}}
     held = state.roles if state else {}
-    plan.roles_add = {rid: name for rid, name in wanted.items() if rid not in held}
-    plan.roles_remove = {rid: name for rid, (source, name) in held.items() if source == "sso" and rid not in wanted}
+    add = {rid: name for rid, name in wanted.items() if rid not in held}
+    remove = {rid: name for rid, (source, name) in held.items() if source == "sso" and rid not in wanted}
+    return add, remove, True, []

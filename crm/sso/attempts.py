@@ -4,7 +4,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from crm.extensions import db
 from crm.sso.models import SignInAttempt
@@ -17,26 +17,27 @@ KEEP_FOR = timedelta(days=7)
 PRUNE_EVERY = 10
 
 
-def record_attempt(provider_id: int, saml_response: str | None, outcome: str, *, name_id: str | None = None,
-                   reference: str | None = None, request_id: str | None = None) -> int | None:
-    """Store one attempt and return its id (None for an empty or oversized response, which is not kept); now and
-    then drop those beyond the last 50 or older than 7 days (the caller commits)."""
+def record_attempt(conn: Connection, provider_id: int, saml_response: str | None, outcome: str, *,
+                   name_id: str | None = None, reference: str | None = None,
+                   request_id: str | None = None) -> int | None:
+    """Store one attempt in the caller's transaction and return its id (None for an empty or oversized response,
+    which is not kept); now and then drop those beyond the last 50 or older than 7 days."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
         return None
-    attempt_id = db.session.execute(insert(SignInAttempt.__table__).values(
+    attempt_id = conn.execute(insert(SignInAttempt.__table__).values(
         provider_id=provider_id, saml_response=saml_response, outcome=outcome, received_at=utcnow(),
         name_id=(name_id or "")[:250] or None, reference=reference, request_id=(request_id or "")[:256] or None)
         .returning(SignInAttempt.id)).scalar_one()
     if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
-        prune_attempts(provider_id)
+        prune_attempts(conn, provider_id)
     return attempt_id
 
 
-def prune_attempts(provider_id: int) -> None:
-    """Drop the provider's attempts beyond the last 50 or older than 7 days (the caller commits)."""
+def prune_attempts(conn: Connection, provider_id: int) -> None:
+    """Drop the provider's attempts beyond the last 50 or older than 7 days (in the caller's transaction)."""
     newest = (select(SignInAttempt.id).where(SignInAttempt.provider_id == provider_id)
               .order_by(SignInAttempt.id.desc()).limit(KEEP_PER_PROVIDER))
-    db.session.execute(delete(SignInAttempt).where(
+    conn.execute(delete(SignInAttempt).where(
         SignInAttempt.provider_id == provider_id,
         (SignInAttempt.received_at < utcnow() - KEEP_FOR) | SignInAttempt.id.not_in(newest.scalar_subquery())))
 

@@ -5,8 +5,8 @@ from typing import Any
 
 from flask import current_app
 
-from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
-from crm.identity_providers.services import cached_for
+from crm.identity_providers.config import ProviderConfig, cached_for
+from crm.identity_providers.models import SSO_BINDING_POST
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -26,7 +26,7 @@ def sp_urls(slug: str) -> dict[str, str]:
     }
 
 
-def saml_settings(provider: IdentityProvider) -> dict[str, Any]:
+def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
     """The settings dict for OneLogin_Saml2_Auth: strict, signed assertions, no deprecated algorithms."""
     urls = sp_urls(provider.slug)
     idp: dict[str, Any] = {
@@ -65,18 +65,18 @@ def saml_settings(provider: IdentityProvider) -> dict[str, Any]:
     }
 
 
-def cached_settings(provider: IdentityProvider):
+def cached_settings(provider: ProviderConfig):
     """The provider's OneLogin_Saml2_Settings, built once per configuration version (and base URL).
 
     Building parses and checks the certificates and the whole dict, which would otherwise happen per sign-in.
     """
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-    return cached_for(provider, f"saml-settings {current_app.config['BASE_URL']}",
+    return cached_for(provider.version, f"saml-settings {current_app.config['BASE_URL']}",
                       lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
 
 
-def sp_metadata(provider: IdentityProvider) -> str:
+def sp_metadata(provider: ProviderConfig) -> str:
     """This SP's metadata XML for the provider (what the IdP admin imports)."""
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 

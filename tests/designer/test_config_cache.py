@@ -6,8 +6,9 @@ from crm import create_app
 from crm.extensions import db
 from crm.identity_providers import mappings
 from crm.identity_providers.certificates import parse_certificate
+from crm.identity_providers.config import config_of
 from crm.identity_providers.models import AttributeMapping
-from crm.identity_providers.services import add_certificate, cached_policy, find_provider, remove_certificate
+from crm.identity_providers.services import add_certificate, find_provider, remove_certificate
 from crm.roles.services import save_role
 from crm.sso.settings import cached_settings
 from tests import factories
@@ -17,6 +18,11 @@ from tests.saml_keys import key_pair
 def _version(slug: str = "entra") -> int:
     db.session.expire_all()
     return find_provider(slug).config_version
+
+
+def cached_policy(provider):
+    """The JIT policy the sign-in would use now (from the provider's cached configuration)."""
+    return config_of(provider).policy
 
 
 def test_a_mapping_row_change_reaches_the_cached_policy(app):
@@ -50,13 +56,13 @@ def test_a_removed_certificate_leaves_the_cached_settings(app):
     provider = factories.provider()
     add_certificate(provider, parse_certificate(key_pair("other-idp")[1]))
     db.session.commit()
-    both = cached_settings(find_provider("entra"))
+    both = cached_settings(config_of(find_provider("entra")))
     assert len(both.get_idp_data()["x509certMulti"]["signing"]) == 2
     provider = find_provider("entra")
     remove_certificate(provider, next(c for c in provider.certificates if "other" in c.subject.lower()
                                       or c.fingerprint_sha256 != provider.certificates[0].fingerprint_sha256))
     db.session.commit()
-    one = cached_settings(find_provider("entra"))
+    one = cached_settings(config_of(find_provider("entra")))
     assert one is not both
     assert len(one.get_idp_data()["x509certMulti"]["signing"]) == 1
 

@@ -6,7 +6,8 @@ import textwrap
 import pytest
 
 from crm.sso import prechecks
-from crm.sso.prechecks import MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE, precheck
+from crm.sso.checks import precheck
+from crm.sso.prechecks import MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
 from crm.sso.rejections import SamlRejected
 from tests.saml_signer import Spec, build_response, encode, signed_response, to_xml
 

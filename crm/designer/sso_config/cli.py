@@ -11,9 +11,11 @@ from crm.extensions import db
 from crm.identity_providers import mappings, transfer
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, read_certificates
+from crm.identity_providers.config import config_of
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
 from crm.identity_providers.presets import PRESETS
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
+from crm.sso.report import build_report
 
 sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")
 ON_OFF = click.Choice(["on", "off"])
@@ -188,9 +190,7 @@ def export_command(slug) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def inspect_command(slug, response_file, as_json) -> None:
     """Check a SAMLResponse against a provider and show what JIT would do (nothing is provisioned)."""
-    from crm.sso.report import build_report
-
-    report = build_report(_provider(slug), response_file.read_text())
+    report = build_report(config_of(_provider(slug)), response_file.read_text())
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
         return

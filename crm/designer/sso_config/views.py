@@ -19,6 +19,7 @@ from crm.extensions import db
 from crm.identity_providers import mappings
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
+from crm.identity_providers.config import config_of
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.services import all_packages
 from crm.sso.attempts import TEST, recent_attempts
@@ -242,7 +243,7 @@ def inspect(slug: str):
     if not saml_response.strip():
         flash("Paste the SAMLResponse value (base64) to inspect it.", "error")
         return redirect(url_for(".provider", slug=slug) + "#troubleshooting")
-    report = build_report(provider, saml_response)
+    report = build_report(config_of(provider), saml_response)
     return render_template("designer/sso/report.html", provider=provider, report=report, source="Pasted response")
 
 
@@ -252,7 +253,7 @@ def attempt(slug: str, attempt_id: int):
     """A recent sign-in attempt (or a Test Sign In), opened as a report."""
     provider = _provider(slug)
     attempt = _owned(SignInAttempt, attempt_id, provider)
-    report = build_report(provider, attempt.saml_response, request_id=attempt.request_id,
+    report = build_report(config_of(provider), attempt.saml_response, request_id=attempt.request_id,
                           received_at=attempt.received_at, used=attempt.outcome != TEST)
     source = ("Test Sign In" if attempt.outcome == TEST else
               f"Sign-in attempt of {attempt.received_at:%Y-%m-%d %H:%M:%S} UTC ({attempt.outcome})")

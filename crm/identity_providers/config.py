@@ -1,0 +1,83 @@
+"""A provider's configuration as the sign-in reads it: frozen, built once per configuration version and cached.
+
+Every sign-in asks the database for one row (the provider's id and config_version, by slug); everything else
+(certificates, the JIT policy, what the protocol builds from them) comes from the cache until an admin changes
+something. config_version changes with every change of the provider or its rows (models._bump_config_version)
+and is read at every sign-in, so every worker sees a change at its next sign-in.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
+
+from flask import current_app
+from sqlalchemy import select
+
+from crm.extensions import db
+from crm.identity_providers.certificates import CertificateInfo
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.policy import ProviderPolicy
+
+T = TypeVar("T")
+MAX_CACHED = 256
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One identity provider's settings, certificates and JIT policy, as plain values."""
+
+    id: int
+    slug: str
+    display_name: str
+    entity_id: str
+    sso_url: str
+    sso_binding: str
+    slo_url: str | None
+    enabled: bool
+    allow_idp_initiated: bool
+    certificates: tuple[CertificateInfo, ...]
+    policy: ProviderPolicy
+    version: tuple[int, int, datetime]  # (id, config_version, created_at): what the caches key on
+
+    @classmethod
+    def from_provider(cls, provider: IdentityProvider) -> ProviderConfig:
+        """Read a provider, its certificates and mapping lookups."""
+        certificates = tuple(CertificateInfo(c.pem, c.fingerprint_sha256, c.subject, c.not_before, c.not_after)
+                             for c in provider.certificates)
+        return cls(provider.id, provider.slug, provider.display_name, provider.entity_id, provider.sso_url,
+                   provider.sso_binding, provider.slo_url, provider.enabled, provider.allow_idp_initiated,
+                   certificates, ProviderPolicy.from_provider(provider),
+                   (provider.id, provider.config_version, provider.created_at))
+
+
+def provider_config(slug: str) -> ProviderConfig | None:
+    """The configuration of the provider with this slug (one small SELECT; the rest from the cache)."""
+    key = db.session.execute(select(IdentityProvider.id, IdentityProvider.config_version, IdentityProvider.created_at)
+                             .where(IdentityProvider.slug == (slug or "").strip().lower())).first()
+    if key is None:
+        return None
+    return cached_for(tuple(key), "config", lambda: ProviderConfig.from_provider(db.session.get(IdentityProvider,
+                                                                                                key.id)))
+
+
+def config_of(provider: IdentityProvider) -> ProviderConfig:
+    """The configuration of a provider the caller has loaded already."""
+    return cached_for((provider.id, provider.config_version, provider.created_at), "config",
+                      lambda: ProviderConfig.from_provider(provider))
+
+
+def cached_for(version: tuple, kind: str, build: Callable[[], T]) -> T:
+    """What `build` makes from a provider's configuration, built once per configuration version and app.
+
+    created_at tells apart providers that a recreated database gave the same id and version.
+    """
+    cache = current_app.extensions.setdefault("provider_config_cache", {})
+    key = (kind, *version)
+    built = cache.get(key)
+    if built is None:
+        if len(cache) > MAX_CACHED:
+            cache.clear()
+        built = cache[key] = build()
+    return built

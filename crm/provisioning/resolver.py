@@ -1,0 +1,118 @@
+"""Who is this person? One function for every way in (SSO today, SCIM next): by immutable id, by NameID, or a local
+user that may be linked, with the user as the planner needs them, in one statement per lookup.
+
+The guarantees are the database's, not this module's: a username is unique (user_account.username_key), a NameID
+is bound once per provider (user_identity: provider_id + name_id_key), an immutable id once per provider
+(provider_id + immutable_id), and a user has one binding (user_identity.user_id). Two concurrent first logins of
+one person cannot both create a user: the second fails on one of these keys and is retried as a returning user.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Select, and_, func, select
+
+from crm.auth.models import User
+from crm.contacts.fields import CONTACT_FIELDS
+from crm.contacts.models import Account, Contact, ContactType, Department
+from crm.identity_providers.models import IdentityProvider
+from crm.licensing.models import LicenseSeat
+from crm.provisioning.plan import Denial, UserState, deny
+from crm.roles.models import Role, RoleMembership
+from crm.search_keys import fold
+from crm.users.models import UserIdentity
+
+_users, _identities, _providers = User.__table__, UserIdentity.__table__, IdentityProvider.__table__
+_contacts, _memberships, _roles = Contact.__table__, RoleMembership.__table__, Role.__table__
+_accounts, _types, _departments = Account.__table__, ContactType.__table__, Department.__table__
+_LOOKUP_NAMES = {"account": _accounts.c.name, "type": _types.c.name, "department": _departments.c.name}
+_CONTACT_COLUMNS = [(_LOOKUP_NAMES[f.key] if f.lookup else _contacts.c[f.key]).label(f"contact_{f.key}")
+                    for f in CONTACT_FIELDS]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The user an identity belongs to (None: someone new), or why it may not sign in as anyone."""
+
+    state: UserState | None = None
+    refusal: Denial | None = None
+    binding_id: int | None = None  # the user's binding to this provider, when there is one
+    stored_immutable_id: str | None = None
+
+
+def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutable_id: str | None) -> Resolution:
+    """The user bound by immutable id, else by NameID; else a local user with username = NameID, to be linked.
+
+    The immutable id wins: a NameID reassigned to someone else at the IdP never reaches the old account. Local
+    users with a password or an administrator role are never linked automatically (an admin does it).
+    """
+    key = fold(name_id)
+    if immutable_id:
+        found = _bound(conn, _identities.c.immutable_id == immutable_id, provider_id)
+        if found is not None:
+            return found
+    found = _bound(conn, _identities.c.name_id_key == key, provider_id)
+    if found is not None:
+        if immutable_id and found.stored_immutable_id and found.stored_immutable_id != immutable_id:
+            return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {found.state.username} "
+                                                             "with another immutable id: the IdP reassigned it"))
+        return found
+    return _local_user(conn, key, provider_id, slug)
+
+
+def _user_rows(stmt: Select, conn: Connection) -> list:
+    """The rows of a user with contact, seat count and roles (one row per role, or one without)."""
+    seats = select(func.count()).where(LicenseSeat.__table__.c.user_id == _users.c.id).scalar_subquery()
+    stmt = (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active,
+                             _users.c.password_hash.is_not(None).label("has_password"), seats.label("seat_count"),
+                             *_CONTACT_COLUMNS, _memberships.c.role_id, _memberships.c.source, _roles.c.name,
+                             _roles.c.grants_admin)
+            .outerjoin(_contacts, _contacts.c.id == _users.c.contact_id)
+            .outerjoin(_accounts, _accounts.c.id == _contacts.c.account_id)
+            .outerjoin(_types, _types.c.id == _contacts.c.type_id)
+            .outerjoin(_departments, _departments.c.id == _contacts.c.department_id)
+            .outerjoin(_memberships, _memberships.c.user_id == _users.c.id)
+            .outerjoin(_roles, _roles.c.id == _memberships.c.role_id))
+    return conn.execute(stmt).all()
+
+
+def _state(rows: list, bound: bool) -> UserState:
+    first = rows[0]
+    contact = {f.key: first._mapping[f"contact_{f.key}"] for f in CONTACT_FIELDS} if first.contact_full_name \
+        is not None else {}
+    return UserState(user_id=first.id, username=first.username, active=first.active, bound=bound, contact=contact,
+                     roles={r.role_id: (r.source, r.name) for r in rows if r.role_id is not None},
+                     license_count=first.seat_count)
+
+
+def _bound(conn: Connection, criterion, provider_id: int) -> Resolution | None:
+    stmt = (select(_identities.c.id.label("binding_id"), _identities.c.immutable_id.label("stored_immutable_id"))
+            .select_from(_identities.join(_users, _users.c.id == _identities.c.user_id))
+            .where(and_(_identities.c.provider_id == provider_id, criterion)))
+    rows = _user_rows(stmt, conn)
+    if not rows:
+        return None
+    return Resolution(_state(rows, bound=True), binding_id=rows[0].binding_id,
+                      stored_immutable_id=rows[0].stored_immutable_id)
+
+
+def _local_user(conn: Connection, key: str, provider_id: int, slug: str) -> Resolution:
+    stmt = (select(_identities.c.id.label("binding_id"), _identities.c.provider_id, _identities.c.name_id_key,
+                   _providers.c.slug.label("bound_to"))
+            .select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
+                         .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
+            .where(_users.c.username_key == key))
+    rows = _user_rows(stmt, conn)
+    if not rows:
+        return Resolution()
+    first, state = rows[0], _state(rows, bound=False)
+    if first.binding_id is not None and (first.provider_id, first.name_id_key) == (provider_id, key):
+        return Resolution(_state(rows, bound=True), binding_id=first.binding_id)  # bound by a concurrent first login
+    if first.binding_id is not None:
+        return Resolution(refusal=deny("other_idp", f"user {state.username} is bound to identity provider "
+                                                    f"{first.bound_to}; not taken over by {slug}"))
+    if first.has_password or any(r.grants_admin for r in rows):  # a local password, or an administrator role
+        return Resolution(refusal=deny("username_taken", f"user {state.username} has a local password or an "
+                                                         "administrator role: an administrator must link it (Users → "
+                                                         "the user → Single sign-on link)"))
+    return Resolution(state)

@@ -1,0 +1,446 @@
+"""Every check a SAMLResponse must pass, as one list of named functions over one parsed response.
+
+Two runners use the same list: the ACS runs it fail-fast (`validate`), the troubleshooting report runs every check
+and shows each result (`inspect`). Nothing is written twice, so the report cannot drift from the sign-in.
+
+The checks are python3-saml's strict-mode checks (its parser, schemas and signature verification, the same rules
+as OneLogin_Saml2_Response.is_valid) plus those SAML-SECURITY.md leaves to the application, each on its own so an
+admin sees every problem at once. The response is decoded and parsed once, with python3-saml's own hardened parser.
+"""
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import xmlsec
+from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
+from onelogin.saml2.utils import OneLogin_Saml2_Utils
+from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
+
+from crm.identity_providers.certificates import CertificateInfo
+from crm.identity_providers.config import ProviderConfig
+from crm.provisioning.identity import SamlIdentity
+from crm.sso import prechecks, schema_cache
+from crm.sso.rejections import SamlRejected
+from crm.sso.xml import DS, SAML, SAMLP, element_text, parse_time
+
+schema_cache.install()
+
+CLOCK_SKEW = timedelta(seconds=C.ALLOWED_CLOCK_DRIFT)  # python3-saml's allowance on Conditions (300 s)
+MAX_NAME_ID = 250
+MAX_ID = 256
+SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: passed (True/False) or not run (None), in words for the admin; when it failed, the
+    refusal code and the technical reason the ACS records."""
+
+    passed: bool | None
+    detail: str = ""
+    hint: str | None = None
+    code: str = "invalid"
+    reason: str | None = None
+
+
+def ok(detail: str = "") -> Finding:
+    """A check that passed."""
+    return Finding(True, detail)
+
+
+def fail(code: str, reason: str, detail: str | None = None, hint: str | None = None) -> Finding:
+    """A check that failed: `reason` for the audit trail, `detail` (default: the reason) for the report."""
+    return Finding(False, detail or reason[0].upper() + reason[1:] + ".", hint, code, reason)
+
+
+@dataclass
+class Inspection:
+    """One response under inspection: what it is checked against, and what the checks found in it."""
+
+    config: ProviderConfig | None  # None only for the pre-checks, which read nothing of the provider
+    encoded: str | None
+    acs_url: str
+    entity_id: str  # this SP's, for this provider
+    request_id: str | None  # the AuthnRequest this browser has pending
+    now: datetime
+    request_known: bool = True  # False for a pasted response: which request it answers is not known here
+    replay_lookup: Callable[[str], datetime | None] | None = None  # report only; the ACS's INSERT decides
+    xml: bytes | None = None
+    root: object = None
+    assertion: object = None
+    verified_by: CertificateInfo | None = None
+    identity: SamlIdentity | None = None
+    friendly_names: dict[str, str] = field(default_factory=dict)
+    not_on_or_after: datetime | None = None
+    idp_initiated: bool = False
+    expired: bool = False
+
+    def bearer_data(self) -> list:
+        """SubjectConfirmationData of the assertion's bearer confirmations (read from the one signed assertion)."""
+        return [d for c in self.assertion.iterfind(f"{SAML}Subject/{SAML}SubjectConfirmation")
+                if c.get("Method") == C.CM_BEARER and (d := c.find(f"{SAML}SubjectConfirmationData")) is not None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A named check. `gate`: the checks after it need it to pass. `quiet`: a report shows it only when it fails."""
+
+    key: str
+    label: str
+    run: Callable[[Inspection], Finding]
+    gate: bool = False
+    quiet: bool = False
+
+
+# --- the checks, in the order the ACS runs them (cheap refusals of hostile input first) --------------------------
+
+def check_encoding(ins: Inspection) -> Finding:
+    """Size, base64 and XML, parsed once (no DTD, no entities, no comments)."""
+    try:
+        ins.xml, ins.root = prechecks.decode(ins.encoded)
+    except SamlRejected as refused:
+        hint = None
+        if refused.reason == "SAMLResponse is not base64":
+            hint = ("Paste the SAMLResponse value exactly (URL-decoded, as the browser's network tab shows it in "
+                    "the form data).")
+        return fail(refused.code, refused.reason, hint=hint)
+    return ok(f"{len(ins.xml):,} bytes of XML.")
+
+
+def check_signature_form(ins: Inspection) -> Finding:
+    """At least one signature, and each of the plain enveloped SAML form (libxmlsec runs whatever it is given)."""
+    signatures = list(ins.root.iter(f"{DS}Signature"))
+    if not signatures:
+        return fail("signature", "the response carries no signature at all",
+                    hint="Set the IdP to sign the assertion (Entra: 'Sign SAML assertion'; AD FS: the default).")
+    try:
+        for signature in signatures:
+            prechecks.check_signature_shape(signature)
+    except SamlRejected as refused:
+        return fail(refused.code, refused.reason)
+    return ok("One Reference to its element; only enveloped-signature and exclusive c14n.")
+
+
+def check_limits(ins: Inspection) -> Finding:
+    """How many attributes and values, and how long, before any costly work."""
+    try:
+        prechecks.check_attribute_limits(ins.root)
+    except SamlRejected as refused:
+        return fail(refused.code, refused.reason)
+    attributes = list(ins.root.iter(f"{SAML}Attribute"))
+    values = sum(len(a.findall(f"{SAML}AttributeValue")) for a in attributes)
+    return ok(f"{len(attributes)} attributes, {values} values.")
+
+
+def check_structure(ins: Inspection) -> Finding:
+    """A SAML 2.0 Response that matches the protocol schema, with exactly one plain Assertion holding one
+    Conditions and one AuthnStatement (so no other copy can be read instead of the signed one)."""
+    root = ins.root
+    if root.tag != f"{SAMLP}Response" or root.get("Version") != "2.0" or not root.get("ID"):
+        return fail("invalid", f"<{root.tag.rsplit('}', 1)[-1]}> is not a SAML 2.0 Response with an ID")
+    if OneLogin_Saml2_XML.validate_xml(root, "saml-schema-protocol-2.0.xsd") == "invalid_xml":
+        return fail("invalid", "the response does not match saml-schema-protocol-2.0.xsd")
+    assertions = list(root.iter(f"{SAML}Assertion"))
+    encrypted = next(root.iter(f"{SAML}EncryptedAssertion"), None) is not None
+    if len(assertions) != 1 or assertions[0].getparent() is not root or encrypted:
+        return fail("invalid", f"found {len(assertions)} assertion(s) in the response; exactly one is required"
+                    + (". Encrypted assertions are not supported" if encrypted else ""))
+    ins.assertion = assertion = assertions[0]
+    if len(assertion.findall(f"{SAML}Conditions")) != 1 or len(assertion.findall(f"{SAML}AuthnStatement")) != 1:
+        return fail("invalid", "the assertion must hold one Conditions and one AuthnStatement")
+    if next(assertion.iter(f"{SAML}EncryptedAttribute"), None) is not None:
+        return fail("invalid", "encrypted attributes are not supported")
+    return ok()
+
+
+def check_status(ins: Inspection) -> Finding:
+    """The IdP says it authenticated the user."""
+    code = ins.root.find(f"{SAMLP}Status/{SAMLP}StatusCode")
+    value = code.get("Value") if code is not None else None
+    message = element_text(ins.root.find(f"{SAMLP}Status/{SAMLP}StatusMessage"))
+    detail = f"{value}" + (f": {message}" if message else "")
+    if value != SUCCESS:
+        return fail("status", f"status {detail}", detail,
+                    "The IdP did not authenticate the user; its own logs say why.")
+    return ok(detail)
+
+
+def check_signature(ins: Inspection) -> Finding:
+    """The assertion (and the response, when it is signed too) verifies with a configured certificate; no SHA-1."""
+    signed = [s.getparent() for s in ins.root.iter(f"{DS}Signature")]
+    if ins.assertion not in signed:
+        return fail("signature", "the assertion is not signed", "The assertion is not signed.",
+                    "Set the IdP to sign the assertion (Entra: 'Sign SAML assertion'; AD FS: the default).")
+    if len(signed) != len(set(signed)) or len({e.get("ID") for e in signed}) != len(signed):
+        return fail("signature", "an element is signed twice, or two signed elements share an ID")
+    algorithms = [n.get("Algorithm") for tag in ("SignatureMethod", "DigestMethod") for n in ins.root.iter(DS + tag)]
+    if deprecated := [a for a in algorithms if a in C.DEPRECATED_ALGORITHMS]:
+        return fail("deprecated_algorithm", f"signed with SHA-1 ({', '.join(deprecated)})",
+                    "Signed with SHA-1: " + ", ".join(map(str, algorithms)),
+                    "SHA-1 is refused. Switch the IdP's signing algorithm to SHA-256.")
+    xmlsec.tree.add_ids(ins.root, ["ID"])  # the References point at the elements' IDs
+    ins.verified_by = next((c for c in ins.config.certificates if all(_verifies(e, c) for e in signed)), None)
+    if ins.verified_by is None:
+        configured = "; ".join(c.fingerprint_sha256 for c in ins.config.certificates)
+        return fail("signature", "no configured certificate verifies the signature",
+                    "No configured certificate verifies this signature.",
+                    f"Wrong certificate? The response's KeyInfo carries {prechecks.keyinfo_fingerprint(ins.assertion)} "
+                    f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
+    return ok(f"Verified with the configured certificate {ins.verified_by.subject} "
+              f"(SHA-256 {ins.verified_by.fingerprint_sha256}).")
+
+
+def _verifies(element, certificate: CertificateInfo) -> bool:
+    try:
+        return OneLogin_Saml2_Utils.validate_node_sign(element.find(f"{DS}Signature"), element, certificate.pem)
+    except Exception:  # any xmlsec error means: not verified with this certificate
+        return False
+
+
+def check_issuer(ins: Inspection) -> Finding:
+    """The response's and the assertion's Issuer are the provider's Entity ID."""
+    outer = ins.root.findall(f"{SAML}Issuer")
+    inner = ins.assertion.findall(f"{SAML}Issuer")
+    issuers = sorted({element_text(i) for i in outer + inner} - {None})
+    expected = ins.config.entity_id
+    detail = f"Expected {expected}; received {', '.join(issuers) or '—'}."
+    if len(outer) > 1 or len(inner) != 1 or issuers != [expected]:
+        return fail("issuer", f"issuer {issuers or 'missing'} is not {expected}", detail,
+                    "Entity ID mismatch: copy the IdP's Entity ID (Issuer) from its metadata.")
+    return ok(detail)
+
+
+def check_audience(ins: Inspection) -> Finding:
+    """The assertion names this SP among its audiences (an assertion without any is refused too)."""
+    audiences = [element_text(a) for a in
+                 ins.assertion.iterfind(f"{SAML}Conditions/{SAML}AudienceRestriction/{SAML}Audience")]
+    detail = f"Expected {ins.entity_id}; received {', '.join(map(str, audiences)) or 'none'}."
+    if ins.entity_id not in audiences:
+        return fail("audience", f"AudienceRestriction {audiences or 'missing'} does not name this SP "
+                                f"({ins.entity_id})", detail,
+                    "The IdP's Identifier (Entity ID) for this app must be exactly the value under 'Values for the "
+                    "IdP admin'.")
+    return ok(detail)
+
+
+def check_recipient(ins: Inspection) -> Finding:
+    """A bearer confirmation names exactly this ACS URL."""
+    recipients = [d.get("Recipient") for d in ins.bearer_data()]
+    detail = f"Expected {ins.acs_url}; received {', '.join(map(str, recipients)) or 'none'}."
+    if ins.acs_url not in recipients:
+        return fail("recipient", f"Recipient {recipients} is not exactly the ACS URL {ins.acs_url}", detail,
+                    "ACS URL mismatch: the IdP's Reply URL must be exactly the ACS URL shown above "
+                    "(check CRM_BASE_URL).")
+    return ok(detail)
+
+
+def check_destination(ins: Inspection) -> Finding:
+    """The response's Destination, when it has one, is exactly this ACS URL."""
+    destination = ins.root.get("Destination")
+    detail = f"Expected {ins.acs_url}; received {'(none)' if destination is None else destination or '(empty)'}."
+    if destination is not None and destination != ins.acs_url:
+        return fail("recipient", f"Destination {destination!r} is not the ACS URL {ins.acs_url}", detail,
+                    "ACS URL mismatch: the IdP's Reply URL must be exactly the ACS URL shown above.")
+    return ok(detail)
+
+
+def check_validity(ins: Inspection) -> Finding:
+    """Conditions within their window (300 s of skew allowed), a bearer confirmation and the session still
+    current, and a NotOnOrAfter at all (else the assertion would be valid for ever)."""
+    now = ins.now
+    conditions = ins.assertion.find(f"{SAML}Conditions")
+    not_before, not_after = parse_time(conditions.get("NotBefore")), parse_time(conditions.get("NotOnOrAfter"))
+    confirmations = [(parse_time(d.get("NotBefore")), parse_time(d.get("NotOnOrAfter"))) for d in ins.bearer_data()]
+    session = ins.assertion.find(f"{SAML}AuthnStatement")
+    session_end = parse_time(session.get("SessionNotOnOrAfter"))
+    problems = []
+    if not_before and not_before - CLOCK_SKEW > now:
+        problems.append(f"not valid before {not_before:%H:%M:%S} UTC")
+    if not_after and not_after + CLOCK_SKEW <= now:
+        problems.append(f"expired at {not_after:%H:%M:%S} UTC")
+    if not any((nb is None or nb <= now) and (na is None or na > now) for nb, na in confirmations):
+        ended = [na for _, na in confirmations if na]
+        problems.append(f"its subject confirmation ended at {max(ended):%H:%M:%S} UTC" if ended
+                        else "it has no current bearer subject confirmation")
+    if session_end and session_end <= now:
+        problems.append(f"its session ended at {session_end:%H:%M:%S} UTC")
+    ins.expired = bool(problems)
+    ends = [t for t in (not_after, *(na for _, na in confirmations)) if t]
+    ins.not_on_or_after = max(ends) if ends else None
+    issued = parse_time(ins.assertion.get("IssueInstant"))
+    skew = (now - issued).total_seconds() if issued else None
+    detail = (f"Issued {issued:%Y-%m-%d %H:%M:%S} UTC, {abs(skew):.0f} s {'ago' if skew >= 0 else 'in the future'}; "
+              if issued else "") + (", ".join(problems) or "within its validity window") + "."
+    hint = None
+    if skew is not None and abs(skew) > 120 and (problems or skew < 0):
+        hint = (f"Clock skew: this server's clock and the IdP's differ by about {abs(skew) / 60:.0f} minutes. "
+                "Sync both with NTP; 5 minutes are tolerated.")
+    if not ends:
+        return fail("invalid", "the assertion has no NotOnOrAfter: it would be valid for ever",
+                    detail.rstrip(".") + "; it has no NotOnOrAfter, so it would be valid for ever.", hint)
+    if problems:
+        return fail("expired", "; ".join(problems), detail, hint)
+    return ok(detail)
+
+
+def check_request(ins: Inspection) -> Finding:
+    """SP-initiated: both InResponseTo values are this browser's request. Else IdP-initiated, where allowed."""
+    outer = ins.root.get("InResponseTo")
+    inner = {d.get("InResponseTo") for d in ins.bearer_data()} - {None}
+    if outer is None and not inner:
+        ins.idp_initiated = True
+        if not ins.config.allow_idp_initiated:
+            return fail("unsolicited", "unsolicited response (no InResponseTo) and IdP-initiated sign-in is not "
+                                       "allowed for this provider", "IdP-initiated (no InResponseTo).",
+                        "IdP-initiated sign-in is off for this provider: allow it, or start from the CRM.")
+        return ok("IdP-initiated (no InResponseTo).")
+    if not ins.request_known:
+        return Finding(None, f"Answers request {outer or ', '.join(sorted(inner))} (not checked: pasted).")
+    detail = f"Expected {ins.request_id or '(no sign-in started in this browser)'}; received {outer or '—'}."
+    if not ins.request_id:
+        return fail("unsolicited", f"InResponseTo {outer or sorted(inner)} but no sign-in was started in this "
+                                   "session", detail)
+    if outer != ins.request_id or inner != {ins.request_id}:
+        return fail("unsolicited", f"InResponseTo (response {outer}, assertion {sorted(inner)}) does not match the "
+                                   f"request {ins.request_id}", detail)
+    return ok(detail)
+
+
+def check_name_id(ins: Inspection) -> Finding:
+    """A NameID of plain characters within the limits, an assertion ID, and the attributes, read as the identity
+    that provisioning is handed."""
+    name_id = ins.assertion.find(f"{SAML}Subject/{SAML}NameID")
+    value = element_text(name_id)
+    if not value:
+        return fail("invalid", "the assertion has no NameID" if name_id is None else "the NameID is empty")
+    qualifier = name_id.get("SPNameQualifier")
+    if qualifier and qualifier != ins.entity_id:
+        return fail("invalid", f"SPNameQualifier {qualifier} is not this SP's Entity ID")
+    attributes: dict[str, list[str]] = {}
+    for attribute in ins.assertion.iterfind(f"{SAML}AttributeStatement/{SAML}Attribute"):
+        name = attribute.get("Name")
+        if not name:
+            continue
+        if name in attributes:
+            return fail("invalid", f"the attribute {name[:100]} is sent twice")
+        if attribute.get("FriendlyName"):
+            ins.friendly_names[name] = attribute.get("FriendlyName")
+        attributes[name] = [v.strip() for v in map(element_text, attribute.iterfind(f"{SAML}AttributeValue"))
+                            if v and v.strip()]
+    statement = ins.assertion.find(f"{SAML}AuthnStatement")
+    ins.identity = SamlIdentity(ins.config.slug, value, name_id.get("Format"), statement.get("SessionIndex"),
+                                attributes, ins.assertion.get("ID"))
+    return _identifiers(ins.identity)
+
+
+def _identifiers(identity: SamlIdentity) -> Finding:
+    """NameID, assertion id and session index bounded; a NameID that NFKC would change (KELVIN SIGN, full-width
+    letters, ligatures) or that holds Unicode spaces, controls or format characters could fold onto someone else's
+    username: it is refused."""
+    name_id = identity.name_id
+    if not name_id:
+        return fail("invalid", "the NameID is empty")
+    if len(name_id) > MAX_NAME_ID:
+        return fail("limits", f"NameID is longer than {MAX_NAME_ID} characters")
+    odd = [c for c in name_id if unicodedata.category(c)[0] in "ZC" and c != " "]
+    if odd or unicodedata.normalize("NFKC", name_id) != name_id:
+        return fail("invalid", f"NameID {name_id!r} holds look-alike, space or control characters")
+    if not identity.assertion_id:
+        return fail("invalid", "the assertion has no ID")
+    for label, value in (("assertion ID", identity.assertion_id), ("SessionIndex", identity.session_index),
+                         ("NameID format", identity.name_id_format)):
+        if value and len(value) > MAX_ID:
+            return fail("limits", f"{label} is longer than {MAX_ID} characters")
+    return ok(f"{name_id} ({identity.name_id_format or 'no format'}).")
+
+
+def check_replay(ins: Inspection) -> Finding:
+    """The assertion was not used before. The ACS does not look: recording it with the sign-in refuses a second
+    use by the database's unique key, on every worker and server."""
+    if ins.replay_lookup is None:
+        return Finding(None, "Not checked here: the sign-in records the assertion, and the database refuses a "
+                             "second use.")
+    used_at = ins.replay_lookup(ins.assertion.get("ID") or "")
+    if used_at is not None:
+        return fail("replay", f"assertion {ins.assertion.get('ID')} was already used",
+                    f"This assertion was already used at {used_at:%Y-%m-%d %H:%M:%S} UTC.")
+    return ok("Not used before.")
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("encoding", "Size and encoding", check_encoding, gate=True),
+    Check("transforms", "Signature form", check_signature_form, gate=True),
+    Check("limits", "Limits", check_limits),
+    Check("structure", "One assertion in a Response", check_structure, gate=True, quiet=True),
+    Check("status", "Status", check_status),
+    Check("signature", "Signature", check_signature),
+    Check("issuer", "Issuer", check_issuer),
+    Check("audience", "Audience", check_audience),
+    Check("recipient", "Recipient", check_recipient),
+    Check("destination", "Destination", check_destination),
+    Check("validity", "Validity window", check_validity),
+    Check("request", "Request", check_request),
+    Check("name_id", "NameID", check_name_id, quiet=True),
+    Check("replay", "Replay", check_replay),
+)
+
+
+# --- the two runners -------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ValidatedResponse:
+    """A response that passed every check: who signed in, how the sign-in was started, and until when its
+    assertion id must be remembered."""
+
+    identity: SamlIdentity
+    idp_initiated: bool
+    not_on_or_after: datetime
+
+
+def validate(ins: Inspection, checks: tuple[Check, ...] | None = None) -> ValidatedResponse:
+    """The ACS's runner: every check in turn, the first failure raises SamlRejected with its code and reason."""
+    for check in checks or CHECKS:
+        try:
+            finding = check.run(ins)
+        except Exception as error:  # lxml, xmlsec or a library helper choking on a hostile document
+            raise SamlRejected("malformed", f"{check.key}: {type(error).__name__}: {error}") from None
+        if finding.passed is False:
+            raise SamlRejected(finding.code, finding.reason or finding.detail)
+    return ValidatedResponse(ins.identity, ins.idp_initiated, ins.not_on_or_after)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check's result as the report shows it."""
+
+    key: str
+    label: str
+    passed: bool | None
+    detail: str
+    hint: str | None
+
+
+def inspect(ins: Inspection, checks: tuple[Check, ...] | None = None) -> list[Result]:
+    """The report's runner: every check, each result kept; it stops only after a failed gate."""
+    results = []
+    for check in checks or CHECKS:
+        try:
+            finding = check.run(ins)
+        except Exception as error:
+            finding = fail("malformed", f"{type(error).__name__}: {error}")
+        if finding.passed is not True or not check.quiet:
+            results.append(Result(check.key, check.label, finding.passed, finding.detail, finding.hint))
+        if check.gate and finding.passed is False:
+            break
+    return results
+
+
+def precheck(saml_response: str | None) -> bytes:
+    """The checks that refuse hostile input before any costly work (size, encoding, signature form, limits); the
+    decoded XML when they pass."""
+    ins = Inspection(None, saml_response, "", "", None, datetime.now(UTC).replace(tzinfo=None))
+    validate(ins, tuple(c for c in CHECKS if c.key in ("encoding", "transforms", "limits")))
+    return ins.xml

@@ -1,0 +1,166 @@
+"""The one owner of an SSO sign-in's transaction.
+
+A validated response becomes one transaction: the replay record, who the person is (the resolver), the plan,
+applying it, the attempt and the audit event, then the commit. Nothing else on the sign-in path commits or rolls
+back. When a concurrent first login of the same person wins a unique key, the whole sign-in is tried again (it
+then finds the user); when the database connection drops, it is tried again on a fresh connection.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+
+from crm.audit.models import PROVISIONING
+from crm.audit.services import insert_event
+from crm.extensions import db
+from crm.identity_providers.config import ProviderConfig
+from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan
+from crm.provisioning.identity import SamlIdentity
+from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
+from crm.provisioning.planner import plan_sign_in
+from crm.provisioning.resolver import resolve
+from crm.sso.attempts import record_attempt
+from crm.sso.checks import CLOCK_SKEW, ValidatedResponse
+from crm.sso.models import UsedAssertion
+from crm.sso.rejections import SamlRejected
+from crm.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+ACTOR = (None, "sso")
+TRIES = 3  # a first login can collide twice (on a new account's name, then on the username)
+PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
+VERBS = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}
+
+
+@dataclass(frozen=True)
+class SignInOutcome:
+    """What a sign-in came to: the user to sign in (None when refused), the event's outcome and reference."""
+
+    user_id: int | None
+    outcome: str  # created, updated, unchanged, denied
+    reference: str
+    denial_message: str | None = None
+    denial_code: str | None = None
+
+
+def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
+                     request_id: str | None) -> SignInOutcome:
+    """Run the sign-in as one transaction and commit it; SamlRejected for a replay or a value the database
+    cannot hold (nothing is written then but the refusal)."""
+    dropped = False
+    for attempt in range(1, TRIES + 1):
+        try:
+            outcome = _sign_in_once(db.session.connection(), config, validated, saml_response, request_id)
+            db.session.commit()
+            return outcome
+        except _Replayed:
+            db.session.rollback()
+            raise SamlRejected("replay", f"assertion {validated.identity.assertion_id} was already used") from None
+        except IntegrityError:  # a concurrent first login of the same person got there first: it is known now
+            db.session.rollback()
+            if attempt == TRIES:
+                raise
+        except DataError as error:
+            db.session.rollback()
+            raise SamlRejected("limits", f"database refused a value: {error.orig}") from None
+        except DBAPIError as error:
+            db.session.rollback()
+            if not error.connection_invalidated or dropped:
+                raise
+            dropped = True  # once: the pool gives a fresh connection
+            log.warning("sign-in through %s met a dropped database connection; trying again", config.slug)
+    raise AssertionError("unreachable")
+
+
+class _Replayed(Exception):
+    """The assertion id is recorded already."""
+
+
+def _sign_in_once(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
+                  request_id: str | None) -> SignInOutcome:
+    identity, policy, now = validated.identity, config.policy, utcnow()
+    _remember_assertion(conn, config.id, identity.assertion_id, validated.not_on_or_after, now)
+    resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
+                         identity.first(policy.immutable_id_attribute))
+    lookups = Lookups(conn)
+    plan = (denied(identity.name_id, resolution.refusal) if resolution.refusal else
+            plan_sign_in(identity, policy, resolution.state, lookups.exists))
+    applied = None if plan.action == DENY else apply_plan(conn, plan, identity, policy, resolution, lookups, now)
+    outcome = _outcome(plan, applied)
+    if outcome == "denied" and applied is not None:  # signed up, but no package had a free seat
+        plan = Plan(plan.action, plan.username, applied.user_id, plan.link,
+                    deny("no_seat", "no license package had a free seat"), plan.contact, plan.field_changes,
+                    plan.grant_licenses, plan.roles_add, plan.roles_remove, plan.groups_known, plan.notes)
+    who = resolution.state.username if resolution.state else identity.name_id
+    reference = _audit(conn, config, identity, plan, applied, outcome, who)
+    signed_in = outcome != "denied"
+    record_attempt(conn, config.id, saml_response, "signed in" if signed_in else "refused",
+                   name_id=identity.name_id, reference=reference, request_id=request_id)
+    if signed_in:
+        return SignInOutcome(applied.user_id, outcome, reference)
+    return SignInOutcome(None, "denied", reference, plan.denial.message, plan.denial.code)
+
+
+def _remember_assertion(conn: Connection, provider_id: int, assertion_id: str, not_on_or_after: datetime,
+                        now: datetime) -> None:
+    """Record the assertion id, the sign-in's first write: a second use, by any worker on any server, fails on
+    the primary key and rolls the whole sign-in back."""
+    table = UsedAssertion.__table__
+    try:
+        conn.execute(insert(table).values(assertion_id=assertion_id, provider_id=provider_id, used_at=now,
+                                          expires_at=max(not_on_or_after, now) + CLOCK_SKEW))
+    except IntegrityError:
+        raise _Replayed() from None
+    if secrets.randbelow(PURGE_EVERY) == 0:
+        # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
+        conn.execute(delete(table).where(table.c.provider_id == provider_id,
+                                         table.c.expires_at < now - CLOCK_SKEW))
+
+
+def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
+    if applied is None or applied.no_seat:
+        return "denied"
+    if plan.action == CREATE:
+        return "created"
+    if plan.link or plan.field_changes or plan.roles_add or plan.roles_remove or applied.licenses_granted:
+        return "updated"
+    return "unchanged"
+
+
+def _audit(conn: Connection, config: ProviderConfig, identity: SamlIdentity, plan: Plan,
+           applied: AppliedPlan | None, outcome: str, who: str) -> str:
+    """The sign-in's audit event: what the IdP sent, every field changed, licenses and roles (one INSERT)."""
+    notes = list(plan.notes) + (applied.notes if applied else [])
+    granted = applied.licenses_granted if applied else []
+    user_id = applied.user_id if applied else plan.user_id
+    return insert_event(
+        conn, "sso.sign_in", f"{VERBS[outcome]} {identity.name_id} through {config.slug}", category=PROVISIONING,
+        actor=ACTOR, target_type="User", target_id=user_id, target_label=who.strip()[:250],
+        changes={k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()},
+        details={"attributes": {name: list(values) for name, values in identity.attributes.items()},
+                 "name_id_format": identity.name_id_format, "assertion_id": identity.assertion_id,
+                 "licenses_granted": granted, "roles_added": sorted(plan.roles_add.values()),
+                 "roles_removed": sorted(plan.roles_remove.values()), "notes": notes},
+        idp_slug=config.slug, name_id=identity.name_id[:250], outcome=outcome,
+        reason=plan.denial.reason if plan.denial else "; ".join(notes) or None)
+
+
+def refuse(config: ProviderConfig, rejected: SamlRejected, saml_response: str | None, request_id: str | None,
+           remote_addr: str | None) -> str:
+    """Record a refused response (audit event and attempt) in a transaction of its own; return the reference."""
+    db.session.rollback()
+    conn = db.session.connection()
+    reference = insert_event(conn, "sso.rejected", f"Refused a sign-in response from {config.slug}",
+                             category=PROVISIONING, actor=ACTOR, idp_slug=config.slug, outcome="rejected",
+                             reason=f"{rejected.code}: {rejected.reason}"[:4000],
+                             details={"remote_addr": remote_addr})
+    if saml_response is not None:
+        record_attempt(conn, config.id, saml_response, "rejected", reference=reference, request_id=request_id)
+    db.session.commit()
+    return reference
+

@@ -1,0 +1,48 @@
+"""One list of checks, two runners: a check added once refuses at the ACS and shows in the report; a sign-in
+decodes and parses its response once."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from crm.identity_providers.config import config_of
+from crm.sso import checks, prechecks
+from crm.sso.report import build_report
+from tests.saml_signer import Spec, signed_response
+from tests.sso.conftest import nina
+
+
+def _no_contractors(ins: checks.Inspection) -> checks.Finding:
+    """A rule an admin might want: nobody whose job title says contractor."""
+    titles = [v.text or "" for v in ins.assertion.iter(f"{checks.SAML}AttributeValue")]
+    if any("contractor" in t.lower() for t in titles):
+        return checks.fail("invalid", "contractors may not sign in", hint="Ask for an employee account.")
+    return checks.ok("No contractor.")
+
+
+def test_a_check_added_once_refuses_at_the_acs_and_shows_in_the_report(monkeypatch, entra, visitor):
+    added = checks.Check("contractor", "Contractors", _no_contractors)
+    monkeypatch.setattr(checks, "CHECKS", checks.CHECKS + (added,))
+    response = signed_response(Spec(attributes=nina(jobtitle="Contractor")))
+    report = build_report(config_of(entra), response)
+    row = next(c for c in report["checks"] if c["key"] == "contractor")
+    assert row["label"] == "Contractors" and row["passed"] is False and row["hint"] == "Ask for an employee account."
+    refused = visitor.sign_in(attributes=nina(jobtitle="Contractor"))
+    assert refused.status_code == 400 and visitor.signed_in_as() is None
+    assert visitor.sign_in(attributes=nina()).status_code == 302  # the same check lets an employee in
+
+
+def test_a_sign_in_decodes_and_parses_its_response_once(monkeypatch, entra, visitor):
+    calls = []
+    decode = prechecks.decode
+    monkeypatch.setattr(prechecks, "decode", lambda encoded: calls.append(1) or decode(encoded))
+    assert visitor.sign_in(attributes=nina()).status_code == 302
+    assert calls == [1]
+
+
+def test_importing_the_planner_loads_no_xml_and_no_saml():
+    """crm.provisioning is plain Python (import-linter says so of its imports; this says so of a running process)."""
+    code = ("import sys, crm.provisioning.planner, crm.provisioning.apply, crm.provisioning.resolver; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'lxml', 'onelogin', 'xmlsec'}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
