@@ -10,7 +10,7 @@ import time
 
 from lxml import etree
 
-from bench.sso_cost import FORM, _people, _setup, _time, form_body, summary
+from bench.sso_cost import _people, _setup, _time, form_body, post_as_browser, summary
 from tests.saml_signer import build_response, encode, signed_response
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
@@ -64,16 +64,14 @@ def run(database_url: str, count: int = 50) -> dict:
     """Median and p95 of each refusal through the ACS, beside a valid returning user's sign-in."""
     from onelogin.saml2.auth import OneLogin_Saml2_Auth
 
-    from crm.identity_providers.services import find_provider
+    from crm.identity_providers.config import provider_config
     from crm.sso.settings import saml_settings
 
     app = _setup(database_url)
     client = app.test_client()
 
-    def post(body: bytes, expect: int):
-        response = client.post("http://localhost/sso/bench/acs", data=body, content_type=FORM)
-        assert response.status_code == expect, (response.status_code, response.get_data(as_text=True)[:300])
-        client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    def post(bodies: tuple[bytes, bytes], expect: int):
+        post_as_browser(app, client, bodies, expect)
 
     people = _people("hostile", count)
     for spec in people:
@@ -87,7 +85,7 @@ def run(database_url: str, count: int = 50) -> dict:
         timed["within_valid"] = timed["p95_ms"] <= results["valid_sign_in"]["p95_ms"] or timed["ratio_to_valid"] <= 1
         results["cases"][name] = timed
     with app.app_context():
-        settings = saml_settings(find_provider("bench"))
+        settings = saml_settings(provider_config("bench"))
     data = {"https": "off", "http_host": "localhost", "script_name": "/sso/bench/acs", "get_data": {},
             "post_data": {"SAMLResponse": _with_xslt(people[0])}}
     started = time.perf_counter()

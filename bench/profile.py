@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from bench.sso_cost import FORM, _people, _setup, form_body
+from bench.sso_cost import _people, _setup, form_body, post_as_browser
 from tests.saml_signer import signed_response
 
 LAYERS = (  # the first path fragment that matches names the layer of a frame's own time
@@ -52,10 +52,8 @@ def run(database_url: str, count: int = 100, top: int = 12) -> dict:
     app = _setup(database_url)
     client = app.test_client()
 
-    def acs(body: bytes) -> None:
-        response = client.post("http://localhost/sso/bench/acs", data=body, content_type=FORM)
-        assert response.status_code == 302, response.status_code
-        client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    def acs(bodies: tuple[bytes, bytes]) -> None:
+        post_as_browser(app, client, bodies)
 
     returning = _people("profiled", count)
     for spec in returning:

@@ -71,5 +71,8 @@ def record(action: str, summary: str, **fields: Any) -> AuditEvent:
 def insert_event(conn: Connection, action: str, summary: str, **fields: Any) -> str:
     """Write an audit event with one INSERT on the caller's connection (its transaction); return its reference."""
     row = event_row(action, summary, **fields)
-    conn.execute(insert(AuditEvent.__table__).values(row))
+    conn.execute(_INSERT_EVENT, row)
     return row["reference"]
+
+
+_INSERT_EVENT = insert(AuditEvent.__table__)  # built once; each event binds its row

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from crm.extensions import db
 from crm.identity_providers.certificates import CertificateInfo
@@ -52,10 +52,14 @@ class ProviderConfig:
                    (provider.id, provider.config_version, provider.created_at))
 
 
+_PROVIDERS = IdentityProvider.__table__
+_VERSION_BY_SLUG = (select(_PROVIDERS.c.id, _PROVIDERS.c.config_version, _PROVIDERS.c.created_at)
+                    .where(_PROVIDERS.c.slug == bindparam("slug")))
+
+
 def provider_config(slug: str) -> ProviderConfig | None:
     """The configuration of the provider with this slug (one small SELECT; the rest from the cache)."""
-    key = db.session.execute(select(IdentityProvider.id, IdentityProvider.config_version, IdentityProvider.created_at)
-                             .where(IdentityProvider.slug == (slug or "").strip().lower())).first()
+    key = db.session.connection().execute(_VERSION_BY_SLUG, {"slug": (slug or "").strip().lower()}).first()
     if key is None:
         return None
     return cached_for(tuple(key), "config", lambda: ProviderConfig.from_provider(db.session.get(IdentityProvider,

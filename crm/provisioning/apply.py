@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
@@ -28,6 +28,7 @@ _users, _identities, _contacts = User.__table__, UserIdentity.__table__, Contact
 _packages, _seats, _memberships = LicensePackage.__table__, LicenseSeat.__table__, RoleMembership.__table__
 LOOKUP_TABLES = {"type": ContactType.__table__, "department": Department.__table__}
 GRANTED_BY = "sso"
+_STAMP_LOGIN = update(_users).where(_users.c.id == bindparam("user_id")).values(last_login_at=bindparam("now"))
 
 
 @dataclass
@@ -74,7 +75,7 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
             contact_id=contact_id, created_at=now, last_login_at=now).returning(_users.c.id)).scalar_one()
     else:
         user_id = plan.user_id
-        conn.execute(update(_users).where(_users.c.id == user_id).values(last_login_at=now))
+        conn.execute(_STAMP_LOGIN, {"user_id": user_id, "now": now})
         if not current:  # a user without a contact gets one
             contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
             conn.execute(update(_users).where(_users.c.id == user_id).values(contact_id=contact_id))

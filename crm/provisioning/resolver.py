@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Select, and_, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from crm.auth.models import User
 from crm.contacts.fields import CONTACT_FIELDS
@@ -48,10 +48,10 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
     """
     key = fold(name_id)
     if immutable_id:
-        found = _bound(conn, _identities.c.immutable_id == immutable_id, provider_id)
+        found = _bound(conn, _BY_IMMUTABLE_ID, provider_id, immutable_id)
         if found is not None:
             return found
-    found = _bound(conn, _identities.c.name_id_key == key, provider_id)
+    found = _bound(conn, _BY_NAME_ID, provider_id, key)
     if found is not None:
         if immutable_id and found.stored_immutable_id and found.stored_immutable_id != immutable_id:
             return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {found.state.username} "
@@ -60,10 +60,11 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
     return _local_user(conn, key, provider_id, slug)
 
 
-def _user_rows(stmt: Select, conn: Connection) -> list:
-    """The rows of a user with contact, seat count and roles (one row per role, or one without)."""
+def _with_user(stmt: Select) -> Select:
+    """The statement's rows joined with the user, contact, seat count and roles (one row per role, or one
+    without): everything the planner reads of a user, in one statement."""
     seats = select(func.count()).where(LicenseSeat.__table__.c.user_id == _users.c.id).scalar_subquery()
-    stmt = (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active,
+    return (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active,
                              _users.c.password_hash.is_not(None).label("has_password"), seats.label("seat_count"),
                              *_CONTACT_COLUMNS, _memberships.c.role_id, _memberships.c.source, _roles.c.name,
                              _roles.c.grants_admin)
@@ -73,7 +74,22 @@ def _user_rows(stmt: Select, conn: Connection) -> list:
             .outerjoin(_departments, _departments.c.id == _contacts.c.department_id)
             .outerjoin(_memberships, _memberships.c.user_id == _users.c.id)
             .outerjoin(_roles, _roles.c.id == _memberships.c.role_id))
-    return conn.execute(stmt).all()
+
+
+def _binding_lookup(column) -> Select:
+    binding = select(_identities.c.id.label("binding_id"), _identities.c.immutable_id.label("stored_immutable_id"))
+    return _with_user(binding.select_from(_identities.join(_users, _users.c.id == _identities.c.user_id))
+                      .where(_identities.c.provider_id == bindparam("provider_id"), column == bindparam("value")))
+
+
+# Built once: a sign-in only binds values to them (SQLAlchemy and the server reuse the compiled statement).
+_BY_IMMUTABLE_ID = _binding_lookup(_identities.c.immutable_id)
+_BY_NAME_ID = _binding_lookup(_identities.c.name_id_key)
+_LOCAL_USER = _with_user(select(_identities.c.id.label("binding_id"), _identities.c.provider_id,
+                                _identities.c.name_id_key, _providers.c.slug.label("bound_to"))
+                         .select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
+                                      .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
+                         .where(_users.c.username_key == bindparam("key")))
 
 
 def _state(rows: list, bound: bool) -> UserState:
@@ -85,11 +101,8 @@ def _state(rows: list, bound: bool) -> UserState:
                      license_count=first.seat_count)
 
 
-def _bound(conn: Connection, criterion, provider_id: int) -> Resolution | None:
-    stmt = (select(_identities.c.id.label("binding_id"), _identities.c.immutable_id.label("stored_immutable_id"))
-            .select_from(_identities.join(_users, _users.c.id == _identities.c.user_id))
-            .where(and_(_identities.c.provider_id == provider_id, criterion)))
-    rows = _user_rows(stmt, conn)
+def _bound(conn: Connection, stmt: Select, provider_id: int, value: str) -> Resolution | None:
+    rows = conn.execute(stmt, {"provider_id": provider_id, "value": value}).all()
     if not rows:
         return None
     return Resolution(_state(rows, bound=True), binding_id=rows[0].binding_id,
@@ -97,12 +110,7 @@ def _bound(conn: Connection, criterion, provider_id: int) -> Resolution | None:
 
 
 def _local_user(conn: Connection, key: str, provider_id: int, slug: str) -> Resolution:
-    stmt = (select(_identities.c.id.label("binding_id"), _identities.c.provider_id, _identities.c.name_id_key,
-                   _providers.c.slug.label("bound_to"))
-            .select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
-                         .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
-            .where(_users.c.username_key == key))
-    rows = _user_rows(stmt, conn)
+    rows = conn.execute(_LOCAL_USER, {"key": key}).all()
     if not rows:
         return Resolution()
     first, state = rows[0], _state(rows, bound=False)

@@ -17,6 +17,9 @@ KEEP_FOR = timedelta(days=7)
 PRUNE_EVERY = 10
 
 
+_INSERT_ATTEMPT = insert(SignInAttempt.__table__).returning(SignInAttempt.id)  # built once per process
+
+
 def record_attempt(conn: Connection, provider_id: int, saml_response: str | None, outcome: str, *,
                    name_id: str | None = None, reference: str | None = None,
                    request_id: str | None = None) -> int | None:
@@ -24,10 +27,10 @@ def record_attempt(conn: Connection, provider_id: int, saml_response: str | None
     which is not kept); now and then drop those beyond the last 50 or older than 7 days."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
         return None
-    attempt_id = conn.execute(insert(SignInAttempt.__table__).values(
-        provider_id=provider_id, saml_response=saml_response, outcome=outcome, received_at=utcnow(),
-        name_id=(name_id or "")[:250] or None, reference=reference, request_id=(request_id or "")[:256] or None)
-        .returning(SignInAttempt.id)).scalar_one()
+    attempt_id = conn.execute(_INSERT_ATTEMPT, {
+        "provider_id": provider_id, "saml_response": saml_response, "outcome": outcome, "received_at": utcnow(),
+        "name_id": (name_id or "")[:250] or None, "reference": reference,
+        "request_id": (request_id or "")[:256] or None}).scalar_one()
     if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
         prune_attempts(conn, provider_id)
     return attempt_id

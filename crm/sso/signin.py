@@ -110,16 +110,19 @@ def _remember_assertion(conn: Connection, provider_id: int, assertion_id: str, n
                         now: datetime) -> None:
     """Record the assertion id, the sign-in's first write: a second use, by any worker on any server, fails on
     the primary key and rolls the whole sign-in back."""
-    table = UsedAssertion.__table__
     try:
-        conn.execute(insert(table).values(assertion_id=assertion_id, provider_id=provider_id, used_at=now,
-                                          expires_at=max(not_on_or_after, now) + CLOCK_SKEW))
+        conn.execute(_REMEMBER, {"assertion_id": assertion_id, "provider_id": provider_id, "used_at": now,
+                                 "expires_at": max(not_on_or_after, now) + CLOCK_SKEW})
     except IntegrityError:
         raise _Replayed() from None
     if secrets.randbelow(PURGE_EVERY) == 0:
         # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
+        table = UsedAssertion.__table__
         conn.execute(delete(table).where(table.c.provider_id == provider_id,
                                          table.c.expires_at < now - CLOCK_SKEW))
+
+
+_REMEMBER = insert(UsedAssertion.__table__)  # built once per process
 
 
 def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
