@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, g, render_template, request
+from flask_login import AnonymousUserMixin
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from crm.extensions import db
+
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 30
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -32,8 +37,21 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):
+        if database_unreachable(error):
+            return database_unavailable(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error_page(500, None), 500
+
+    @app.teardown_appcontext
+    def release_session(_error) -> None:
+        """End the request's database session without ever raising: on a dead connection the rollback fails,
+        and a raising teardown would turn an answered request into a raw 500. (Registered after Flask-SQLAlchemy's
+        own teardown, so it runs first; that one then finds nothing left to do.)"""
+        try:
+            db.session.remove()
+        except Exception as error:  # the connection is gone: the pool replaces it on the next checkout
+            log.warning("database session ended on a broken connection: %s", error)
+            db.session.registry.clear()
 
     @app.after_request
     def security_headers(response):
@@ -45,6 +63,23 @@ def register_web(app: Flask) -> None:
     from crm.templating import register_templating
 
     register_templating(app)
+
+
+def database_unreachable(error: BaseException) -> bool:
+    """True for the errors of a database that cannot be reached or dropped the connection."""
+    return isinstance(error, OperationalError | InterfaceError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def database_unavailable(error: Exception):
+    """The console's own 503 page (it touches no database), with Retry-After."""
+    log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the teardown lets it go
+        pass
+    g._login_user = AnonymousUserMixin()  # flask-login's template context would ask the database who this is
+    return render_template("errors/unavailable.html"), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def _error_page(code: int, description: str | None) -> str:

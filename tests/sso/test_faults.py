@@ -1,0 +1,88 @@
+"""Faults on PostgreSQL: a connection terminated in the middle of a sign-in is retried on a fresh one without the
+user seeing anything; a database that cannot be reached answers every page with the console's 503; a request's
+end never raises on a dead connection."""
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from crm import create_app
+from crm.auth.models import User
+from crm.extensions import db
+from crm.sso import signin
+from tests import factories
+from tests.conftest import POSTGRES_URL, login
+from tests.sso.conftest import nina
+
+pytestmark = pytest.mark.postgres_only
+
+
+def _terminate(connection) -> None:
+    """End the server process behind a SQLAlchemy connection, as an operator or a failover would."""
+    pid = connection.connection.driver_connection.info.backend_pid
+    libpq = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+def test_a_sign_in_whose_connection_is_terminated_midway_is_retried_and_succeeds(app, entra, visitor, monkeypatch):
+    resolve, calls = signin.resolve, []
+
+    def terminated_once(conn, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            _terminate(conn)  # after the replay record, before the user is found: the whole transaction is lost
+        return resolve(conn, *args)
+
+    monkeypatch.setattr(signin, "resolve", terminated_once)
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 302 and visitor.signed_in_as() is not None
+    assert len(calls) == 2
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 1
+
+
+def test_a_page_whose_connection_dies_answers_503_and_the_next_request_works(app, admin_client, monkeypatch):
+    from crm.contacts import services
+
+    search, calls = services.search_contacts, []
+
+    def terminated_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            _terminate(db.session.connection())
+        return search(*args, **kwargs)
+
+    monkeypatch.setattr(services, "search_contacts", terminated_once)
+    broken = admin_client.get("/contacts")
+    assert broken.status_code == 503 and broken.headers["Retry-After"] == "30"
+    assert "The CRM is briefly unavailable" in broken.get_data(as_text=True)
+    assert admin_client.get("/contacts").status_code == 200  # the pool gave a fresh connection
+
+
+def test_while_the_database_is_down_every_answer_is_the_clean_503_page(tmp_path):
+    down = make_url(POSTGRES_URL).set(port=1).render_as_string(hide_password=False)  # nothing listens there
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": down,
+                      "INSTANCE_PATH": str(tmp_path), "BASE_URL": "http://localhost"})
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = "1"  # a signed-in browser: the layout would ask the database who it is
+    for method, path in (("get", "/login"), ("get", "/contacts"), ("post", "/sso/entra/acs")):
+        response = getattr(client, method)(path, data={"SAMLResponse": "x", "_same_site": "1"}
+                                           if method == "post" else None)
+        body = response.get_data(as_text=True)
+        assert response.status_code == 503, (path, response.status_code)
+        assert response.headers["Retry-After"] == "30" and "briefly unavailable" in body and "Traceback" not in body
+
+
+def test_the_end_of_a_request_never_raises_on_a_dead_connection(app, client):
+    @app.get("/_test/die-after-query")
+    def die_after_query():
+        db.session.execute(db.select(User.id)).all()  # the request holds a connection in a transaction...
+        _terminate(db.session.connection())  # ...that dies before the teardown rolls it back
+        return "answered"
+
+    factories.admin_user()
+    login(client, "admin", factories.PASSWORD)
+    response = client.get("/_test/die-after-query")
+    assert response.status_code == 200 and response.get_data(as_text=True) == "answered"
