@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo )
 
-.PHONY: run test install setup bench lint clean-db
+.PHONY: run test install chromium setup bench lint clean-db
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +32,18 @@ run: setup
 	@echo "Serving the CRM console on http://$(HOST):$(PORT) (Ctrl+C stops it)"
 	CRM_DEV_IDP=1 $(FLASK) run --host $(HOST) --port $(PORT)
 
-## The layers (import-linter contracts in pyproject.toml), then the whole suite: unit, integration (SQLite, and PostgreSQL when CRM_TEST_DATABASE_URL is set), browser tests
-test: install node_modules/.installed
+## Debian's Chromium for the browser tests: installed when missing if we are root, else the command to run
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ -z "$(SUDO)" ]; then \
+	  echo "Installing Debian's Chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || true; \
+	fi
+	@[ -x $(CHROMIUM) ] || { echo "$(CHROMIUM) is missing; run: $(SUDO)apt-get install -y chromium" >&2; exit 1; }
+
+## The layers (import-linter contracts in pyproject.toml), then the whole suite, nothing skipped: unit and
+## integration tests on SQLite and PostgreSQL (CRM_TEST_DATABASE_URL, else a throwaway cluster the run starts and
+## removes), browser tests in Chromium
+test: chromium install node_modules/.installed
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

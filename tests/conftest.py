@@ -1,57 +1,97 @@
-"""Fixtures: app (SQLite, or also PostgreSQL when CRM_TEST_DATABASE_URL is set), client, runner, login helpers."""
+"""Fixtures: app (on SQLite and on PostgreSQL), client, runner, login helpers.
+
+PostgreSQL is the database CRM_TEST_DATABASE_URL names or, when it is unset, a throwaway cluster this run
+starts (tests/postgres_server.py) and removes at its end.
+"""
 from __future__ import annotations
 
 import contextvars
 import os
 import re
+import signal
 
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from crm import create_app
 from crm.demo.lookups import load_lookups
 from crm.extensions import db
 from tests import factories
+from tests.postgres_server import PostgresUnavailable, ThrowawayCluster
 
-POSTGRES_URL = os.environ.get("CRM_TEST_DATABASE_URL", "")
-BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+URL_VARIABLE = "CRM_TEST_DATABASE_URL"
+BACKENDS = ["sqlite", "postgresql"]
+_cluster = pytest.StashKey[ThrowawayCluster]()
+
+
+def pytest_configure(config):
+    """Without CRM_TEST_DATABASE_URL, start a throwaway PostgreSQL cluster and set the variable to it.
+
+    This runs before collection because test modules may read the URL when they are imported; child
+    processes (servers under test, pytest-xdist workers) inherit it and so use the same cluster.
+    """
+    if os.environ.get(URL_VARIABLE) or config.option.help:
+        return
+    cluster = config.stash[_cluster] = ThrowawayCluster()
+    config.add_cleanup(cluster.stop)  # runs after failures and Ctrl-C too
+    config.add_cleanup(lambda: os.environ.pop(URL_VARIABLE, None))
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # A terminated run (a CI timeout, `kill`) then unwinds like Ctrl-C and still removes the cluster.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        os.environ[URL_VARIABLE] = cluster.start()
+    except PostgresUnavailable as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def pytest_report_header(config):
+    """Say which PostgreSQL the run uses."""
+    cluster = config.stash.get(_cluster, None)
+    if cluster is not None and cluster.folder is not None:
+        return f"postgresql: throwaway cluster {cluster.url} in {cluster.folder}"
+    url = make_url(os.environ[URL_VARIABLE]).render_as_string(hide_password=True)
+    return f"postgresql: {url} (from {URL_VARIABLE})"
+
+
+def _left_out(item) -> bool:
+    """Whether the item is the other backend's variant of a postgres_only or sqlite_only test."""
+    backend = getattr(item, "callspec", None) and item.callspec.params.get("app")
+    return bool(backend == "sqlite" and item.get_closest_marker("postgres_only")
+                or backend == "postgresql" and item.get_closest_marker("sqlite_only"))
 
 
 def pytest_collection_modifyitems(config, items):
-    """postgres_only tests run once, on PostgreSQL, and skip visibly when no URL is given."""
-    kept = []
-    for item in items:
-        backend = getattr(item, "callspec", None) and item.callspec.params.get("app")
-        if item.get_closest_marker("postgres_only"):
-            if not POSTGRES_URL:
-                item.add_marker(pytest.mark.skip(reason="set CRM_TEST_DATABASE_URL to a PostgreSQL database"))
-            elif backend == "sqlite":
-                continue
-        kept.append(item)
-    items[:] = kept
+    """postgres_only tests run only on PostgreSQL, sqlite_only tests only on SQLite: the variant for the
+    other backend is not collected at all (a skip would read as something missing on this machine)."""
+    items[:] = [item for item in items if not _left_out(item)]
 
 
 @pytest.fixture(scope="session")
-def _postgres_schema():
+def postgres_url() -> str:
+    """The SQLAlchemy URL of the PostgreSQL database the tests use."""
+    return os.environ[URL_VARIABLE]
+
+
+@pytest.fixture(scope="session")
+def _postgres_schema(postgres_url):
     """Build the PostgreSQL schema once per run (tests then truncate, which is much faster)."""
-    if not POSTGRES_URL:
-        return None
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": POSTGRES_URL})
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": postgres_url})
     with app.app_context():
         db.drop_all()
         db.session.execute(text("DROP TABLE IF EXISTS alembic_version"))
         db.session.commit()
         db.create_all()
-    return POSTGRES_URL
+    return postgres_url
 
 
 @pytest.fixture(params=BACKENDS)
 def app(request, tmp_path, _postgres_schema):
     """A fresh app and database per test, with the standard lookups loaded."""
     backend = request.param
-    url = POSTGRES_URL if backend == "postgresql" else f"sqlite:///{tmp_path / 'test.sqlite3'}"
+    url = _postgres_schema if backend == "postgresql" else f"sqlite:///{tmp_path / 'test.sqlite3'}"
     app = create_app({
         "TESTING": True,
         "SECRET_KEY": "test-secret",

@@ -40,10 +40,8 @@ def test_walk_gives_the_same_pages_as_the_plain_query(app, crowd):
             assert got.total == total
 
 
-def test_the_walk_is_taken_for_a_crowded_first_page_and_given_up_far_in(app, request):
-    if app.config["BACKEND"] != "sqlite":
-        pytest.skip("the walk is SQLite's: PostgreSQL's planner chooses it itself from its statistics")
-    request.getfixturevalue("crowd")
+@pytest.mark.sqlite_only  # the walk is SQLite's: PostgreSQL's planner chooses it itself from its statistics
+def test_the_walk_is_taken_for_a_crowded_first_page_and_given_up_far_in(app, crowd):
     total = db.session.scalar(select(func.count()).select_from(search_statement("a").subquery()))
     walk = _walk_in_sort_order(fold("a"), "name", False)
     assert walk(0, PER_PAGE, total) is not None  # the first page comes from the walk

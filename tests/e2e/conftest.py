@@ -15,8 +15,8 @@ Helpers
   screenshot(page, name)       desktop (1280x800) and phone (390x844) PNGs in /tmp/e2e-screens
   no_horizontal_overflow(page) the document's scroll width against the viewport's
 
-Chromium: /usr/bin/chromium (never `playwright install`). Without it every test here is skipped, unless
-CRM_REQUIRE_BROWSER=1 (CI), in which case every test here fails.
+Chromium: /usr/bin/chromium (never `playwright install`); `make test` installs it when it is missing and
+may. Without it every test here fails, saying the command to run: browser tests are never skipped.
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from crm.demo.lookups import ADMIN_ROLE, load_lookups
 from crm.extensions import db
 from crm.licensing.services import take_seat
 from tests import factories
+from tests.debian import install_command
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -60,13 +61,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session", autouse=True)
 def _require_chromium():
-    """Skip (locally) or fail (CI: CRM_REQUIRE_BROWSER=1) when Debian's Chromium is missing."""
-    if os.access(CHROMIUM, os.X_OK):
-        return
-    message = f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` to run the browser tests"
-    if os.environ.get("CRM_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"CRM_REQUIRE_BROWSER=1 but {message}", pytrace=False)
-    pytest.skip(message)
+    """Fail, with the command that installs it, when Debian's Chromium is missing."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing; run: {install_command('chromium')}", pytrace=False)
 
 
 # --- Playwright configuration ----------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from sqlalchemy import create_engine, inspect, text
 
 from crm import create_app
 from crm.extensions import db
-from tests.conftest import POSTGRES_URL
 
 
 def _fresh_postgres_schema(url: str) -> str:
@@ -20,10 +19,8 @@ def _fresh_postgres_schema(url: str) -> str:
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
-def test_upgrade_matches_the_models_and_downgrade_removes_everything(engine, tmp_path):
-    if engine == "postgresql" and not POSTGRES_URL:
-        pytest.skip("set CRM_TEST_DATABASE_URL to a PostgreSQL database")
-    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if engine == "sqlite" else _fresh_postgres_schema(POSTGRES_URL)
+def test_upgrade_matches_the_models_and_downgrade_removes_everything(engine, tmp_path, postgres_url):
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if engine == "sqlite" else _fresh_postgres_schema(postgres_url)
     app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(tmp_path)})
     with app.app_context():
         upgrade()

@@ -3,6 +3,8 @@ user seeing anything; a database that cannot be reached answers every page with 
 end never raises on a dead connection."""
 from __future__ import annotations
 
+import os
+
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
@@ -12,7 +14,7 @@ from crm.auth.models import User
 from crm.extensions import db
 from crm.sso import signin
 from tests import factories
-from tests.conftest import POSTGRES_URL, login
+from tests.conftest import login
 from tests.sso.conftest import nina
 
 pytestmark = pytest.mark.postgres_only
@@ -21,7 +23,8 @@ pytestmark = pytest.mark.postgres_only
 def _terminate(connection) -> None:
     """End the server process behind a SQLAlchemy connection, as an operator or a failover would."""
     pid = connection.connection.driver_connection.info.backend_pid
-    libpq = make_url(POSTGRES_URL).set(drivername="postgresql").render_as_string(hide_password=False)
+    libpq = make_url(os.environ["CRM_TEST_DATABASE_URL"]).set(drivername="postgresql").render_as_string(
+        hide_password=False)
     with psycopg.connect(libpq, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
@@ -60,8 +63,8 @@ def test_a_page_whose_connection_dies_answers_503_and_the_next_request_works(app
     assert admin_client.get("/contacts").status_code == 200  # the pool gave a fresh connection
 
 
-def test_while_the_database_is_down_every_answer_is_the_clean_503_page(tmp_path):
-    down = make_url(POSTGRES_URL).set(port=1).render_as_string(hide_password=False)  # nothing listens there
+def test_while_the_database_is_down_every_answer_is_the_clean_503_page(tmp_path, postgres_url):
+    down = make_url(postgres_url).set(port=1).render_as_string(hide_password=False)  # nothing listens there
     app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": down,
                       "INSTANCE_PATH": str(tmp_path), "BASE_URL": "http://localhost"})
     client = app.test_client()
