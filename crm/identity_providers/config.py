@@ -58,12 +58,25 @@ _VERSION_BY_SLUG = (select(_PROVIDERS.c.id, _PROVIDERS.c.config_version, _PROVID
 
 
 def provider_config(slug: str) -> ProviderConfig | None:
-    """The configuration of the provider with this slug (one small SELECT; the rest from the cache)."""
-    key = db.session.connection().execute(_VERSION_BY_SLUG, {"slug": (slug or "").strip().lower()}).first()
+    """The configuration of the provider with this slug as it is now (one small SELECT; the rest from the cache)."""
+    slug = (slug or "").strip().lower()
+    key = db.session.connection().execute(_VERSION_BY_SLUG, {"slug": slug}).first()
     if key is None:
         return None
-    return cached_for(tuple(key), "config", lambda: ProviderConfig.from_provider(db.session.get(IdentityProvider,
-                                                                                                key.id)))
+    config = cached_for(tuple(key), "config", lambda: ProviderConfig.from_provider(db.session.get(IdentityProvider,
+                                                                                                  key.id)))
+    current_app.extensions.setdefault("provider_config_by_slug", {})[slug] = config
+    return config
+
+
+def last_config(slug: str) -> ProviderConfig | None:
+    """The configuration this worker last read for the slug, without asking the database (else it reads it).
+
+    Only for a sign-in, which confirms the version inside its own transaction (ConfigChanged) before it commits,
+    and reads the configuration again before it refuses anyone on the strength of a stale copy.
+    """
+    known = current_app.extensions.get("provider_config_by_slug", {}).get((slug or "").strip().lower())
+    return known or provider_config(slug)
 
 
 def config_of(provider: IdentityProvider) -> ProviderConfig:

@@ -12,13 +12,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from crm.audit.models import PROVISIONING
 from crm.audit.services import insert_event
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
+from crm.identity_providers.models import IdentityProvider
 from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
@@ -61,6 +62,9 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
         except _Replayed:
             db.session.rollback()
             raise SamlRejected("replay", f"assertion {validated.identity.assertion_id} was already used") from None
+        except ConfigChanged:
+            db.session.rollback()
+            raise
         except IntegrityError:  # a concurrent first login of the same person got there first: it is known now
             db.session.rollback()
             if attempt == TRIES:
@@ -81,10 +85,14 @@ class _Replayed(Exception):
     """The assertion id is recorded already."""
 
 
+class ConfigChanged(Exception):
+    """The provider's configuration changed since this worker read it: check the response again with the new one."""
+
+
 def _sign_in_once(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
                   request_id: str | None) -> SignInOutcome:
     identity, policy, now = validated.identity, config.policy, utcnow()
-    _remember_assertion(conn, config.id, identity.assertion_id, validated.not_on_or_after, now)
+    _remember_assertion(conn, config, identity.assertion_id, validated.not_on_or_after, now)
     resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
                          identity.first(policy.immutable_id_attribute))
     lookups = Lookups(conn)
@@ -106,15 +114,20 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     return SignInOutcome(None, "denied", reference, plan.denial.message, plan.denial.code)
 
 
-def _remember_assertion(conn: Connection, provider_id: int, assertion_id: str, not_on_or_after: datetime,
+def _remember_assertion(conn: Connection, config: ProviderConfig, assertion_id: str, not_on_or_after: datetime,
                         now: datetime) -> None:
     """Record the assertion id, the sign-in's first write: a second use, by any worker on any server, fails on
-    the primary key and rolls the whole sign-in back."""
+    the primary key and rolls the whole sign-in back. The row is written only while the provider's configuration
+    is the one the response was checked with (else ConfigChanged): the same statement confirms it."""
+    provider_id, version, created_at = config.version
     try:
-        conn.execute(_REMEMBER, {"assertion_id": assertion_id, "provider_id": provider_id, "used_at": now,
-                                 "expires_at": max(not_on_or_after, now) + CLOCK_SKEW})
+        written = conn.execute(_REMEMBER, {"assertion_id": assertion_id, "provider_id": provider_id, "used_at": now,
+                                           "expires_at": max(not_on_or_after, now) + CLOCK_SKEW,
+                                           "config_version": version, "created_at": created_at}).first()
     except IntegrityError:
         raise _Replayed() from None
+    if written is None:  # (rowcount is not reported for INSERT ... SELECT by every driver: RETURNING is)
+        raise ConfigChanged()
     if secrets.randbelow(PURGE_EVERY) == 0:
         # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
         table = UsedAssertion.__table__
@@ -122,7 +135,19 @@ def _remember_assertion(conn: Connection, provider_id: int, assertion_id: str, n
                                          table.c.expires_at < now - CLOCK_SKEW))
 
 
-_REMEMBER = insert(UsedAssertion.__table__)  # built once per process
+def _remember_statement():
+    """INSERT ... SELECT the assertion's row WHERE the provider still has the configuration version checked."""
+    used, providers = UsedAssertion.__table__, IdentityProvider.__table__
+    row = select(*(bindparam(name, type_=used.c[name].type)
+                   for name in ("assertion_id", "provider_id", "used_at", "expires_at")))
+    current = exists().where(providers.c.id == bindparam("provider_id"),
+                             providers.c.config_version == bindparam("config_version"),
+                             providers.c.created_at == bindparam("created_at", type_=providers.c.created_at.type))
+    return (insert(used).from_select(["assertion_id", "provider_id", "used_at", "expires_at"], row.where(current))
+            .returning(used.c.assertion_id))
+
+
+_REMEMBER = _remember_statement()  # built once per process
 
 
 def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from crm.auth.safe_urls import safe_next
 from crm.auth.services import LoginButton, add_login_buttons, add_logout_step
 from crm.extensions import csrf, db
-from crm.identity_providers.config import ProviderConfig, provider_config
+from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
 from crm.sso import browser
 from crm.sso.attempts import TEST, record_attempt
@@ -25,7 +25,7 @@ from crm.sso.checks import Inspection, validate
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.settings import cached_settings, sp_metadata, sp_urls
-from crm.sso.signin import complete_sign_in, refuse
+from crm.sso.signin import ConfigChanged, complete_sign_in, refuse
 from crm.timeutil import utcnow
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
@@ -79,13 +79,12 @@ def acs(slug: str):
     """Assertion Consumer Service: check the response, complete the sign-in, sign in on a fresh session."""
     if browser.needs_same_site_bounce():
         return render_template("sso/same_site_bounce.html", action=request.url, form=request.form)
-    config = _config(slug)
     if browser.is_test_sign_in(slug):
-        return _test_sign_in(config)
+        return _test_sign_in(_config(slug))
+    config = last_config(slug) or abort(404)
     saml_response, request_id = request.form.get("SAMLResponse") or "", browser.pending_request_id(slug)
     try:
-        validated = validate(_inspection(config, saml_response, request_id))
-        outcome = complete_sign_in(config, validated, saml_response, request_id)
+        config, validated, outcome = _sign_in(config, saml_response, request_id)
     except SamlRejected as rejected:
         return _refused(config, rejected, saml_response, request_id)
     if outcome.user_id is None:
@@ -94,6 +93,21 @@ def acs(slug: str):
                                reference=outcome.reference), 403
     browser.sign_in(outcome.user_id, validated.identity)
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
+
+
+def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None):
+    """Check the response and complete the sign-in with this worker's copy of the provider's configuration; when an
+    admin changed it since, both are done again with the current one (before anyone is signed in or refused)."""
+    for _ in range(3):
+        try:
+            validated = validate(_inspection(config, saml_response, request_id))
+            return config, validated, complete_sign_in(config, validated, saml_response, request_id)
+        except (SamlRejected, ConfigChanged):
+            current = provider_config(config.slug) or abort(404)
+            if current.version == config.version:
+                raise
+            config = current
+    raise SamlRejected("invalid", "the provider's configuration kept changing during the sign-in")
 
 
 def _inspection(config: ProviderConfig, saml_response: str, request_id: str | None) -> Inspection:

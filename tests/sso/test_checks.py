@@ -5,11 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from crm.extensions import db
 from crm.identity_providers.config import config_of
 from crm.sso import checks, prechecks
 from crm.sso.report import build_report
 from tests.saml_signer import Spec, signed_response
-from tests.sso.conftest import nina
+from tests.sso.conftest import CLAIMS, nina
 
 
 def _no_contractors(ins: checks.Inspection) -> checks.Finding:
@@ -46,3 +47,29 @@ def test_importing_the_planner_loads_no_xml_and_no_saml():
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'lxml', 'onelogin', 'xmlsec'}))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_worker_signs_in_with_its_copy_of_the_configuration_until_an_admin_changes_it(entra, visitor, client):
+    """The ACS does not read the provider on every sign-in: the sign-in's own transaction confirms the version,
+    and a change (a new certificate, JIT turned off) applies to the very next sign-in."""
+    from crm.identity_providers.certificates import parse_certificate
+    from crm.identity_providers.services import add_certificate, provider_values, save_provider
+    from tests.saml_keys import key_pair
+
+    assert visitor.sign_in(attributes=nina()).status_code == 302  # the worker now holds the configuration
+    client.post("/logout", data={"csrf_token": _token(client)})
+    add_certificate(entra, parse_certificate(key_pair("rotated-key")[1]))  # the IdP rolls its key
+    db.session.commit()
+    assert visitor.sign_in(attributes=nina(), key_name="rotated-key").status_code == 302
+    client.post("/logout", data={"csrf_token": _token(client)})
+    save_provider(entra, provider_values(entra) | {"jit_enabled": False})
+    db.session.commit()
+    refused = visitor.sign_in(attributes=nina(**{CLAIMS + "emailaddress": "new@example.com"}),
+                              name_id="new@example.com")
+    assert refused.status_code == 403 and "automatic account creation is off" in refused.get_data(as_text=True)
+
+
+def _token(client):
+    from tests.conftest import csrf_token
+
+    return csrf_token(client, "/contacts")
