@@ -26,9 +26,34 @@ from crm.users.models import UserIdentity
 
 _users, _identities, _contacts = User.__table__, UserIdentity.__table__, Contact.__table__
 _packages, _seats, _memberships = LicensePackage.__table__, LicenseSeat.__table__, RoleMembership.__table__
+_accounts = Account.__table__
 LOOKUP_TABLES = {"type": ContactType.__table__, "department": Department.__table__}
 GRANTED_BY = "sso"
-_STAMP_LOGIN = update(_users).where(_users.c.id == bindparam("user_id")).values(last_login_at=bindparam("now"))
+
+# Built once: a sign-in only binds values to them (building a statement costs more than running it on SQLite).
+_LOOKUP_ID = {key: select(t.c.id).where(t.c.name_key == bindparam("b_key")) for key, t in LOOKUP_TABLES.items()}
+_ACCOUNT_ID = select(_accounts.c.id).where(_accounts.c.name_key == bindparam("b_key"))
+_INSERT_ACCOUNT = insert(_accounts).returning(_accounts.c.id)
+_INSERT_CONTACT = insert(_contacts).returning(_contacts.c.id)
+_INSERT_USER = insert(_users).returning(_users.c.id)
+_INSERT_IDENTITY = insert(_identities)
+_STAMP_LOGIN = update(_users).where(_users.c.id == bindparam("b_user_id")).values(last_login_at=bindparam("b_now"))
+_GIVE_CONTACT = update(_users).where(_users.c.id == bindparam("b_user_id")).values(contact_id=bindparam("b_contact"))
+_UPDATE_CONTACT = update(_contacts).where(  # the columns to set are the parameters' other keys
+    _contacts.c.id == select(_users.c.contact_id).where(_users.c.id == bindparam("b_user_id")).scalar_subquery())
+_REMEMBER_IMMUTABLE_ID = (update(_identities).where(_identities.c.id == bindparam("b_id"))
+                          .values(immutable_id=bindparam("b_immutable_id")))
+_ADD_MEMBERS = insert(_memberships)
+_REMOVE_SSO_MEMBERS = delete(_memberships).where(_memberships.c.user_id == bindparam("b_user_id"),
+                                                 _memberships.c.source == SSO,
+                                                 _memberships.c.role_id.in_(bindparam("b_roles", expanding=True)))
+_ALL_PACKAGES = select(_packages.c.id, _packages.c.name).order_by(_packages.c.name_key)
+_CHOSEN_PACKAGES = _ALL_PACKAGES.where(_packages.c.id.in_(bindparam("b_ids", expanding=True)))
+_TAKE_SEAT = (update(_packages)
+              .where(_packages.c.id == bindparam("b_id"),
+                     or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
+              .values(seats_used=_packages.c.seats_used + 1))
+_INSERT_SEATS = insert(_seats)
 
 
 @dataclass
@@ -52,8 +77,7 @@ class Lookups:
         """The id of the Type or Department with this name (case-insensitive), or None."""
         key = (field_key, fold(name))
         if key not in self._found:
-            table = LOOKUP_TABLES[field_key]
-            self._found[key] = self._conn.scalar(select(table.c.id).where(table.c.name_key == key[1]))
+            self._found[key] = self._conn.scalar(_LOOKUP_ID[field_key], {"b_key": key[1]})
         return self._found[key]
 
     def exists(self, field_key: str, name: str) -> bool:
@@ -70,27 +94,25 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     if plan.action == CREATE:
         contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
         username = _username(plan.username)
-        user_id = conn.execute(insert(_users).values(
-            username=username, username_key=fold(username), user_type=policy.user_type, active=True,
-            contact_id=contact_id, created_at=now, last_login_at=now).returning(_users.c.id)).scalar_one()
+        user_id = conn.execute(_INSERT_USER, {
+            "username": username, "username_key": fold(username), "user_type": policy.user_type, "active": True,
+            "contact_id": contact_id, "created_at": now, "last_login_at": now}).scalar_one()
     else:
         user_id = plan.user_id
-        conn.execute(_STAMP_LOGIN, {"user_id": user_id, "now": now})
+        conn.execute(_STAMP_LOGIN, {"b_user_id": user_id, "b_now": now})
         if not current:  # a user without a contact gets one
             contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
-            conn.execute(update(_users).where(_users.c.id == user_id).values(contact_id=contact_id))
+            conn.execute(_GIVE_CONTACT, {"b_user_id": user_id, "b_contact": contact_id})
         elif plan.contact:
-            users_contact = select(_users.c.contact_id).where(_users.c.id == user_id).scalar_subquery()
-            conn.execute(update(_contacts).where(_contacts.c.id == users_contact)
-                         .values(**_contact_row(conn, plan, current, lookups, notes, now)))
+            conn.execute(_UPDATE_CONTACT, {"b_user_id": user_id,
+                                           **_contact_row(conn, plan, current, lookups, notes, now)})
     if plan.action == CREATE or plan.link:
-        conn.execute(insert(_identities).values(user_id=user_id, provider_id=policy.provider_id,
-                                                name_id=_username(identity.name_id), name_id_key=fold(identity.name_id),
-                                                immutable_id=immutable_id, created_at=now))
+        conn.execute(_INSERT_IDENTITY, {"user_id": user_id, "provider_id": policy.provider_id,
+                                        "name_id": _username(identity.name_id), "name_id_key": fold(identity.name_id),
+                                        "immutable_id": immutable_id, "created_at": now})
     elif immutable_id and resolution.binding_id and resolution.stored_immutable_id is None:
         # bound before the IdP sent one: remember it from now on
-        conn.execute(update(_identities).where(_identities.c.id == resolution.binding_id)
-                     .values(immutable_id=immutable_id))
+        conn.execute(_REMEMBER_IMMUTABLE_ID, {"b_id": resolution.binding_id, "b_immutable_id": immutable_id})
     _write_roles(conn, plan, user_id, now)
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:
@@ -104,7 +126,7 @@ def _username(value: str) -> str:
 
 def _insert_contact(conn: Connection, values: dict, now: datetime) -> int:
     row = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now, **values}
-    return conn.execute(insert(_contacts).values(**row).returning(_contacts.c.id)).scalar_one()
+    return conn.execute(_INSERT_CONTACT, row).scalar_one()
 
 
 def _contact_row(conn: Connection, plan: Plan, current: dict, lookups: Lookups, notes: list[str],
@@ -129,41 +151,36 @@ def _contact_row(conn: Connection, plan: Plan, current: dict, lookups: Lookups, 
 
 
 def _find_or_create_account(conn: Connection, name: str, notes: list[str], now: datetime) -> int:
-    accounts = Account.__table__
     name = name.strip(ASCII_WHITESPACE)
-    found = conn.scalar(select(accounts.c.id).where(accounts.c.name_key == fold(name)))
+    found = conn.scalar(_ACCOUNT_ID, {"b_key": fold(name)})
     if found is not None:
         return found
     notes.append(f"Account {name} was created.")
-    return conn.execute(insert(accounts).values(name=name, name_key=fold(name), created_at=now)
-                        .returning(accounts.c.id)).scalar_one()
+    return conn.execute(_INSERT_ACCOUNT, {"name": name, "name_key": fold(name), "created_at": now}).scalar_one()
 
 
 def _write_roles(conn: Connection, plan: Plan, user_id: int, now: datetime) -> None:
     if plan.roles_remove:
-        conn.execute(delete(_memberships).where(_memberships.c.user_id == user_id, _memberships.c.source == SSO,
-                                                _memberships.c.role_id.in_(list(plan.roles_remove))))
+        conn.execute(_REMOVE_SSO_MEMBERS, {"b_user_id": user_id, "b_roles": list(plan.roles_remove)})
     if plan.roles_add:
-        conn.execute(insert(_memberships), [{"user_id": user_id, "role_id": role_id, "source": SSO,
-                                             "created_at": now} for role_id in plan.roles_add])
+        conn.execute(_ADD_MEMBERS, [{"user_id": user_id, "role_id": role_id, "source": SSO, "created_at": now}
+                                    for role_id in plan.roles_add])
 
 
 def _grant_seats(conn: Connection, policy: ProviderPolicy, applied: AppliedPlan, now: datetime) -> None:
-    """A seat in each package the policy grants that has a free one (one conditional UPDATE each: PostgreSQL
-    re-checks the condition after waiting for a concurrent grant's row lock, so no seat is ever over-allocated)."""
-    stmt = select(_packages.c.id, _packages.c.name).order_by(_packages.c.name_key)
-    if not policy.all_licenses:
-        stmt = stmt.where(_packages.c.id.in_(policy.package_ids))
-    packages = conn.execute(stmt).all()
+    """A seat in each package the policy grants that has a free one (one conditional UPDATE each, in name order:
+    PostgreSQL re-checks the condition after waiting for a concurrent grant's row lock, so no seat is ever
+    over-allocated)."""
+    packages = conn.execute(_ALL_PACKAGES if policy.all_licenses else _CHOSEN_PACKAGES,
+                            {} if policy.all_licenses else {"b_ids": list(policy.package_ids)}).all()
+    granted = []
     for package in packages:
-        taken = conn.execute(update(_packages).where(
-            _packages.c.id == package.id,
-            or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
-            .values(seats_used=_packages.c.seats_used + 1)).rowcount
-        if taken != 1:
+        if conn.execute(_TAKE_SEAT, {"b_id": package.id}).rowcount == 1:
+            granted.append(package)
+        else:
             applied.notes.append(f"No free seat in {package.name}.")
-            continue
-        conn.execute(insert(_seats).values(user_id=applied.user_id, package_id=package.id, granted_by=GRANTED_BY,
-                                           granted_at=now))
-        applied.licenses_granted.append(package.name)
-    applied.no_seat = bool(packages) and not applied.licenses_granted
+    if granted:
+        conn.execute(_INSERT_SEATS, [{"user_id": applied.user_id, "package_id": p.id, "granted_by": GRANTED_BY,
+                                      "granted_at": now} for p in granted])
+    applied.licenses_granted = [p.name for p in granted]
+    applied.no_seat = bool(packages) and not granted
