@@ -2,8 +2,8 @@
 
 Responses are signed before timing. The reference builds a new OneLogin_Saml2_Auth per response with the
 same settings dict and calls process_response(), nothing else. Our sign-in is timed as a browser makes it: the
-IdP's cross-site POST (no session cookie comes with it, so the ACS answers with the page that posts the form
-again from our own site), then that same-site re-post, which signs the user in.
+IdP's cross-site POST (no session cookie comes with it) and, when the ACS answers with the page that posts the
+form again from our own site, that re-post. These responses are IdP-initiated, which needs no re-post.
 """
 from __future__ import annotations
 
@@ -59,11 +59,11 @@ def form_body(saml_response: str) -> tuple[bytes, bytes]:
 
 
 def post_as_browser(app, client, bodies: tuple[bytes, bytes], expect: int = 302):
-    """The IdP's cross-site POST (answered by the re-post page), then the re-post; the session cookie is dropped
-    afterwards so that the next sign-in starts as a new browser would."""
-    bounce = client.post("http://localhost/sso/bench/acs", data=bodies[0], content_type=FORM)
-    assert bounce.status_code == 200 and b'name="_same_site"' in bounce.data, bounce.status_code
-    response = client.post("http://localhost/sso/bench/acs", data=bodies[1], content_type=FORM)
+    """The IdP's cross-site POST and, when the answer is the re-post page, the re-post, as a browser does; the
+    session cookie is dropped afterwards so that the next sign-in starts as a new browser would."""
+    response = client.post("http://localhost/sso/bench/acs", data=bodies[0], content_type=FORM)
+    if response.status_code == 200 and b'name="_same_site"' in response.data:
+        response = client.post("http://localhost/sso/bench/acs", data=bodies[1], content_type=FORM)
     assert response.status_code == expect, (response.status_code, response.get_data(as_text=True)[:300])
     client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
     return response

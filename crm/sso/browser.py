@@ -12,6 +12,8 @@ from onelogin.saml2.utils import OneLogin_Saml2_Utils
 from crm.auth.services import start_session
 from crm.provisioning.identity import SamlIdentity
 from crm.search_keys import fold
+from crm.sso import prechecks
+from crm.sso.rejections import SamlRejected
 
 PENDING = "saml_pending"  # {"slug", "id", "at", "test"} of the AuthnRequest this browser sent
 SSO_SESSION = "saml_session"  # {"slug", "name_id", "name_id_format", "session_index"} after an SSO sign-in
@@ -43,10 +45,22 @@ def is_test_sign_in(slug: str) -> bool:
                 and current_user.is_admin)
 
 
-def needs_same_site_bounce() -> bool:
-    """The IdP's POST is cross-site, so a SameSite=Lax session cookie does not come with it: the ACS posts the
-    same form again from its own page, which brings the cookie holding this browser's AuthnRequest id."""
-    return current_app.config["SESSION_COOKIE_NAME"] not in request.cookies and not request.form.get("_same_site")
+def needs_same_site_bounce(saml_response: str) -> tuple[bool, bytes | None]:
+    """Whether to post the IdP's form again from our own page, and the decoded response when it was decoded to
+    decide (the checks then read it instead of decoding it again).
+
+    The IdP's POST is cross-site, so a SameSite=Lax session cookie does not come with it. Only a response that
+    answers a request needs the cookie (it holds this browser's AuthnRequest id): a response with no InResponseTo
+    anywhere is IdP-initiated, and the sign-in goes on at once (the new session's cookie may be set on this
+    answer). A response that cannot be decoded is refused at once too: the re-post would not change that.
+    """
+    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies or request.form.get("_same_site"):
+        return False, None
+    try:
+        document = prechecks.decode_base64(saml_response)
+    except SamlRejected:
+        return False, None
+    return b"InResponseTo=" in document, document
 
 
 def sign_in(user_id: int, identity: SamlIdentity) -> None:

@@ -68,7 +68,7 @@ class Inspection:
     now: datetime
     request_known: bool = True  # False for a pasted response: which request it answers is not known here
     replay_lookup: Callable[[str], datetime | None] | None = None  # report only; the ACS's INSERT decides
-    xml: bytes | None = None
+    xml: bytes | None = None  # the decoded response (given when the ACS decoded it to decide on the re-post)
     root: object = None
     assertion: object = None
     verified_by: CertificateInfo | None = None
@@ -100,7 +100,8 @@ class Check:
 def check_encoding(ins: Inspection) -> Finding:
     """Size, base64 and XML, parsed once (no DTD, no entities, no comments)."""
     try:
-        ins.xml, ins.root = prechecks.decode(ins.encoded)
+        ins.xml = ins.xml or prechecks.decode_base64(ins.encoded)  # the ACS may have decoded it already
+        ins.root = prechecks.parse(ins.xml)
     except SamlRejected as refused:
         hint = None
         if refused.reason == "SAMLResponse is not base64":

@@ -38,6 +38,12 @@ _ID_REFERENCE = re.compile(r"^#[A-Za-z_][\w.-]*$")
 def decode(saml_response: str | None) -> tuple[bytes, etree._Element]:
     """The XML and its parsed tree: size capped, base64 checked, no DTD (SamlRejected "too_large"/"malformed").
     This is the one parse of a response: every check reads this tree."""
+    document = decode_base64(saml_response)
+    return document, parse(document)
+
+
+def decode_base64(saml_response: str | None) -> bytes:
+    """The posted SAMLResponse as XML bytes: size capped, base64 checked, no DTD (SamlRejected)."""
     if not saml_response:
         raise SamlRejected("malformed", "no SAMLResponse was posted")
     if len(saml_response) > MAX_RESPONSE_CHARS:
@@ -48,8 +54,13 @@ def decode(saml_response: str | None) -> tuple[bytes, etree._Element]:
         raise SamlRejected("malformed", "SAMLResponse is not base64") from None
     if b"<!DOCTYPE" in document or b"<!ENTITY" in document:
         raise SamlRejected("malformed", "SAMLResponse contains a DTD")
+    return document
+
+
+def parse(document: bytes) -> etree._Element:
+    """The response's XML tree, parsed once (SamlRejected "malformed" when it is not XML)."""
     try:  # python3-saml's own hardened parser: no DTD, no entities, no network; comments and PIs removed
-        return document, xmlparser.fromstring(document)
+        return xmlparser.fromstring(document)
     except etree.XMLSyntaxError as error:
         raise SamlRejected("malformed", f"SAMLResponse is not XML: {error.msg}") from None
     except (xmlparser.DTDForbidden, xmlparser.EntitiesForbidden, ValueError) as error:

@@ -77,14 +77,15 @@ def login(slug: str):
 @bp.post("/<slug>/acs")
 def acs(slug: str):
     """Assertion Consumer Service: check the response, complete the sign-in, sign in on a fresh session."""
-    if browser.needs_same_site_bounce():
+    saml_response = request.form.get("SAMLResponse") or ""
+    bounce, document = browser.needs_same_site_bounce(saml_response)
+    if bounce:
         return render_template("sso/same_site_bounce.html", action=request.url, form=request.form)
     if browser.is_test_sign_in(slug):
         return _test_sign_in(_config(slug))
-    config = last_config(slug) or abort(404)
-    saml_response, request_id = request.form.get("SAMLResponse") or "", browser.pending_request_id(slug)
+    config, request_id = last_config(slug) or abort(404), browser.pending_request_id(slug)
     try:
-        config, validated, outcome = _sign_in(config, saml_response, request_id)
+        config, validated, outcome = _sign_in(config, saml_response, request_id, document)
     except SamlRejected as rejected:
         return _refused(config, rejected, saml_response, request_id)
     if outcome.user_id is None:
@@ -95,12 +96,12 @@ def acs(slug: str):
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
 
 
-def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None):
+def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None, document: bytes | None):
     """Check the response and complete the sign-in with this worker's copy of the provider's configuration; when an
     admin changed it since, both are done again with the current one (before anyone is signed in or refused)."""
     for _ in range(3):
         try:
-            validated = validate(_inspection(config, saml_response, request_id))
+            validated = validate(_inspection(config, saml_response, request_id, document))
             return config, validated, complete_sign_in(config, validated, saml_response, request_id)
         except (SamlRejected, ConfigChanged):
             current = provider_config(config.slug) or abort(404)
@@ -110,12 +111,13 @@ def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None)
     raise SamlRejected("invalid", "the provider's configuration kept changing during the sign-in")
 
 
-def _inspection(config: ProviderConfig, saml_response: str, request_id: str | None) -> Inspection:
+def _inspection(config: ProviderConfig, saml_response: str, request_id: str | None,
+                document: bytes | None = None) -> Inspection:
     """The response checked against this provider, at this moment, for this browser's request."""
     if not config.enabled:
         raise SamlRejected("disabled", f"identity provider {config.slug} is disabled", status=403)
     urls = sp_urls(config.slug)
-    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow())
+    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow(), xml=document)
 
 
 def _test_sign_in(config: ProviderConfig):

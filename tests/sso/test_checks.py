@@ -35,10 +35,11 @@ def test_a_check_added_once_refuses_at_the_acs_and_shows_in_the_report(monkeypat
 
 def test_a_sign_in_decodes_and_parses_its_response_once(monkeypatch, entra, visitor):
     calls = []
-    decode = prechecks.decode
-    monkeypatch.setattr(prechecks, "decode", lambda encoded: calls.append(1) or decode(encoded))
-    assert visitor.sign_in(attributes=nina()).status_code == 302
-    assert calls == [1]
+    decode, parse = prechecks.decode_base64, prechecks.parse
+    monkeypatch.setattr(prechecks, "decode_base64", lambda encoded: calls.append("decode") or decode(encoded))
+    monkeypatch.setattr(prechecks, "parse", lambda document: calls.append("parse") or parse(document))
+    assert visitor.sign_in(attributes=nina()).status_code == 302  # SP-initiated: after the re-post
+    assert calls == ["decode", "parse"]
 
 
 def test_importing_the_planner_loads_no_xml_and_no_saml():

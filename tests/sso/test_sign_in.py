@@ -270,6 +270,19 @@ def test_a_cross_site_post_without_the_session_cookie_is_posted_again_from_our_s
     assert response.status_code == 302 and response.headers["Location"] == "/accounts"
 
 
+def test_an_idp_initiated_post_needs_no_re_post_and_signs_in_at_once(entra, app, client):
+    """Only a response that answers a request needs this browser's session cookie; an IdP-initiated one (the app
+    tile in the IdP's portal) signs in on the IdP's own POST, and the new session's cookie comes with that answer."""
+    entra.allow_idp_initiated = True
+    db.session.commit()
+    response = client.post("http://localhost/sso/entra/acs", data={"SAMLResponse": signed_response(Spec(
+        attributes=nina())), "RelayState": "/accounts"})
+    assert response.status_code == 302 and response.headers["Location"] == "/accounts"
+    assert "SameSite=Lax" in response.headers["Set-Cookie"]
+    with client.session_transaction() as session:
+        assert session.get("_user_id")
+
+
 def test_local_users_with_a_password_or_admin_role_are_never_linked_automatically(visitor, entra, client):
     factories.user("nina.novak@example.com", given_name="Nina", surname="Local")  # has a local password
     response = visitor.sign_in(attributes=nina())
