@@ -27,13 +27,25 @@ def record_attempt(conn: Connection, provider_id: int, saml_response: str | None
     which is not kept); now and then drop those beyond the last 50 or older than 7 days."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
         return None
-    attempt_id = conn.execute(_INSERT_ATTEMPT, {
-        "provider_id": provider_id, "saml_response": saml_response, "outcome": outcome, "received_at": utcnow(),
-        "name_id": (name_id or "")[:250] or None, "reference": reference,
-        "request_id": (request_id or "")[:256] or None}).scalar_one()
-    if secrets.randbelow(PRUNE_EVERY) == 0:  # about one attempt in ten: a few extra rows at most between prunes
-        prune_attempts(conn, provider_id)
+    row = attempt_row(provider_id, saml_response, outcome, name_id=name_id, reference=reference,
+                      request_id=request_id)
+    attempt_id = conn.execute(_INSERT_ATTEMPT, row).scalar_one()
+    now_and_then_prune(conn, provider_id)
     return attempt_id
+
+
+def attempt_row(provider_id: int, saml_response: str, outcome: str, *, name_id: str | None = None,
+                reference: str | None = None, request_id: str | None = None) -> dict:
+    """The sign_in_attempt row for a response (the caller writes it)."""
+    return {"provider_id": provider_id, "saml_response": saml_response, "outcome": outcome, "received_at": utcnow(),
+            "name_id": (name_id or "")[:250] or None, "reference": reference,
+            "request_id": (request_id or "")[:256] or None}
+
+
+def now_and_then_prune(conn: Connection, provider_id: int) -> None:
+    """About one attempt in ten prunes the provider's list: a few extra rows at most between prunes."""
+    if secrets.randbelow(PRUNE_EVERY) == 0:
+        prune_attempts(conn, provider_id)
 
 
 def prune_attempts(conn: Connection, provider_id: int) -> None:

@@ -12,22 +12,22 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, exists, insert, select
+from sqlalchemy import Connection, delete
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from crm.audit.models import PROVISIONING
-from crm.audit.services import insert_event
+from crm.audit.services import event_row, insert_event
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
-from crm.identity_providers.models import IdentityProvider
 from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import plan_sign_in
 from crm.provisioning.resolver import resolve
-from crm.sso.attempts import record_attempt
+from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
 from crm.sso.checks import CLOCK_SKEW, ValidatedResponse
 from crm.sso.models import UsedAssertion
+from crm.sso.records import ConfigChanged, Replayed, write_sign_in_records
 from crm.sso.rejections import SamlRejected
 from crm.timeutil import utcnow
 
@@ -59,7 +59,7 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
             outcome = _sign_in_once(db.session.connection(), config, validated, saml_response, request_id)
             db.session.commit()
             return outcome
-        except _Replayed:
+        except Replayed:
             db.session.rollback()
             raise SamlRejected("replay", f"assertion {validated.identity.assertion_id} was already used") from None
         except ConfigChanged:
@@ -81,18 +81,9 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
     raise AssertionError("unreachable")
 
 
-class _Replayed(Exception):
-    """The assertion id is recorded already."""
-
-
-class ConfigChanged(Exception):
-    """The provider's configuration changed since this worker read it: check the response again with the new one."""
-
-
 def _sign_in_once(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
                   request_id: str | None) -> SignInOutcome:
     identity, policy, now = validated.identity, config.policy, utcnow()
-    _remember_assertion(conn, config, identity.assertion_id, validated.not_on_or_after, now)
     resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
                          identity.first(policy.immutable_id_attribute))
     lookups = Lookups(conn)
@@ -105,49 +96,26 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
                     deny("no_seat", "no license package had a free seat"), plan.contact, plan.field_changes,
                     plan.grant_licenses, plan.roles_add, plan.roles_remove, plan.groups_known, plan.notes)
     who = resolution.state.username if resolution.state else identity.name_id
-    reference = _audit(conn, config, identity, plan, applied, outcome, who)
+    audit = _audit_row(config, identity, plan, applied, outcome, who)
     signed_in = outcome != "denied"
-    record_attempt(conn, config.id, saml_response, "signed in" if signed_in else "refused",
-                   name_id=identity.name_id, reference=reference, request_id=request_id)
+    attempt = attempt_row(config.id, saml_response, "signed in" if signed_in else "refused",
+                          name_id=identity.name_id, reference=audit["reference"], request_id=request_id)
+    used = {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
+            "expires_at": max(validated.not_on_or_after, now) + CLOCK_SKEW}
+    write_sign_in_records(conn, config, used, audit, attempt)
+    _now_and_then_tidy(conn, config.id, now)
     if signed_in:
-        return SignInOutcome(applied.user_id, outcome, reference)
-    return SignInOutcome(None, "denied", reference, plan.denial.message, plan.denial.code)
+        return SignInOutcome(applied.user_id, outcome, audit["reference"])
+    return SignInOutcome(None, "denied", audit["reference"], plan.denial.message, plan.denial.code)
 
 
-def _remember_assertion(conn: Connection, config: ProviderConfig, assertion_id: str, not_on_or_after: datetime,
-                        now: datetime) -> None:
-    """Record the assertion id, the sign-in's first write: a second use, by any worker on any server, fails on
-    the primary key and rolls the whole sign-in back. The row is written only while the provider's configuration
-    is the one the response was checked with (else ConfigChanged): the same statement confirms it."""
-    provider_id, version, created_at = config.version
-    try:
-        written = conn.execute(_REMEMBER, {"assertion_id": assertion_id, "provider_id": provider_id, "used_at": now,
-                                           "expires_at": max(not_on_or_after, now) + CLOCK_SKEW,
-                                           "config_version": version, "created_at": created_at}).first()
-    except IntegrityError:
-        raise _Replayed() from None
-    if written is None:  # (rowcount is not reported for INSERT ... SELECT by every driver: RETURNING is)
-        raise ConfigChanged()
+def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:
+    """Drop old attempts (one sign-in in ten) and replay records of expired assertions (one in a hundred: an
+    assertion past its NotOnOrAfter plus the skew is refused by the validity checks anyway)."""
+    now_and_then_prune(conn, provider_id)
     if secrets.randbelow(PURGE_EVERY) == 0:
-        # An assertion past its NotOnOrAfter (plus skew) is refused by the validity checks anyway.
         table = UsedAssertion.__table__
-        conn.execute(delete(table).where(table.c.provider_id == provider_id,
-                                         table.c.expires_at < now - CLOCK_SKEW))
-
-
-def _remember_statement():
-    """INSERT ... SELECT the assertion's row WHERE the provider still has the configuration version checked."""
-    used, providers = UsedAssertion.__table__, IdentityProvider.__table__
-    row = select(*(bindparam(name, type_=used.c[name].type)
-                   for name in ("assertion_id", "provider_id", "used_at", "expires_at")))
-    current = exists().where(providers.c.id == bindparam("provider_id"),
-                             providers.c.config_version == bindparam("config_version"),
-                             providers.c.created_at == bindparam("created_at", type_=providers.c.created_at.type))
-    return (insert(used).from_select(["assertion_id", "provider_id", "used_at", "expires_at"], row.where(current))
-            .returning(used.c.assertion_id))
-
-
-_REMEMBER = _remember_statement()  # built once per process
+        conn.execute(delete(table).where(table.c.provider_id == provider_id, table.c.expires_at < now - CLOCK_SKEW))
 
 
 def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
@@ -160,14 +128,14 @@ def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
     return "unchanged"
 
 
-def _audit(conn: Connection, config: ProviderConfig, identity: SamlIdentity, plan: Plan,
-           applied: AppliedPlan | None, outcome: str, who: str) -> str:
-    """The sign-in's audit event: what the IdP sent, every field changed, licenses and roles (one INSERT)."""
+def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, applied: AppliedPlan | None,
+               outcome: str, who: str) -> dict:
+    """The sign-in's audit event: what the IdP sent, every field changed, licenses and roles."""
     notes = list(plan.notes) + (applied.notes if applied else [])
     granted = applied.licenses_granted if applied else []
     user_id = applied.user_id if applied else plan.user_id
-    return insert_event(
-        conn, "sso.sign_in", f"{VERBS[outcome]} {identity.name_id} through {config.slug}", category=PROVISIONING,
+    return event_row(
+        "sso.sign_in", f"{VERBS[outcome]} {identity.name_id} through {config.slug}", category=PROVISIONING,
         actor=ACTOR, target_type="User", target_id=user_id, target_label=who.strip()[:250],
         changes={k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()},
         details={"attributes": {name: list(values) for name, values in identity.attributes.items()},

@@ -22,10 +22,11 @@ from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
 from crm.sso import browser
 from crm.sso.attempts import TEST, record_attempt
 from crm.sso.checks import Inspection, validate
+from crm.sso.records import ConfigChanged
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.settings import cached_settings, sp_metadata, sp_urls
-from crm.sso.signin import ConfigChanged, complete_sign_in, refuse
+from crm.sso.signin import complete_sign_in, refuse
 from crm.timeutil import utcnow
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")

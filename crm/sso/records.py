@@ -1,0 +1,91 @@
+"""What every sign-in leaves behind, written together at its end: the replay record (only while the provider's
+configuration is still the one the response was checked with), the audit event and the attempt.
+
+On PostgreSQL the three are one statement (data-modifying CTEs: one round trip to the server instead of three);
+on SQLite, where there is no network to save, three plain statements.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from crm.audit.models import AuditEvent
+from crm.identity_providers.config import ProviderConfig
+from crm.identity_providers.models import IdentityProvider
+from crm.sso.models import SignInAttempt, UsedAssertion
+
+_AUDIT, _ATTEMPT, _USED, _PROVIDERS = (AuditEvent.__table__, SignInAttempt.__table__, UsedAssertion.__table__,
+                                       IdentityProvider.__table__)
+_AUDIT_COLUMNS = [c.name for c in _AUDIT.columns if c.name != "id"]
+_ATTEMPT_COLUMNS = [c.name for c in _ATTEMPT.columns if c.name not in ("id", "reference")]
+_USED_COLUMNS = ["assertion_id", "provider_id", "used_at", "expires_at"]
+
+
+class Replayed(Exception):
+    """The assertion id is recorded already: a second use of the same assertion."""
+
+
+class ConfigChanged(Exception):
+    """The provider's configuration changed since this worker read it: check the response again with the new one."""
+
+
+def _binds(table, columns: list[str], prefix: str) -> list:
+    return [bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in columns]
+
+
+def _remember_assertion() -> Insert:
+    """INSERT ... SELECT the assertion's row WHERE the provider still has the configuration version checked."""
+    current = exists().where(_PROVIDERS.c.id == bindparam("r_provider_id"),
+                             _PROVIDERS.c.config_version == bindparam("r_config_version"),
+                             _PROVIDERS.c.created_at == bindparam("r_created_at", type_=_PROVIDERS.c.created_at.type))
+    return (insert(_USED).from_select(_USED_COLUMNS, select(*_binds(_USED, _USED_COLUMNS, "r_")).where(current))
+            .returning(_USED.c.assertion_id))
+
+
+def _all_in_one():
+    """The three inserts as one statement; it returns how many replay records were written (0 or 1)."""
+    audit = insert(_AUDIT).values(dict(zip(_AUDIT_COLUMNS, _binds(_AUDIT, _AUDIT_COLUMNS, "a_"), strict=True)))
+    audit = audit.returning(_AUDIT.c.reference).cte("audit")
+    attempt = (insert(_ATTEMPT).from_select(_ATTEMPT_COLUMNS + ["reference"],
+                                            select(*_binds(_ATTEMPT, _ATTEMPT_COLUMNS, "t_"), audit.c.reference))
+               .returning(_ATTEMPT.c.id).cte("attempt"))
+    used = _remember_assertion().cte("used")
+    return select(func.count()).select_from(used).add_cte(audit, attempt)
+
+
+# Built once per process: each sign-in only binds its values.
+_REMEMBER = _remember_assertion()
+_INSERT_AUDIT = insert(_AUDIT)
+_INSERT_ATTEMPT = insert(_ATTEMPT)
+_ALL_IN_ONE = _all_in_one()
+
+
+def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[str, Any], audit: dict[str, Any],
+                          attempt: dict[str, Any]) -> None:
+    """Write the replay record, the audit event and the attempt (rows without their prefixes); Replayed when the
+    assertion was used before, ConfigChanged when the provider's configuration is no longer the one checked."""
+    provider_id, version, created_at = config.version
+    guard = {"r_config_version": version, "r_created_at": created_at}
+    try:
+        if conn.dialect.name == "postgresql":
+            params = ({f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
+                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard)
+            written = conn.execute(_ALL_IN_ONE, params).scalar_one()
+        else:
+            conn.execute(_INSERT_AUDIT, audit)
+            conn.execute(_INSERT_ATTEMPT, attempt)
+            written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())
+    except IntegrityError as error:
+        if _is_replay(error):
+            raise Replayed() from None
+        raise
+    if written != 1:
+        raise ConfigChanged()
+
+
+def _is_replay(error: IntegrityError) -> bool:
+    """True when the unique key that refused the write is the replay record's."""
+    constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
+    return constraint == "pk_used_assertion" or (constraint is None and "used_assertion" in str(error.orig))
