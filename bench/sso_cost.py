@@ -78,6 +78,18 @@ def _time(fn, payloads) -> list[float]:
     return samples
 
 
+def _interleaved(series: dict[str, tuple]) -> dict[str, list[float]]:
+    """Time the series in turn, one call of each per round (reference, ours, ours...), so that whatever else the
+    machine does at a moment weighs on all of them alike: only ratios taken side by side hold on a noisy machine."""
+    samples: dict[str, list[float]] = {name: [] for name in series}
+    for i in range(min(len(payloads) for _fn, payloads in series.values())):
+        for name, (fn, payloads) in series.items():
+            started = time.perf_counter()
+            fn(payloads[i])
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return samples
+
+
 def summary(samples: list[float]) -> dict:
     """Median and p95 in milliseconds."""
     ordered = sorted(samples)
@@ -129,11 +141,9 @@ def run(database_url: str, count: int = 100) -> dict:
     returning_payloads = [form_body(signed_response(s)) for s in returning]
     first_payloads = [form_body(signed_response(s)) for s in _people("new", count)]
     reference(reference_payloads[0])  # warm-up
-    results = {
-        "reference": summary(_time(bare_library(reference), reference_payloads)),
-        "returning_user": summary(_time(acs, returning_payloads)),
-        "first_login": summary(_time(acs, first_payloads)),
-    }
+    timed = _interleaved({"reference": (bare_library(reference), reference_payloads),
+                          "returning_user": (acs, returning_payloads), "first_login": (acs, first_payloads)})
+    results = {name: summary(samples) for name, samples in timed.items()}
     results["returning_ratio"] = round(results["returning_user"]["median_ms"] / results["reference"]["median_ms"], 2)
     results["first_login_ratio"] = round(results["first_login"]["median_ms"] / results["reference"]["median_ms"], 2)
     return results

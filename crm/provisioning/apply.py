@@ -37,7 +37,6 @@ _INSERT_ACCOUNT = insert(_accounts).returning(_accounts.c.id)
 _INSERT_CONTACT = insert(_contacts).returning(_contacts.c.id)
 _INSERT_USER = insert(_users).returning(_users.c.id)
 _INSERT_IDENTITY = insert(_identities)
-_STAMP_LOGIN = update(_users).where(_users.c.id == bindparam("b_user_id")).values(last_login_at=bindparam("b_now"))
 _GIVE_CONTACT = update(_users).where(_users.c.id == bindparam("b_user_id")).values(contact_id=bindparam("b_contact"))
 _UPDATE_CONTACT = update(_contacts).where(  # the columns to set are the parameters' other keys
     _contacts.c.id == select(_users.c.contact_id).where(_users.c.id == bindparam("b_user_id")).scalar_subquery())
@@ -97,9 +96,8 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
         user_id = conn.execute(_INSERT_USER, {
             "username": username, "username_key": fold(username), "user_type": policy.user_type, "active": True,
             "contact_id": contact_id, "created_at": now, "last_login_at": now}).scalar_one()
-    else:
+    else:  # (the sign-in's owner stamps a returning user's time of sign-in with its own records)
         user_id = plan.user_id
-        conn.execute(_STAMP_LOGIN, {"b_user_id": user_id, "b_now": now})
         if not current:  # a user without a contact gets one
             contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
             conn.execute(_GIVE_CONTACT, {"b_user_id": user_id, "b_contact": contact_id})

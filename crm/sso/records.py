@@ -1,5 +1,6 @@
 """What every sign-in leaves behind, written together at its end: the replay record (only while the provider's
-configuration is still the one the response was checked with), the audit event and the attempt.
+configuration is still the one the response was checked with), the audit event, the attempt, and the returning
+user's time of sign-in.
 
 On PostgreSQL the three are one statement (data-modifying CTEs: one round trip to the server instead of three);
 on SQLite, where there is no network to save, three plain statements.
@@ -12,6 +13,7 @@ from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, sele
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.models import AuditEvent
+from crm.auth.models import User
 from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import IdentityProvider
 from crm.sso.models import SignInAttempt, UsedAssertion
@@ -21,6 +23,7 @@ _AUDIT, _ATTEMPT, _USED, _PROVIDERS = (AuditEvent.__table__, SignInAttempt.__tab
 _AUDIT_COLUMNS = [c.name for c in _AUDIT.columns if c.name != "id"]
 _ATTEMPT_COLUMNS = [c.name for c in _ATTEMPT.columns if c.name not in ("id", "reference")]
 _USED_COLUMNS = ["assertion_id", "provider_id", "used_at", "expires_at"]
+_USERS = User.__table__
 
 
 class Replayed(Exception):
@@ -52,10 +55,12 @@ def _all_in_one():
                                             select(*_binds(_ATTEMPT, _ATTEMPT_COLUMNS, "t_"), audit.c.reference))
                .returning(_ATTEMPT.c.id).cte("attempt"))
     used = _remember_assertion().cte("used")
-    return select(func.count()).select_from(used).add_cte(audit, attempt)
+    stamp = _STAMP.returning(_USERS.c.id).cte("stamp")
+    return select(func.count()).select_from(used).add_cte(audit, attempt, stamp)
 
 
 # Built once per process: each sign-in only binds its values.
+_STAMP = _USERS.update().where(_USERS.c.id == bindparam("s_user_id")).values(last_login_at=bindparam("s_at"))
 _REMEMBER = _remember_assertion()
 _INSERT_AUDIT = insert(_AUDIT)
 _INSERT_ATTEMPT = insert(_ATTEMPT)
@@ -63,19 +68,23 @@ _ALL_IN_ONE = _all_in_one()
 
 
 def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[str, Any], audit: dict[str, Any],
-                          attempt: dict[str, Any]) -> None:
-    """Write the replay record, the audit event and the attempt (rows without their prefixes); Replayed when the
-    assertion was used before, ConfigChanged when the provider's configuration is no longer the one checked."""
+                          attempt: dict[str, Any], signed_in_user: int | None) -> None:
+    """Write the replay record, the audit event and the attempt (rows without their prefixes), and stamp the time
+    of sign-in of a returning user; Replayed when the assertion was used before, ConfigChanged when the provider's
+    configuration is no longer the one checked."""
     provider_id, version, created_at = config.version
     guard = {"r_config_version": version, "r_created_at": created_at}
+    stamp = {"s_user_id": signed_in_user, "s_at": used["used_at"]}
     try:
         if conn.dialect.name == "postgresql":
             params = ({f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
-                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard)
+                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp)
             written = conn.execute(_ALL_IN_ONE, params).scalar_one()
         else:
             conn.execute(_INSERT_AUDIT, audit)
             conn.execute(_INSERT_ATTEMPT, attempt)
+            if signed_in_user is not None:
+                conn.execute(_STAMP, stamp)
             written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())
     except IntegrityError as error:
         if _is_replay(error):

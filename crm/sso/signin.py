@@ -102,7 +102,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
                           name_id=identity.name_id, reference=audit["reference"], request_id=request_id)
     used = {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
             "expires_at": max(validated.not_on_or_after, now) + CLOCK_SKEW}
-    write_sign_in_records(conn, config, used, audit, attempt)
+    returning_user = applied.user_id if signed_in and plan.action != CREATE else None
+    write_sign_in_records(conn, config, used, audit, attempt, returning_user)
     _now_and_then_tidy(conn, config.id, now)
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"])
