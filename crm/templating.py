@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 from flask import Flask, request
 
-from crm.contacts.fields import FIELDS_BY_KEY
 from crm.timeutil import utcnow
 
 NAVIGATION = (
@@ -26,7 +25,6 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.globals["url_with"] = url_with
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["dash"] = lambda v: "—" if v in (None, "") else v
-    app.jinja_env.filters["field_label"] = lambda key: FIELDS_BY_KEY[key].label if key in FIELDS_BY_KEY else key
     app.jinja_env.globals["utcnow"] = utcnow
 
 

@@ -5,12 +5,19 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import login_required
 
 from crm.contacts import services
+from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.forms import ContactForm
 from crm.contacts.models import Contact
 from crm.extensions import db
 from crm.pagination import page_arg
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
+
+
+@bp.app_template_filter("field_label")
+def field_label(key: str) -> str:
+    """A contact field's label for its key ("given_name" -> "Given name"); other keys as they are."""
+    return FIELDS_BY_KEY[key].label if key in FIELDS_BY_KEY else key
 
 
 @bp.get("")

@@ -23,8 +23,10 @@ class UserIdentity(db.Model):
     """
 
     __tablename__ = "user_identity"
-    # Every sign-in looks the binding up by immutable id first (then by NameID): both are indexed.
-    __table_args__ = (UniqueConstraint("provider_id", "name_id_key"), Index(None, "provider_id", "immutable_id"))
+    # Every sign-in looks the binding up by immutable id first (then by NameID): both are unique per provider, so
+    # two ways in (SSO and SCIM) can never bind one person to two users.
+    __table_args__ = (UniqueConstraint("provider_id", "name_id_key"),
+                      Index(None, "provider_id", "immutable_id", unique=True))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
