@@ -3,7 +3,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import check_accessibility, screenshot, sign_in
+from tests.e2e.conftest import PHONE, check_accessibility, no_horizontal_overflow, screenshot, sign_in
 
 
 def _sign_in_through_demo_idp(page: Page, person: str, attributes_edit=None) -> None:
@@ -87,3 +87,42 @@ def test_test_sign_in_against_the_demo_idp_shows_the_report(page: Page, live_ser
     screenshot(page, "sso-test-report")
     page.goto("/users?q=maria")
     expect(page.get_by_text("No users match these filters")).to_be_visible()  # nothing was provisioned
+
+
+def test_the_re_post_page_looks_right_and_is_accessible(page: Page, live_server, make_provider, console_errors):
+    """The page every SP-initiated sign-in passes through (shown here without its auto-submit)."""
+    from tests.saml_signer import Spec, signed_response
+
+    console_errors.allow("status of 400")  # posted on, this unsolicited response is refused, as it should be
+    make_provider("okta")
+    payload = signed_response(Spec(slug="okta", base_url=live_server.url, in_response_to="_not-from-this-browser"))
+    page.route("**/static/js/app.js", lambda route: route.fulfill(status=200, body=""))  # keep the page on screen
+    page.set_content(f'<form method="post" action="{live_server.url}/sso/okta/acs"><input type="hidden" '
+                     f'name="SAMLResponse" value="{payload}"><button>Post</button></form>')
+    page.get_by_role("button", name="Post").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Signing in…")
+    expect(page.get_by_role("button", name="Continue")).to_be_visible()
+    check_accessibility(page, label="re-post page")
+    screenshot(page, "sso-re-post")
+    page.set_viewport_size(PHONE)
+    overflow = no_horizontal_overflow(page)
+    assert overflow["scrollWidth"] <= overflow["innerWidth"], overflow
+
+
+def test_the_database_unavailable_page_looks_right_and_is_accessible(page: Page, tmp_path, console_errors):
+    """What every page shows while the database cannot be reached (a console of its own, pointed nowhere)."""
+    from crm import create_app
+    from tests.live_server import serve
+
+    console_errors.allow("status of 503")
+    app = create_app({"SECRET_KEY": "e2e", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+                      "INSTANCE_PATH": str(tmp_path)})
+    with serve(app) as url:
+        response = page.goto(f"{url}/login")
+        assert response.status == 503 and response.headers["retry-after"] == "30"
+        expect(page.get_by_role("heading", level=1)).to_have_text("The CRM is briefly unavailable")
+        check_accessibility(page, label="503 page")
+        screenshot(page, "database-unavailable")
+        page.set_viewport_size(PHONE)
+        overflow = no_horizontal_overflow(page)
+        assert overflow["scrollWidth"] <= overflow["innerWidth"], overflow
