@@ -60,14 +60,3 @@ def names_starting(q: str, limit: int = 20) -> list[str]:
     if fold(q):
         stmt = stmt.where(prefix_range(Account.name_key, q))
     return list(db.session.scalars(stmt))
-
-
-def find_or_create(name: str) -> tuple[Account, bool]:
-    """The account with this name, created when missing (used by SSO provisioning)."""
-    found = db.session.scalar(select(Account).where(Account.name_key == fold(name)))
-    if found is not None:
-        return found, False
-    account = Account(name=name)
-    db.session.add(account)
-    db.session.flush()
-    return account, True

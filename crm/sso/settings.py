@@ -35,7 +35,7 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
             "url": provider.sso_url,
             "binding": BINDING_POST if provider.sso_binding == SSO_BINDING_POST else BINDING_REDIRECT,
         },
-        "x509certMulti": {"signing": [_body(c.pem) for c in provider.certificates]},
+        "x509certMulti": {"signing": [c.body for c in provider.certificates]},
     }
     if provider.slo_url:
         idp["singleLogoutService"] = {"url": provider.slo_url, "binding": BINDING_REDIRECT}
@@ -86,7 +86,3 @@ def sp_metadata(provider: ProviderConfig) -> str:
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")
     return metadata.decode() if isinstance(metadata, bytes) else metadata
-
-
-def _body(pem: str) -> str:
-    return "".join(line for line in pem.splitlines() if "-----" not in line)

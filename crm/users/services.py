@@ -7,6 +7,7 @@ from sqlalchemy import Select, exists, or_, select
 
 from crm.audit import services as audit
 from crm.auth.models import USER_TYPES, User
+from crm.auth.services import find_by_username
 from crm.contacts.models import Contact
 from crm.contacts.services import contact_values
 from crm.extensions import db
@@ -21,7 +22,7 @@ class UserError(ValueError):
 
 def find_user(username: str) -> User | None:
     """The user with this username, compared case-insensitively."""
-    return db.session.scalar(select(User).where(User.username_key == fold(username)))
+    return find_by_username(username)
 
 
 def create_user(username: str, *, user_type: str = "employee", password: str | None = None,
