@@ -47,7 +47,8 @@ def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) ->
         rule = rules.get(key)
         source = ("no mapping row: made from the NameID" if rule is None else
                   f'row "{rule.attribute}"' if identity.first(rule.attribute) is not None else
-                  f'default of row "{rule.attribute}"')
+                  f'default of row "{rule.attribute}"' if rule.default else
+                  f'made from the NameID: row "{rule.attribute}" found no attribute')
         result.fields.append({"field": key, "before": change["before"], "after": change["after"], "source": source})
     if plan.action != DENY and plan.grant_licenses:
         result.licenses = _packages_with_a_free_seat(conn, policy)
