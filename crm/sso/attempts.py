@@ -8,13 +8,15 @@ from sqlalchemy import Connection, delete, insert, select
 
 from crm.extensions import db
 from crm.sso.models import SignInAttempt
-from crm.sso.prechecks import MAX_RESPONSE_CHARS
 from crm.timeutil import utcnow
 
 KEEP_PER_PROVIDER = 50
 TEST = "test"  # the outcome of an admin's Test Sign In: reported, never provisioned
 KEEP_FOR = timedelta(days=7)
 PRUNE_EVERY = 10
+# Real responses are 10-40 KB (Entra with 150 groups about 40): a larger one is kept out of the list, so that a
+# refused hostile body costs no more than a valid sign-in (its audit event still records the refusal).
+KEEP_MAX_CHARS = 64 * 1024
 
 
 _INSERT_ATTEMPT = insert(SignInAttempt.__table__).returning(SignInAttempt.id)  # built once per process
@@ -23,9 +25,9 @@ _INSERT_ATTEMPT = insert(SignInAttempt.__table__).returning(SignInAttempt.id)  #
 def record_attempt(conn: Connection, provider_id: int, saml_response: str | None, outcome: str, *,
                    name_id: str | None = None, reference: str | None = None,
                    request_id: str | None = None) -> int | None:
-    """Store one attempt in the caller's transaction and return its id (None for an empty or oversized response,
-    which is not kept); now and then drop those beyond the last 50 or older than 7 days."""
-    if not saml_response or len(saml_response) > MAX_RESPONSE_CHARS:
+    """Store one attempt in the caller's transaction and return its id (None for an empty response or one over
+    64 KB, which is not kept); now and then drop those beyond the last 50 or older than 7 days."""
+    if not saml_response or len(saml_response) > KEEP_MAX_CHARS:
         return None
     row = attempt_row(provider_id, saml_response, outcome, name_id=name_id, reference=reference,
                       request_id=request_id)

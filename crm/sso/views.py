@@ -130,7 +130,8 @@ def _test_sign_in(config: ProviderConfig):
                                 request_id=request_id)
     db.session.commit()
     if attempt_id is None:
-        flash("Test Sign In: the identity provider posted no SAMLResponse, or one too large to read.", "error")
+        flash("Test Sign In: the identity provider posted no SAMLResponse, or one over 64 KB, which is not kept for "
+              "a report.", "error")
         return redirect(url_for("designer.sso_config.provider", slug=config.slug) + "#troubleshooting")
     return redirect(url_for("designer.sso_config.attempt", slug=config.slug, attempt_id=attempt_id))
 
