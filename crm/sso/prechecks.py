@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import threading
 
 from lxml import etree
 from onelogin.saml2 import xmlparser
@@ -57,10 +58,23 @@ def decode_base64(saml_response: str | None) -> bytes:
     return document
 
 
+_parsers = threading.local()  # lxml parsers are not shared between threads
+
+
+def _parser() -> etree.XMLParser:
+    """python3-saml's parser settings, with lxml's own element class: the library's RestrictedElement filters
+    comments and processing instructions out of every iteration in Python, which this parser has removed already
+    (on a response with 1,500 values that filtering was a third of its cost)."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = etree.XMLParser(**xmlparser.GlobalParserTLS.parser_config)
+    return parser
+
+
 def parse(document: bytes) -> etree._Element:
     """The response's XML tree, parsed once (SamlRejected "malformed" when it is not XML)."""
-    try:  # python3-saml's own hardened parser: no DTD, no entities, no network; comments and PIs removed
-        return xmlparser.fromstring(document)
+    try:  # python3-saml's own hardened parsing: no DTD, no entities, no network; comments and PIs removed
+        return xmlparser.fromstring(document, parser=_parser())
     except etree.XMLSyntaxError as error:
         raise SamlRejected("malformed", f"SAMLResponse is not XML: {error.msg}") from None
     except (xmlparser.DTDForbidden, xmlparser.EntitiesForbidden, ValueError) as error:
