@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, union
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from crm.contacts.models import Account, Contact
 from crm.extensions import db
@@ -31,9 +33,43 @@ INLINE_ACCOUNTS = 1_000  # matching accounts up to this go to the database as a 
 SORT_KEYS = {"name": "name_key", "email": "email_key", "created": "created_at"}
 SORT_INDEXES = {"name": "ix_contact_name_key_id", "email": "ix_contact_email_key_id",
                 "created": "ix_contact_created_at_id"}
+BRANCH_INDEXES = {"name_key": "ix_contact_name_key_id", "surname_key": "ix_contact_surname_key",
+                  "email_key": "ix_contact_email_key_id", "account_id": "ix_contact_account_id"}  # (plan tests)
 SEARCHED = ("name_key", "surname_key", "email_key", "account_id")
 
 Row = tuple[Any, int]  # (sort key, id): a row's place in the order
+
+
+class Unindexed(ColumnElement):
+    """A column that SQLite's planner may not use an index for: written `+column` there, SQLite's documented way
+    to steer a planner without statistics (sqlite.org/optoverview.html, "unary +"); the plain column elsewhere."""
+
+    inherit_cache = True
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _plain(element: Unindexed, compiler, **kw) -> str:
+    return compiler.process(element.column, **kw)
+
+
+@compiles(Unindexed, "sqlite")
+def _unary_plus(element: Unindexed, compiler, **kw) -> str:
+    return "+" + compiler.process(element.column, **kw)
+
+
+class _UnindexedContact:
+    """Contact's columns as Unindexed ones, where a Branch or an Order takes a source of columns."""
+
+    def __getattr__(self, name: str) -> Unindexed:
+        return Unindexed(Contact.__table__.c[name])
+
+
+UNINDEXED = _UnindexedContact()
 
 
 @dataclass(frozen=True)
@@ -167,20 +203,25 @@ def _where(stmt: Select, condition: ColumnElement[bool] | None) -> Select:
     return stmt if condition is None else stmt.where(condition)
 
 
-def _collect(branches: list[Branch], order: Order, after: Row | None, limit: int, offset: int = 0) -> list[Row]:
+def _collect(branches: list[Branch], order: Order, after: Row | None, limit: int, offset: int = 0,
+             until: Row | None = None) -> list[Row]:
     """Every match through the branches' own indexes (UNION drops contacts matched twice), then sorted.
 
     MATERIALIZED: planned on their own, the matches come from each branch's index range. Planned with the ORDER BY
     and LIMIT, both engines would rather walk the order's index to skip the sort, which reads the whole index when
     the matches sort last (PostgreSQL's 7.7 s for a search that matched nothing; SQLite has no statistics at all).
     """
-    return _rows(collect_statement(branches, order, after).limit(limit).offset(offset))
+    return _rows(collect_statement(branches, order, after, until).limit(limit).offset(offset))
 
 
-def collect_statement(branches: list[Branch], order: Order, after: Row | None) -> Select:
-    """The statement `_collect` runs, without its LIMIT and OFFSET."""
-    parts = [_where(select(Contact.id.label("id"), order.key(Contact).label(SORT_KEYS[order.sort]))
-                    .where(b.condition(Contact)), order.beyond(Contact, after)) for b in branches]
+def collect_statement(branches: list[Branch], order: Order, after: Row | None, until: Row | None = None) -> Select:
+    """The statement `_collect` runs, without its LIMIT and OFFSET: matches after `after`, up to `until`."""
+    parts = []
+    for branch in branches:
+        part = (select(Contact.id.label("id"), order.key(Contact).label(SORT_KEYS[order.sort]))
+                .where(branch.condition(Contact)))
+        part = _where(part, order.beyond(UNINDEXED, after))  # the branch's range drives, not the order's index
+        parts.append(part if until is None else part.where(~order.beyond(UNINDEXED, until)))
     matches = (union(*parts) if len(parts) > 1 else parts[0]).cte("matches").prefix_with("MATERIALIZED")
     return select(order.key(matches.c), matches.c.id).order_by(*order.by(matches.c))
 
@@ -194,24 +235,36 @@ def _walk(search: Search, order: Order, after: Row | None, limit: int) -> list[R
     end = end or _budget_end(order, after)
     if end is None:  # the walk reached the end of the list: nothing more to find
         return found
+    return found + _beyond_the_walk(search, order, end, limit - len(found))
+
+
+def _beyond_the_walk(search: Search, order: Order, end: Row, need: int) -> list[Row]:
+    """The first `need` matches after `end`, branch by branch: a branch on the sort's own column seeks into its
+    range; the others collect their matches, only up to where the seeks already found `need` (a given name that
+    sorts last matches by name and by email, and only the first few of its emails can make the page)."""
+    aligned = [b for b in search.branches if b.column == SORT_KEYS[order.sort]]
     rest: set[Row] = set()
+    for branch in aligned:
+        rest.update(_seek_range(branch, order, end, need))
+    until = order.sorted(rest)[need - 1] if len(rest) >= need else None
     for branch in search.branches:
-        rest.update(_seek_branch(branch, order, end, limit - len(found)))
-    return found + order.sorted(rest)[: limit - len(found)]
+        if branch not in aligned:
+            rest.update(_collect([branch], order, end, need, until=until))
+    return order.sorted(rest)[:need]
 
 
 def walk_statement(search: Search, order: Order, after: Row | None, end: Row | None, limit: int) -> Select:
     """Each engine's way of walking one index in order: PostgreSQL walks a LIMITed subquery (its planner keeps
-    that order, and stops when enough rows matched); SQLite is told the index (INDEXED BY) and where to stop."""
+    that order, and stops when enough rows matched); SQLite gets the order's range up to `end`, with the search's
+    terms kept away from its planner (Unindexed), so that range is the only index it can use."""
     if end is None:
         columns = {name: getattr(Contact, name) for name in {*SEARCHED, SORT_KEYS[order.sort], "id"}}
         window = _where(select(*columns.values()), order.beyond(Contact, after))
         walked = window.order_by(*order.by(Contact)).limit(WALK_BUDGET).subquery()
         return (select(order.key(walked.c), walked.c.id).where(search.matches(walked.c))
                 .order_by(*order.by(walked.c)).limit(limit))
-    hint = f"INDEXED BY {SORT_INDEXES[order.sort]}"
-    stmt = (select(order.key(Contact), Contact.id).with_hint(Contact, hint, "sqlite")
-            .where(search.matches(Contact), ~order.beyond(Contact, end)).order_by(*order.by(Contact)).limit(limit))
+    stmt = (select(order.key(Contact), Contact.id).where(search.matches(UNINDEXED), ~order.beyond(Contact, end))
+            .order_by(*order.by(Contact)).limit(limit))
     return _where(stmt, order.beyond(Contact, after))
 
 
@@ -222,10 +275,8 @@ def _budget_end(order: Order, after: Row | None) -> Row | None:
     return tuple(found) if found else None
 
 
-def _seek_branch(branch: Branch, order: Order, after: Row, limit: int) -> list[Row]:
-    """A branch's first `limit` matches after `after`: a seek when it ranges over the sort key, else collected."""
-    if branch.column != SORT_KEYS[order.sort]:
-        return _collect([branch], order, after, limit)
+def _seek_range(branch: Branch, order: Order, after: Row, limit: int) -> list[Row]:
+    """The first `limit` matches after `after` of a branch that ranges over the sort key: one index seek."""
     key, column = after[0], getattr(Contact, branch.column)
     # The range's own bound and a row comparison on the same side would leave PostgreSQL scanning from the lower
     # one: `after` replaces the bound it passes.

@@ -70,6 +70,18 @@ def test_collecting_a_searchs_matches_reads_each_branchs_own_index(app, sort):
     assert "SCAN contact" not in plan, plan
 
 
+@pytest.mark.parametrize("sort", ["name", "email"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_a_branch_collected_between_two_places_reads_its_own_index_not_the_orders(app, sort, descending):
+    from crm.contacts.search import BRANCH_INDEXES, SORT_INDEXES, Branch, Order, collect_statement
+
+    other = "email_key" if sort == "name" else "name_key"  # a given name matches by name and by email
+    bounds = (_place(sort, "t"), _place(sort, "b")) if descending else (_place(sort, "b"), _place(sort, "t"))
+    plan = _plan(collect_statement([Branch(other, "aa", "ab")], Order(sort, descending), *bounds).limit(26))
+    assert f"COVERING INDEX {BRANCH_INDEXES[other]} ({other}>? AND {other}<?)" in plan, plan
+    assert SORT_INDEXES[sort] not in plan, plan
+
+
 @pytest.mark.parametrize("sort", ["name", "email", "created"])
 def test_a_page_after_a_row_seeks_into_the_order_without_sorting(app, sort):
     from sqlalchemy import select

@@ -45,9 +45,8 @@ def test_the_walk_is_taken_for_a_crowded_first_page_and_given_up_far_in(app, cro
     monkeypatch.setattr(search, "COUNT_CAP", 50)
     monkeypatch.setattr(search, "WALK_BUDGET", 200)
     asked = []
-    seek_branch = search._seek_branch
-    monkeypatch.setattr(search, "_seek_branch", lambda branch, *rest: asked.append(branch.column) or seek_branch(
-        branch, *rest))
+    beyond = search._beyond_the_walk
+    monkeypatch.setattr(search, "_beyond_the_walk", lambda *args: asked.append(args[2]) or beyond(*args))
     total = db.session.scalar(select(func.count()).select_from(search_statement("a").subquery()))
     first = search_contacts("a", "name", False, 1, PER_PAGE)
     assert first.total_kind == "more than" and asked == []  # the first page comes from the walk
