@@ -315,7 +315,8 @@ def report_lines(results: dict) -> list[str]:
         for r in e["runs"]:
             for q in r["requests"].values():
                 server, app_sql = q["server"], q["app_sql"]
-                lines.append(f"| {engine} | {r['contacts']:,} | {q['label']} | {q['rows']} of {q['total']} | "
+                shown = f"{q['rows']} of {q['total']}" if q["total"] != "none" else "none match"
+                lines.append(f"| {engine} | {r['contacts']:,} | {q['label']} | {shown} | "
                              f"{server['median_ms']:.1f} ({server['p95_ms']:.1f}) | "
                              f"{app_sql['median_ms']:.1f} ({app_sql['statements']}) | "
                              f"{'yes' if q['p95_within_target'] else '**no**'} |")
