@@ -7,15 +7,12 @@ up to a cap. Its place in the list travels in the query string (`Window`), so ev
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Select, func, literal_column, select, text
 
 from crm.extensions import db
-
-FindKeys = Callable[[int, int, int], list[Any] | None]  # (offset, limit, total) -> the page's keys, or None
 
 
 @dataclass(frozen=True)
@@ -43,23 +40,19 @@ class Page:
         return min(self.page * self.per_page, self.total)
 
 
-def paginate(stmt: Select, page: int, per_page: int, *, scalars: bool = True, key: Any = None,
-             find_keys: FindKeys | None = None) -> Page:
+def paginate(stmt: Select, page: int, per_page: int, *, scalars: bool = True, key: Any = None) -> Page:
     """Count the filtered rows, then fetch only the requested page (page is clamped to the range).
 
     With `key` (the entity's primary key column), the page's keys are found first, from the index
     alone, and only those rows are loaded with their joins: a deep page then costs an index walk
-    instead of joining every skipped row. `find_keys(offset, limit, total)` may find them a cheaper
-    way first; when it returns None, the statement finds them.
+    instead of joining every skipped row.
     """
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(page, 1), pages)
     offset = (page - 1) * per_page
     if key is not None:
-        keys = find_keys(offset, per_page, total) if find_keys is not None and total else None
-        if keys is None:
-            keys = list(db.session.scalars(stmt.with_only_columns(key).limit(per_page).offset(offset)))
+        keys = list(db.session.scalars(stmt.with_only_columns(key).limit(per_page).offset(offset)))
         return Page(items=_load_by_keys(stmt, key, keys), total=total, page=page, per_page=per_page)
     result = db.session.execute(stmt.limit(per_page).offset(offset))
     items = list(result.unique().scalars() if scalars else result)

@@ -27,9 +27,8 @@ class ContactList:
     per_page: int
 
     @classmethod
-    def of(cls, key: str, sort: str, descending: bool, per_page: int) -> ContactList:
-        """The list for a folded search key (empty: every contact), counted up to the cap."""
-        found = search.Search(key) if key else None
+    def of(cls, found: search.Search | None, sort: str, descending: bool, per_page: int) -> ContactList:
+        """The list of the contacts a search finds (None: every contact), counted up to the cap."""
         order = search.Order(sort if sort in search.SORT_KEYS else "name", descending)
         return cls(found, search.count(found), order, per_page)
 

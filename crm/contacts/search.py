@@ -121,17 +121,26 @@ class Branch:
 
 
 class Search:
-    """A folded, non-empty search and its branches."""
+    """Which contacts a list shows: those that match any of its branches."""
 
-    def __init__(self, key: str):
-        self.key = key
+    def __init__(self, branches: list[Branch]):
+        self.branches = branches
+
+    @classmethod
+    def prefix(cls, key: str) -> Search:
+        """Contacts whose name, surname, email or account name starts with `key` (folded, not empty)."""
         low, high = key, key[:-1] + chr(ord(key[-1]) + 1)
         accounts = select(Account.id).where(Account.name_key >= low, Account.name_key < high)
         ids = list(db.session.scalars(accounts.limit(INLINE_ACCOUNTS + 1)))
         branches = [Branch(c, low, high) for c in ("name_key", "email_key", "surname_key")]
         if ids:  # accounts first: the branch most likely to pass the cap, which ends the counting at once
             branches.insert(0, Branch("account_id", accounts=tuple(ids) if len(ids) <= INLINE_ACCOUNTS else accounts))
-        self.branches = branches
+        return cls(branches)
+
+    @classmethod
+    def at_account(cls, account_id: int) -> Search:
+        """The contacts of one account."""
+        return cls([Branch("account_id", accounts=(account_id,))])
 
     def matches(self, source: Any) -> ColumnElement[bool]:
         """Any branch matches."""

@@ -10,6 +10,7 @@ from crm.audit import services as audit
 from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
 from crm.contacts.listing import ContactList
 from crm.contacts.models import Account, Contact, ContactType, Department
+from crm.contacts.search import Search
 from crm.extensions import db
 from crm.pagination import SeekPage, Window
 from crm.search_keys import fold, prefix_range
@@ -168,4 +169,10 @@ def search_statement(q: str = "", sort: str = "name", descending: bool = False) 
 def search_contacts(q: str, sort: str, descending: bool, page: int | Window, per_page: int) -> SeekPage:
     """One page of the contact list: a search, a sort and a place in the list (a page number or a Window)."""
     window = page if isinstance(page, Window) else Window(page=max(page, 1))
-    return ContactList.of(fold(q), sort, descending, per_page).page(window)
+    key = fold(q)
+    return ContactList.of(Search.prefix(key) if key else None, sort, descending, per_page).page(window)
+
+
+def account_contacts(account_id: int, window: Window, per_page: int) -> SeekPage:
+    """One page of an account's contacts, by name: paged and counted as the contact list is."""
+    return ContactList.of(Search.at_account(account_id), "name", False, per_page).page(window)

@@ -38,7 +38,7 @@ def test_search_uses_the_name_surname_email_and_account_indexes(app):
 def _search(q: str):
     from crm.contacts.search import Search
 
-    return Search(q)
+    return Search.prefix(q)
 
 
 def _place(sort: str, key: str = "m") -> tuple:
