@@ -75,13 +75,16 @@ def _contacts(ax, results: dict) -> None:
     if not rows:
         ax.set_axis_off()
         return
-    names = [r["label"] for r in rows]
-    ax.barh([i + 0.2 for i in range(len(rows))], [r["server_ms"] for r in rows], 0.4, label="page through Flask")
-    ax.barh([i - 0.2 for i in range(len(rows))], [r["sql_ms"] for r in rows], 0.4, label="bare SQL")
-    ax.set_yticks(range(len(rows)), names, fontsize=7)
+    engines = list(rows[0]["p95_ms"])
+    width = 0.8 / len(engines)
+    for i, engine in enumerate(engines):
+        ys = [k - 0.4 + width * (i + 0.5) for k in range(len(rows))]
+        ax.barh(ys, [r["p95_ms"][engine] for r in rows], width, label=engine)
+    ax.axvline(contacts["targets"]["p95_ms_under"], color="#b42318", linestyle="--", linewidth=1, label="target")
+    ax.set_yticks(range(len(rows)), [r["label"] for r in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("median ms")
-    ax.set_title("4. Contacts at 100,000", fontsize=9)
+    ax.set_xlabel("p95 ms through Flask")
+    ax.set_title(f"4. Contacts at {contacts['targets']['judged_at']:,}", fontsize=9)
     ax.legend(fontsize=7)
 
 

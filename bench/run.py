@@ -17,6 +17,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from bench import chart, hostile, profile, sso_cost, storm
 from bench import contacts as contacts_bench
 from bench.databases import postgres_url
@@ -30,7 +32,7 @@ def _machine() -> dict:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu, "system": platform.platform()}
 
 
-def main(count: int = 200, storm_people: int = 2000, contacts: int = 100_000, out: Path = RESULTS) -> dict:
+def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS) -> dict:
     """Run everything; sizes shrink for a quick look (the smoke tests use their own tiny sizes)."""
     started = time.perf_counter()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
@@ -44,10 +46,11 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 100_000, ou
     _step("   profile of a sign-in", lambda: results.setdefault("profile", profile.run(sqlite, max(count // 2, 5))))
     if postgres:  # the storm recreates its own database, beside the one the sign-in cost used
         _step("3. login storm", lambda: results.setdefault("storm", storm.run(
-            postgres, people=storm_people, database="crm_bench_storm")))
+            postgres, people=storm_people, database=f"{make_url(postgres).database}_storm")))
     else:
         results["storm"] = {"skipped": f"no PostgreSQL: {why_not}"}
-    _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(sizes=_contact_sizes(contacts))))
+    _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(
+        sizes=_contact_sizes(contacts), databases={"sqlite": None} | ({"postgresql": postgres} if postgres else {}))))
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -126,6 +129,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=200, help="sign-ins per timed series")
     parser.add_argument("--storm-people", type=int, default=2000)
-    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
     arguments = parser.parse_args()
     print(report(main(arguments.count, arguments.storm_people, arguments.contacts)))

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import select
 
 from crm.accounts import services
 from crm.accounts.forms import AccountForm
-from crm.contacts.models import Account, Contact
+from crm.contacts import services as contact_services
+from crm.contacts.models import Account
 from crm.editing import edit_page
 from crm.extensions import db
-from crm.pagination import page_arg, paginate
+from crm.pagination import Window, page_arg, paginate
 
 bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
@@ -37,10 +37,10 @@ def names():
 @bp.get("/<int:account_id>")
 @login_required
 def detail(account_id: int):
-    """One account and its contacts (first page)."""
+    """One account and its contacts, a page at a time (an account may have tens of thousands)."""
     account = db.session.get(Account, account_id) or abort(404)
-    contacts = paginate(select(Contact).where(Contact.account_id == account.id).order_by(Contact.name_key, Contact.id),
-                        page_arg(request.args.get("page")), current_app.config["PAGE_SIZE"])
+    contacts = contact_services.account_contacts(account.id, Window.from_args(request.args),
+                                                  current_app.config["PAGE_SIZE"])
     return render_template("accounts/detail.html", account=account, contacts=contacts)
 
 

@@ -56,11 +56,14 @@ class Contact(db.Model):
     """A person (Creatio: Contact). Lookup columns hold ids; forms and SSO set them by display name."""
 
     __tablename__ = "contact"
+    # The list's three orders, (key, id), then the searched and sorted columns: a search walks an order, or
+    # collects a branch's matches with their sort keys, from the index alone (crm/contacts/search.py). The names
+    # are those of migration 0001's narrower indexes, which 0007 widened.
     __table_args__ = (
-        Index("ix_contact_name_key_id", "name_key", "id"),
-        Index("ix_contact_surname_key", "surname_key"),
-        Index("ix_contact_email_key_id", "email_key", "id"),
-        Index("ix_contact_created_at_id", "created_at", "id"),
+        Index("ix_contact_name_key_id", "name_key", "id", "surname_key", "email_key", "account_id", "created_at"),
+        Index("ix_contact_surname_key", "surname_key", "name_key", "email_key", "created_at", "id"),
+        Index("ix_contact_email_key_id", "email_key", "id", "name_key", "surname_key", "account_id", "created_at"),
+        Index("ix_contact_created_at_id", "created_at", "id", "name_key", "surname_key", "email_key", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, or_, select
 
 from crm.audit import services as audit
 from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
+from crm.contacts.listing import ContactList
 from crm.contacts.models import Account, Contact, ContactType, Department
+from crm.contacts.search import Search
 from crm.extensions import db
-from crm.pagination import Page, paginate
+from crm.pagination import SeekPage, Window
 from crm.search_keys import fold, prefix_range
 
 LOOKUP_MODELS: dict[str, type] = {"account": Account, "type": ContactType, "department": Department}
@@ -20,8 +22,6 @@ SORTS = {
     "email": (Contact.email_key, Contact.id),
     "created": (Contact.created_at, Contact.id),
 }
-WALK_SLACK = 4  # a search's walk in sort order reads 4 × the rows its matches' share of the table predicts...
-WALK_SHARE = 0.25  # ...if that is at most a quarter of the matches (a row read costs 1-3 × a match collected, sorted)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -166,36 +166,13 @@ def search_statement(q: str = "", sort: str = "name", descending: bool = False) 
     return stmt.order_by(*_order(Contact, sort, descending))
 
 
-def search_contacts(q: str, sort: str, descending: bool, page: int, per_page: int) -> Page:
-    """One page of the contact list for the given search and sort."""
-    # PostgreSQL's planner already walks the sort order for a search matching many rows, from its statistics;
-    # SQLite keeps none (nothing runs ANALYZE) and always collects and sorts every match.
+def search_contacts(q: str, sort: str, descending: bool, page: int | Window, per_page: int) -> SeekPage:
+    """One page of the contact list: a search, a sort and a place in the list (a page number or a Window)."""
+    window = page if isinstance(page, Window) else Window(page=max(page, 1))
     key = fold(q)
-    walk = _walk_in_sort_order(key, sort, descending) if key and db.engine.dialect.name == "sqlite" else None
-    return paginate(search_statement(q, sort, descending), page, per_page, key=Contact.id, find_keys=walk)
+    return ContactList.of(Search.prefix(key) if key else None, sort, descending, per_page).page(window)
 
 
-def _walk_in_sort_order(q: str, sort: str, descending: bool):
-    """A cheaper way to a search's page when its matches are many: read the first rows in the sort's index order
-    and keep the matches, instead of collecting every match through the search indexes and sorting them all.
-
-    A one-letter search matches up to a quarter of 100,000 demo contacts: sorting them all takes 20-40 ms on SQLite,
-    reading the first few hundred rows in order about one. The walk reads WALK_SLACK times the rows that the
-    matches' share of the table predicts, and gives up (None) when the page's matches come later in the order than
-    that; it is not tried when those rows are more than WALK_SHARE of the matches, so giving up costs a fraction of
-    the sort that follows.
-    """
-
-    def find_keys(offset: int, limit: int, total: int) -> list[int] | None:
-        wanted = min(offset + limit, total)
-        size = db.session.scalar(select(func.max(Contact.id))) or 0  # from the primary key's index: no count
-        budget = WALK_SLACK * wanted * size // total
-        if budget > total * WALK_SHARE:
-            return None
-        first = (select(Contact.id, Contact.name_key, Contact.surname_key, Contact.email_key, Contact.account_id,
-                        Contact.created_at).order_by(*_order(Contact, sort, descending)).limit(budget).subquery())
-        keys = list(db.session.scalars(select(first.c.id).where(_matches(first.c, q))
-                                       .order_by(*_order(first.c, sort, descending)).limit(limit).offset(offset)))
-        return keys if offset + len(keys) == wanted else None  # complete only then: else matches lie further on
-
-    return find_keys
+def account_contacts(account_id: int, window: Window, per_page: int) -> SeekPage:
+    """One page of an account's contacts, by name: paged and counted as the contact list is."""
+    return ContactList.of(Search.at_account(account_id), "name", False, per_page).page(window)

@@ -9,7 +9,7 @@ from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.forms import ContactForm
 from crm.contacts.models import Contact
 from crm.extensions import db
-from crm.pagination import page_arg
+from crm.pagination import Window
 
 bp = Blueprint("contacts", __name__, url_prefix="/contacts")
 
@@ -23,11 +23,11 @@ def field_label(key: str) -> str:
 @bp.get("")
 @login_required
 def index():
-    """The contact list; an htmx search or paging request gets just the results partial."""
+    """The contact list (its place in the query string); an htmx search or paging request gets the partial."""
     q = request.args.get("q", "")[:200]
     sort = request.args.get("sort", "name")
     descending = request.args.get("dir") == "desc"
-    page = services.search_contacts(q, sort, descending, page_arg(request.args.get("page")),
+    page = services.search_contacts(q, sort, descending, Window.from_args(request.args),
                                      current_app.config["PAGE_SIZE"])
     context = {"page": page, "q": q, "sort": sort, "descending": descending}
     if request.htmx and request.htmx.target == "contact-results":

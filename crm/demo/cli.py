@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 from flask.cli import AppGroup
@@ -32,13 +35,42 @@ def init_command() -> None:
 @click.option("--contacts", "contact_count", default=500, show_default=True, type=click.IntRange(0, 2_000_000),
               help="How many generated contacts to add.")
 def seed_demo_command(contact_count: int) -> None:
-    """Load the demo data once; running it again changes nothing."""
-    added = seed_demo(contact_count)
+    """Load the demo data once; running it again changes nothing. Progress goes to stderr."""
+    with _progress(contact_count, "Loading contacts") as advance:
+        added = seed_demo(contact_count, progress=advance)
     if not added:
         click.echo("Demo data is already loaded; nothing changed.")
     else:
         click.echo("Demo data loaded: " + ", ".join(f"{n} {what if n != 1 else what.removesuffix('s')}"
                                                     for what, n in added.items()) + ".")
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress callback: click's bar on a terminal; elsewhere (a log, CI) a line at every tenth.
+
+    Nothing is drawn until the first rows arrive, so a second run, which loads none, prints only its summary.
+    After the last row a line says what the remaining seconds go to (indexes, commit, statistics).
+    """
+    stream = sys.stderr  # looked up now: the test runner swaps it
+    bar, done, tenths = None, 0, 0
+
+    def advance(rows: int) -> None:
+        nonlocal bar, done, tenths
+        done += rows
+        if stream.isatty():
+            if bar is None:
+                bar = click.progressbar(length=total, label=label, file=stream, show_pos=True).__enter__()
+            bar.update(rows)
+            if done >= total:
+                bar.__exit__(None, None, None)
+        elif total and done * 10 // total > tenths:
+            tenths = done * 10 // total
+            click.echo(f"{label}: {done:,} of {total:,} ({tenths * 10} %)", err=True)
+        if done >= total:
+            click.echo("Building indexes and committing...", err=True)
+
+    yield advance
 
 
 @cli.command("create-admin")

@@ -6,6 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from crm.extensions import db
+from tests import factories
 from tests.e2e.conftest import (
     PASSWORD,
     PHONE,
@@ -102,6 +104,43 @@ def test_contact_search_narrows_the_table_as_you_type(page: Page, live_server):
     page.goto("/contacts?q=Al")
     expect(page.locator("#contact-search")).to_have_value("Al")
     expect(rows(page)).to_have_count(2)
+
+
+def test_the_pager_pages_in_place_and_every_page_it_shows_has_a_url(page: Page, live_server):
+    with live_server.app.app_context():
+        for i in range(60):  # 68 contacts in all: three pages
+            factories.contact(given_name="Pager", surname=f"{i:02d}")
+        db.session.remove()
+    sign_in(page, "admin")
+    documents = []
+    page.on("request", lambda r: r.resource_type == "document" and documents.append(r.url))
+    results, pager = page.locator("#contact-results"), page.get_by_role("navigation", name="Pages")
+    expect(results).to_contain_text("1–25 of 68 contacts")
+    expect(pager).to_contain_text("Page 1 of 3")
+
+    pager.get_by_role("link", name="Next").click()  # the 25 after the last row shown, by its id
+    expect(results).to_contain_text("26–50 of 68 contacts")
+    expect(page).to_have_url(re.compile(r"/contacts\?after=\d+&page=2$"))
+    expect(names(page).first).to_have_text("Pager 18")
+    second = page.url
+
+    pager.get_by_role("link", name="Last").click()
+    expect(pager).to_contain_text("Page 3 of 3")
+    expect(results).to_contain_text("51–68 of 68 contacts")
+    expect(names(page).last).to_have_text("Sam Seller")
+    expect(pager.get_by_role("link", name="Next")).to_have_count(0)
+
+    pager.get_by_role("link", name="Previous").click()
+    expect(results).to_contain_text("26–50 of 68 contacts")
+    expect(names(page).first).to_have_text("Pager 18")
+    pager.get_by_role("link", name="First").click()
+    expect(results).to_contain_text("1–25 of 68 contacts")
+    expect(page).to_have_url(re.compile(r"/contacts$"))
+    assert documents == [], f"full page loads while paging: {documents}"
+
+    page.goto(second)  # a page's URL opens that page
+    expect(results).to_contain_text("26–50 of 68 contacts")
+    expect(names(page).first).to_have_text("Pager 18")
 
 
 def test_edit_a_contact_and_see_it_in_the_audit_trail(page: Page, live_server):
