@@ -101,12 +101,15 @@ def _what_stands_in_the_way(results: dict) -> list[str]:
     def share(name: str, layer: str) -> float:
         return profiled[name]["layers_percent"].get(layer, 0.0)
 
-    orm, saml = "SQLAlchemy (ORM, statements)", "python3-saml validation"
-    return ["", f"What stands in the way (profile below): SQLAlchemy's ORM takes {share('returning_user', orm)} % of a "
-                f"returning user's sign-in and {share('first_login', orm)} % of a first login, the SAML validation "
-                f"{share('returning_user', saml)} % and {share('first_login', saml)} %. The sign-in writes in one "
-                "transaction (replay record, audit event, user, attempt), which the bare library, writing nothing, "
-                "does not; each ORM statement costs about 0.2 ms where the driver alone takes microseconds."]
+    sqlalchemy, saml = "SQLAlchemy (ORM, statements)", "python3-saml validation"
+    return ["", "Where the time goes (the SQLite profile below): SQLAlchemy takes "
+                f"{share('returning_user', sqlalchemy)} % of a returning user's sign-in and "
+                f"{share('first_login', sqlalchemy)} % of a first login, the SAML "
+                f"library's own code {share('returning_user', saml)} % and {share('first_login', saml)} %. On "
+                "PostgreSQL every statement is also a round trip to the server: a returning user's sign-in makes five "
+                "(the pool's pre-ping, BEGIN, the resolver's SELECT, one statement for the replay record, audit event, "
+                "attempt and time of sign-in, COMMIT with its fsync), a first login about fifteen; the bare library "
+                "writes nothing and makes none.", ""]
 
 
 def sign_in_lines(runs: dict) -> list[str]:
@@ -118,10 +121,9 @@ def sign_in_lines(runs: dict) -> list[str]:
                      f"{r['returning_user']['median_ms']} ({r['returning_user']['p95_ms']}) | "
                      f"{r['returning_ratio']} | {r['first_login']['median_ms']} ({r['first_login']['p95_ms']}) | "
                      f"{r['first_login_ratio']} |")
-    met = all(r["returning_ratio"] <= 1.0 for r in runs.values()), all(r["first_login_ratio"] <= 1.3
-                                                                         for r in runs.values())
-    lines += ["", f"Targets: returning user ≤ 1.0 × ({'met' if met[0] else 'not met'}), first login ≤ 1.3 × "
-                  f"({'met' if met[1] else 'not met'}) the bare library."]
+    verdicts = "; ".join(f"{name}: returning {'met' if r['returning_ratio'] <= 1.0 else 'not met'}, first login "
+                         f"{'met' if r['first_login_ratio'] <= 1.3 else 'not met'}" for name, r in runs.items())
+    lines += ["", f"Targets: returning user ≤ 1.0 ×, first login ≤ 1.3 × the bare library ({verdicts})."]
     return lines
 
 
