@@ -22,6 +22,10 @@ node_modules/.installed: package.json
 
 install: $(BIN)/.installed
 
+# The console's public URL follows HOST and PORT unless CRM_BASE_URL is set (the demo IdP's addresses are saved
+# with it when the demo data is loaded).
+setup run: export CRM_BASE_URL ?= http://$(HOST):$(PORT)
+
 ## Set up the database, demo data and admin, then serve on http://127.0.0.1:5000
 setup: install
 	$(FLASK) crm init
