@@ -1,8 +1,8 @@
 """The one owner of an SSO sign-in's transaction.
 
-A validated response becomes one transaction: the replay record, who the person is (the resolver), the plan,
-applying it, the attempt and the audit event, then the commit. Nothing else on the sign-in path commits or rolls
-back. When a concurrent first login of the same person wins a unique key, the whole sign-in is tried again (it
+A validated response becomes one transaction: who the person is (the resolver), the plan, applying it, then one
+closing write of the replay record, the audit event and the attempt (records.py), and the commit. Nothing else on
+the sign-in path commits or rolls back. When a concurrent first login of the same person wins a unique key, the whole sign-in is tried again (it
 then finds the user); when the database connection drops, it is tried again on a fresh connection.
 """
 from __future__ import annotations
