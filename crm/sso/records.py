@@ -2,7 +2,7 @@
 configuration is still the one the response was checked with), the audit event, the attempt, and the returning
 user's time of sign-in.
 
-On PostgreSQL the three are one statement (data-modifying CTEs: one round trip to the server instead of three);
+On PostgreSQL they are one statement (data-modifying CTEs: one round trip to the server instead of four);
 on SQLite, where there is no network to save, three plain statements.
 """
 from __future__ import annotations
