@@ -3,7 +3,7 @@ configuration is still the one the response was checked with), the audit event, 
 user's time of sign-in.
 
 On PostgreSQL they are one statement (data-modifying CTEs: one round trip to the server instead of four);
-on SQLite, where there is no network to save, three plain statements.
+on SQLite, where there is no network to save, plain statements one after another.
 """
 from __future__ import annotations
 
