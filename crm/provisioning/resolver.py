@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, ScalarSelect, Select, bindparam, func, select
 
 from crm.auth.models import User
 from crm.contacts.fields import CONTACT_FIELDS
@@ -48,16 +48,19 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
     """
     key = fold(name_id)
     if immutable_id:
-        found = _bound(conn, _BY_IMMUTABLE_ID, provider_id, immutable_id)
-        if found is not None:
-            return found
-    found = _bound(conn, _BY_NAME_ID, provider_id, key)
-    if found is not None:
-        if immutable_id and found.stored_immutable_id and found.stored_immutable_id != immutable_id:
-            return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {found.state.username} "
-                                                             "with another immutable id: the IdP reassigned it"))
-        return found
-    return _local_user(conn, key, provider_id, slug)
+        rows = conn.execute(_BY_IMMUTABLE_ID, {"provider_id": provider_id, "value": immutable_id}).all()
+        if rows:
+            return _bound(rows)
+    rows = conn.execute(_BY_NAME_ID_ELSE_USERNAME, {"provider_id": provider_id, "value": key}).all()
+    if not rows:
+        return Resolution()
+    first = rows[0]
+    if (first.bound_provider, first.bound_key) != (provider_id, key):
+        return _local_user(rows, slug)
+    if immutable_id and first.stored_immutable_id and first.stored_immutable_id != immutable_id:
+        return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {first.username} with "
+                                                         "another immutable id: the IdP reassigned it"))
+    return _bound(rows)
 
 
 def _with_user(stmt: Select) -> Select:
@@ -76,20 +79,29 @@ def _with_user(stmt: Select) -> Select:
             .outerjoin(_roles, _roles.c.id == _memberships.c.role_id))
 
 
-def _binding_lookup(column) -> Select:
-    binding = select(_identities.c.id.label("binding_id"), _identities.c.immutable_id.label("stored_immutable_id"))
-    return _with_user(binding.select_from(_identities.join(_users, _users.c.id == _identities.c.user_id))
-                      .where(_identities.c.provider_id == bindparam("provider_id"), column == bindparam("value")))
+def _user_and_binding(user_id) -> Select:
+    """The user with this id and the user's binding (one per user), with what the planner reads of the user."""
+    binding = select(_identities.c.id.label("binding_id"), _identities.c.provider_id.label("bound_provider"),
+                     _identities.c.name_id_key.label("bound_key"),
+                     _identities.c.immutable_id.label("stored_immutable_id"), _providers.c.slug.label("bound_to"))
+    return _with_user(binding.select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
+                                          .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
+                      .where(_users.c.id == user_id))
 
 
-# Built once: a sign-in only binds values to them (SQLAlchemy and the server reuse the compiled statement).
-_BY_IMMUTABLE_ID = _binding_lookup(_identities.c.immutable_id)
-_BY_NAME_ID = _binding_lookup(_identities.c.name_id_key)
-_LOCAL_USER = _with_user(select(_identities.c.id.label("binding_id"), _identities.c.provider_id,
-                                _identities.c.name_id_key, _providers.c.slug.label("bound_to"))
-                         .select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
-                                      .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
-                         .where(_users.c.username_key == bindparam("key")))
+def _bound_under(column) -> ScalarSelect:
+    return (select(_identities.c.user_id)
+            .where(_identities.c.provider_id == bindparam("provider_id"), column == bindparam("value"))
+            .scalar_subquery())
+
+
+# Built once: a sign-in only binds values to them (SQLAlchemy and the server reuse the compiled statement). The
+# second finds the user bound under the NameID or, when there is none, the user named after it: one round trip
+# for a first login too (COALESCE looks the username up only when no binding was found).
+_BY_IMMUTABLE_ID = _user_and_binding(_bound_under(_identities.c.immutable_id))
+_BY_NAME_ID_ELSE_USERNAME = _user_and_binding(func.coalesce(
+    _bound_under(_identities.c.name_id_key),
+    select(_users.c.id).where(_users.c.username_key == bindparam("value")).scalar_subquery()))
 
 
 def _state(rows: list, bound: bool) -> UserState:
@@ -101,21 +113,14 @@ def _state(rows: list, bound: bool) -> UserState:
                      license_count=first.seat_count)
 
 
-def _bound(conn: Connection, stmt: Select, provider_id: int, value: str) -> Resolution | None:
-    rows = conn.execute(stmt, {"provider_id": provider_id, "value": value}).all()
-    if not rows:
-        return None
+def _bound(rows: list) -> Resolution:
     return Resolution(_state(rows, bound=True), binding_id=rows[0].binding_id,
                       stored_immutable_id=rows[0].stored_immutable_id)
 
 
-def _local_user(conn: Connection, key: str, provider_id: int, slug: str) -> Resolution:
-    rows = conn.execute(_LOCAL_USER, {"key": key}).all()
-    if not rows:
-        return Resolution()
+def _local_user(rows: list, slug: str) -> Resolution:
+    """A user named after the NameID and not bound under it here: linked, if that is safe."""
     first, state = rows[0], _state(rows, bound=False)
-    if first.binding_id is not None and (first.provider_id, first.name_id_key) == (provider_id, key):
-        return Resolution(_state(rows, bound=True), binding_id=first.binding_id)  # bound by a concurrent first login
     if first.binding_id is not None:
         return Resolution(refusal=deny("other_idp", f"user {state.username} is bound to identity provider "
                                                     f"{first.bound_to}; not taken over by {slug}"))
