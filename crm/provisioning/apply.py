@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, literal, or_, select, union_all, update
 
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
@@ -32,6 +32,8 @@ GRANTED_BY = "sso"
 
 # Built once: a sign-in only binds values to them (building a statement costs more than running it on SQLite).
 _LOOKUP_ID = {key: select(t.c.id).where(t.c.name_key == bindparam("b_key")) for key, t in LOOKUP_TABLES.items()}
+_LOOKUPS_BY_NAME = union_all(*(select(literal(key), t.c.name_key, t.c.id).where(
+    t.c.name_key.in_(bindparam(f"b_{key}", expanding=True))) for key, t in LOOKUP_TABLES.items()))
 _ACCOUNT_ID = select(_accounts.c.id).where(_accounts.c.name_key == bindparam("b_key"))
 _INSERT_ACCOUNT = insert(_accounts).returning(_accounts.c.id)
 _INSERT_CONTACT = insert(_contacts).returning(_contacts.c.id)
@@ -82,6 +84,18 @@ class Lookups:
     def exists(self, field_key: str, name: str) -> bool:
         """True when a Type or Department with this name exists."""
         return self.id(field_key, name) is not None
+
+    def read_ahead(self, identity: SamlIdentity, policy: ProviderPolicy) -> None:
+        """Read at once every Type and Department a new user's mapping rows could name (one statement instead of
+        one per lookup); names that do not exist are remembered as such."""
+        wanted = {(rule.field, fold(value)) for rule in policy.field_rules if rule.field in LOOKUP_TABLES
+                  for value in [identity.first(rule.attribute) or rule.default] if value}
+        if len(wanted) < 2:
+            return  # one lookup or none: asked when needed, no statement saved
+        names = {key: [name for field, name in wanted if field == key] or [""] for key in LOOKUP_TABLES}
+        found = {(field, name): id_ for field, name, id_ in self._conn.execute(
+            _LOOKUPS_BY_NAME, {f"b_{key}": names[key] for key in LOOKUP_TABLES})}
+        self._found.update({key: found.get(key) for key in wanted})
 
 
 def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,

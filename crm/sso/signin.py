@@ -2,8 +2,9 @@
 
 A validated response becomes one transaction: who the person is (the resolver), the plan, applying it, then one
 closing write of the replay record, the audit event and the attempt (records.py), and the commit. Nothing else on
-the sign-in path commits or rolls back. When a concurrent first login of the same person wins a unique key, the whole sign-in is tried again (it
-then finds the user); when the database connection drops, it is tried again on a fresh connection.
+the sign-in path commits or rolls back. When a concurrent first login of the same person wins a unique key, the
+whole sign-in is tried again (it then finds the user); when the database connection drops, it is tried again on a
+fresh connection.
 """
 from __future__ import annotations
 
@@ -87,6 +88,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
                          identity.first(policy.immutable_id_attribute))
     lookups = Lookups(conn)
+    if resolution.state is None and resolution.refusal is None:
+        lookups.read_ahead(identity, policy)
     plan = (denied(identity.name_id, resolution.refusal) if resolution.refusal else
             plan_sign_in(identity, policy, resolution.state, lookups.exists))
     applied = None if plan.action == DENY else apply_plan(conn, plan, identity, policy, resolution, lookups, now)
