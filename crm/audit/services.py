@@ -71,8 +71,13 @@ def record(action: str, summary: str, **fields: Any) -> AuditEvent:
 def insert_event(conn: Connection, action: str, summary: str, **fields: Any) -> str:
     """Write an audit event with one INSERT on the caller's connection (its transaction); return its reference."""
     row = event_row(action, summary, **fields)
-    conn.execute(_INSERT_EVENT, row)
+    write_event(conn, row)
     return row["reference"]
+
+
+def write_event(conn: Connection, row: dict[str, Any]) -> None:
+    """Write an event row (from event_row) with one INSERT on the caller's connection."""
+    conn.execute(_INSERT_EVENT, row)
 
 
 _INSERT_EVENT = insert(AuditEvent.__table__)  # built once; each event binds its row

@@ -31,9 +31,14 @@ def record_attempt(conn: Connection, provider_id: int, saml_response: str | None
         return None
     row = attempt_row(provider_id, saml_response, outcome, name_id=name_id, reference=reference,
                       request_id=request_id)
-    attempt_id = conn.execute(_INSERT_ATTEMPT, row).scalar_one()
+    attempt_id = write_attempt(conn, row)
     now_and_then_prune(conn, provider_id)
     return attempt_id
+
+
+def write_attempt(conn: Connection, row: dict) -> int:
+    """Write an attempt row (from attempt_row) with one INSERT on the caller's connection; return its id."""
+    return conn.execute(_INSERT_ATTEMPT, row).scalar_one()
 
 
 def attempt_row(provider_id: int, saml_response: str, outcome: str, *, name_id: str | None = None,

@@ -13,7 +13,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import xmlsec
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
@@ -456,11 +456,3 @@ def inspect(ins: Inspection, checks: tuple[Check, ...] | None = None) -> list[Re
         if check.gate and finding.passed is False:
             break
     return results
-
-
-def precheck(saml_response: str | None) -> bytes:
-    """The checks that refuse hostile input before any costly work (size, encoding, signature form, limits); the
-    decoded XML when they pass."""
-    ins = Inspection(None, saml_response, "", "", None, datetime.now(UTC).replace(tzinfo=None))
-    validate(ins, tuple(c for c in CHECKS if c.key in ("encoding", "transforms", "limits")))
-    return ins.xml

@@ -13,9 +13,11 @@ from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, sele
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.models import AuditEvent
+from crm.audit.services import write_event
 from crm.auth.models import User
 from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import IdentityProvider
+from crm.sso.attempts import write_attempt
 from crm.sso.models import SignInAttempt, UsedAssertion
 
 _AUDIT, _ATTEMPT, _USED, _PROVIDERS = (AuditEvent.__table__, SignInAttempt.__table__, UsedAssertion.__table__,
@@ -62,8 +64,6 @@ def _all_in_one():
 # Built once per process: each sign-in only binds its values.
 _STAMP = _USERS.update().where(_USERS.c.id == bindparam("s_user_id")).values(last_login_at=bindparam("s_at"))
 _REMEMBER = _remember_assertion()
-_INSERT_AUDIT = insert(_AUDIT)
-_INSERT_ATTEMPT = insert(_ATTEMPT)
 _ALL_IN_ONE = _all_in_one()
 
 
@@ -81,8 +81,8 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
                       | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp)
             written = conn.execute(_ALL_IN_ONE, params).scalar_one()
         else:
-            conn.execute(_INSERT_AUDIT, audit)
-            conn.execute(_INSERT_ATTEMPT, attempt)
+            write_event(conn, audit)
+            write_attempt(conn, attempt)
             if signed_in_user is not None:
                 conn.execute(_STAMP, stamp)
             written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())

@@ -6,10 +6,17 @@ import textwrap
 import pytest
 
 from crm.sso import prechecks
-from crm.sso.checks import precheck
+from crm.sso.checks import CHECKS, Inspection, validate
 from crm.sso.prechecks import MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
 from crm.sso.rejections import SamlRejected
 from tests.saml_signer import Spec, build_response, encode, signed_response, to_xml
+
+
+def precheck(saml_response: str) -> bytes:
+    """The ACS's first three checks (size and encoding, signature form, limits): the decoded XML when they pass."""
+    ins = Inspection(None, saml_response, "", "", None, None)
+    validate(ins, tuple(c for c in CHECKS if c.key in ("encoding", "transforms", "limits")))
+    return ins.xml
 
 
 def _code(payload: str) -> str:
