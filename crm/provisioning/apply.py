@@ -92,7 +92,7 @@ class Lookups:
                   for value in [identity.first(rule.attribute) or rule.default] if value}
         if len(wanted) < 2:
             return  # one lookup or none: asked when needed, no statement saved
-        names = {key: [name for field, name in wanted if field == key] or [""] for key in LOOKUP_TABLES}
+        names = {key: [name for field, name in wanted if field == key] for key in LOOKUP_TABLES}
         found = {(field, name): id_ for field, name, id_ in self._conn.execute(
             _LOOKUPS_BY_NAME, {f"b_{key}": names[key] for key in LOOKUP_TABLES})}
         self._found.update({key: found.get(key) for key in wanted})
