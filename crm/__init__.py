@@ -68,7 +68,8 @@ def _register_cli(app: Flask) -> None:
     from crm.demo.cli import cli as crm_cli
     from crm.designer.sso_config.cli import sso_cli
     from crm.licensing.cli import cli as licenses_cli
+    from crm.roles.cli import cli as roles_cli
     from crm.users.cli import cli as users_cli
 
-    for group in (crm_cli, users_cli, licenses_cli, audit_cli, sso_cli):
+    for group in (crm_cli, users_cli, roles_cli, licenses_cli, audit_cli, sso_cli):
         app.cli.add_command(group)

@@ -21,6 +21,8 @@ DEFAULTS = {
     "REMEMBER_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": None,
     "PAGE_SIZE": 25,
+    "SESSION_IDLE_MINUTES": 8 * 60,  # a session unused this long ends (CRM_SESSION_IDLE_MINUTES)
+    "SESSION_MAX_HOURS": 7 * 24,  # and every session ends this long after sign-in (CRM_SESSION_MAX_HOURS)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
 }
 

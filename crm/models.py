@@ -1,10 +1,10 @@
 """Every area's models in one import, for Alembic, create_all and the shell."""
 from crm.audit.models import AuditEvent
-from crm.auth.models import User
+from crm.auth.models import User, UserSession
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.models import LicensePackage, LicenseSeat
-from crm.roles.models import Role, RoleMembership
+from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.sso.models import SignInAttempt, UsedAssertion
 from crm.users.models import UserIdentity
 
@@ -22,8 +22,10 @@ __all__ = [
     "Role",
     "RoleMapping",
     "RoleMembership",
+    "RolePermission",
     "SignInAttempt",
     "UsedAssertion",
     "User",
     "UserIdentity",
+    "UserSession",
 ]

@@ -8,14 +8,15 @@ from flask import Flask, request
 
 from crm.timeutil import utcnow
 
+# (endpoint, label, area, the permission it needs: a name from crm.auth.permissions)
 NAVIGATION = (
-    ("contacts.index", "Contacts", "contacts", False),
-    ("accounts.index", "Accounts", "accounts", False),
-    ("users.index", "Users", "users", True),
-    ("roles.index", "Roles", "roles", True),
-    ("licensing.index", "Licenses", "licensing", True),
-    ("audit.index", "Audit", "audit", True),
-    ("designer.index", "System Designer", "designer", True),
+    ("contacts.index", "Contacts", "contacts", "contacts.view"),
+    ("accounts.index", "Accounts", "accounts", "accounts.view"),
+    ("users.index", "Users", "users", "system.administer"),
+    ("roles.index", "Roles", "roles", "system.administer"),
+    ("licensing.index", "Licenses", "licensing", "system.administer"),
+    ("audit.index", "Audit", "audit", "system.administer"),
+    ("designer.index", "System Designer", "designer", "system.administer"),
 )
 
 

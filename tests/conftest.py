@@ -172,3 +172,11 @@ def login(client, username: str, password: str):
     """Sign in through the real login form (CSRF included)."""
     token = csrf_token(client)
     return client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+
+
+def signed_in_user_id(token: str) -> int | None:
+    """The user whose session row the cookie's token names, if the session is live."""
+    from crm.auth.sessions import user_for
+
+    user = user_for(token)
+    return user.id if user else None

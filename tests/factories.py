@@ -10,7 +10,8 @@ from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
-from crm.roles.models import MANUAL, Role
+from crm.roles.models import MANUAL, Role, RolePermission
+from crm.licensing.services import find_package, take_seat
 from crm.roles.services import add_member, find_role
 
 PASSWORD = "correct horse battery staple"
@@ -18,9 +19,13 @@ _PASSWORD_HASH = generate_password_hash(PASSWORD)  # hashing is slow on purpose:
 _seq = itertools.count(1)
 
 
+SEATS = "Console seats"  # the package the factories' users hold a seat of
+
+
 def user(username: str | None = None, *, password: str | None = PASSWORD, active: bool = True,
-         roles: tuple[str, ...] = (), contact: bool = True, **contact_fields) -> User:
-    """A committed user, with a contact unless contact=False."""
+         roles: tuple[str, ...] = (), contact: bool = True, seat: bool = False, user_type: str = "employee",
+         **contact_fields) -> User:
+    """A committed user, with a contact unless contact=False, and a license seat (of SEATS) when seat=True."""
     n = next(_seq)
     username = username or f"user{n}@example.com"
     person = None
@@ -28,7 +33,7 @@ def user(username: str | None = None, *, password: str | None = PASSWORD, active
         fields = {"given_name": "Test", "surname": f"Person{n}", "email": username} | contact_fields
         fields.setdefault("full_name", f"{fields['given_name']} {fields['surname']}")
         person = Contact(**fields)
-    u = User(username=username, active=active, user_type="employee", contact=person)
+    u = User(username=username, active=active, user_type=user_type, contact=person)
     if password == PASSWORD:
         u.password_hash = _PASSWORD_HASH
     elif password:
@@ -37,18 +42,28 @@ def user(username: str | None = None, *, password: str | None = PASSWORD, active
     db.session.flush()
     for name in roles:
         add_member(u, find_role(name) or role(name), MANUAL)
+    if seat:
+        take_seat(u, find_package(SEATS) or package(SEATS, None), "tests")
     db.session.commit()
     return u
 
 
 def admin_user(username: str = "admin") -> User:
-    """A committed administrator with a local password."""
-    return user(username, roles=(ADMIN_ROLE,))
+    """A committed administrator with a local password and a license seat (to work with contacts too)."""
+    return user(username, roles=(ADMIN_ROLE,), seat=True)
 
 
-def role(name: str) -> Role:
-    """A committed role."""
-    r = Role(name=name)
+def employee(username: str | None = None, **fields) -> User:
+    """A committed user in "All employees" (view, create and edit contacts and accounts) with a license seat."""
+    return user(username, roles=("All employees",), seat=True, **fields)
+
+
+def role(name: str, permissions: tuple[str, ...] = ()) -> Role:
+    """A committed role with these permissions (the role of that name, when `crm init` made it already)."""
+    r = find_role(name) or Role(name=name)
+    for permission in permissions:
+        if permission not in r.permissions:
+            r.grants.append(RolePermission(permission=permission))
     db.session.add(r)
     db.session.commit()
     return r

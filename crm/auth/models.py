@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from crm.auth.permissions import ADMINISTER, effective
 from crm.extensions import db
 from crm.search_keys import ASCII_WHITESPACE, fold, key_type
 from crm.timeutil import utcnow
@@ -68,10 +69,42 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # flask-login refuses inactive users
         return self.active
 
+    seat_known = None  # True or False, set when the request's user is loaded, so that no page asks again
+
+    @property
+    def has_seat(self) -> bool:
+        """True when the user holds a license seat (the right to work with the CRM's records)."""
+        return self.seat_known if self.seat_known is not None else bool(self.seats)
+
+    @property
+    def granted(self) -> frozenset[str]:
+        """The permissions the user's roles grant, as the roles state them."""
+        return frozenset(g.permission for m in self.memberships for g in m.role.grants)
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """What the user may do now: their roles' permissions, all of them for an administrator, and nothing with
+        the CRM's records without a license seat."""
+        return effective(self.granted, self.has_seat)
+
+    def can(self, permission: str) -> bool:
+        """True when the user may do this (a name from crm.auth.permissions)."""
+        return permission in self.permissions
+
     @property
     def is_admin(self) -> bool:
-        """True when one of the user's roles grants administration."""
-        return any(m.role.grants_admin for m in self.memberships)
+        """True when one of the user's roles lets them administer the system."""
+        return ADMINISTER in self.granted
+
+    @property
+    def is_external(self) -> bool:
+        """External users (partners, customers) see only their own account and its contacts."""
+        return self.user_type == "external"
+
+    @property
+    def account_id(self) -> int | None:
+        """The account of the user's own contact, if any."""
+        return self.contact.account_id if self.contact else None
 
     @property
     def display_name(self) -> str:
@@ -80,3 +113,19 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.username
+
+
+class UserSession(db.Model):
+    """One signed-in browser: the cookie carries only a random token, whose SHA-256 is kept here (a copy of this
+    table signs no one in). Deleting the row ends the session at once, wherever its cookie is."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    method: Mapped[str] = mapped_column(String(120))  # "password" or "sso:<provider slug>"
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    user_agent: Mapped[str | None] = mapped_column(String(120))

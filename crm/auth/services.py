@@ -10,6 +10,7 @@ from flask_login import UserMixin, login_user
 from sqlalchemy import select
 
 from crm.auth.models import User
+from crm.auth.sessions import PASSWORD, open_session
 from crm.extensions import db
 from crm.search_keys import fold
 from crm.timeutil import utcnow
@@ -29,25 +30,36 @@ def find_by_username(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == fold(username)))
 
 
-class SignedInUser(UserMixin):
-    """A user just signed in, known by id only: the sign-in has checked them, the next request loads them."""
+class SignedIn(UserMixin):
+    """A browser just signed in, known by its session token only: the sign-in has checked the user and written the
+    session row; the next request loads the user from the token."""
 
-    def __init__(self, user_id: int):
-        self.id = user_id
+    def __init__(self, token: str):
+        self.token = token
+
+    def get_id(self) -> str:
+        return self.token
 
 
-def start_session(user_id: int, **session_values) -> None:
-    """Sign the user in on a fresh session (nothing from before sign-in survives: no fixation)."""
+def start_session(token: str, **session_values) -> None:
+    """Put a written session's token into a fresh cookie session (nothing from before sign-in survives: no
+    fixation)."""
     session.clear()
-    login_user(SignedInUser(user_id), force=True)
+    login_user(SignedIn(token), force=True)
     session.update(session_values)
 
 
+def session_token() -> str | None:
+    """The token of this browser's session (what the cookie carries)."""
+    return session.get("_user_id")
+
+
 def password_sign_in(user: User) -> None:
-    """Sign in a user whose password was checked, and stamp the login."""
-    start_session(user.id)
+    """Sign in a user whose password was checked: a new session row, the time of sign-in, one commit."""
+    token = open_session(user.id, PASSWORD)
     user.last_login_at = utcnow()
     db.session.commit()
+    start_session(token)
 
 
 def add_login_buttons(app: Flask, buttons: Callable[[], list[LoginButton]]) -> None:

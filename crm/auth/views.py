@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, logout_user
+from flask_login import current_user, login_required, logout_user
 
-from crm.auth import access  # noqa: F401  (registers the user loader)
+from crm.auth.access import first_page, no_access_page  # (importing access registers the user loader)
 from crm.auth.forms import LoginForm
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_sign_in
+from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_sign_in, session_token
+from crm.auth.sessions import end_session
+from crm.extensions import db
 
 bp = Blueprint("auth", __name__)
 
@@ -16,15 +18,24 @@ bp = Blueprint("auth", __name__)
 def home():
     """The console's start page: Contacts for a signed-in user, else the login page."""
     if current_user.is_authenticated:
-        return redirect(url_for("contacts.index"))
+        return redirect(first_page())
     return redirect(url_for("auth.login"))
+
+
+@bp.get("/no-access")
+@login_required
+def no_access():
+    """Signed in, but no role or no license seat gives access to anything yet: say so, and whom to ask."""
+    if current_user.permissions:
+        return redirect(first_page())
+    return no_access_page()
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Show the login page; sign a user in with username and password."""
     if current_user.is_authenticated:
-        return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
+        return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
         user = find_by_username(form.username.data)
@@ -34,14 +45,25 @@ def login():
             form.username.errors.append("This account is not active. Ask your administrator.")
         else:
             password_sign_in(user)
-            return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
+            return redirect(safe_next(request.args.get("next")) or first_page(user))
     return render_template("auth/login.html", form=form, login_buttons=login_buttons())
+
+
+@bp.before_app_request
+def _load_signed_in_user() -> None:
+    """Find this browser's session before the view runs (one lookup, kept for the request), so that the session
+    row's upkeep (last seen, an expired row deleted) is committed before the view writes anything."""
+    if request.endpoint != "static":
+        current_user._get_current_object()
 
 
 @bp.post("/logout")
 def logout():
-    """Sign out and forget the whole session; a user who came through SSO is signed out at the IdP too."""
+    """Sign out: the session row is deleted (a copy of the cookie stops working too) and the cookie session
+    forgotten; a user who came through SSO is signed out at the IdP too."""
     elsewhere = logout_redirect()
+    end_session(session_token())
+    db.session.commit()
     logout_user()
     session.clear()
     if elsewhere:

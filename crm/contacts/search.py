@@ -16,7 +16,7 @@ that matched nothing; SQLite keeps no statistics):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, union
@@ -111,13 +111,16 @@ class Branch:
     low: Any = None
     high: Any = None
     accounts: tuple[int, ...] | Select | None = None
+    within: tuple[int, ...] | None = None  # only the contacts of these accounts (what an external user sees)
 
     def condition(self, source: Any) -> ColumnElement[bool]:
         """The branch's condition on `source` (the Contact entity or a subquery's columns)."""
         column = getattr(source, self.column)
         if self.accounts is not None:
-            return column.in_(self.accounts)
-        return (column >= self.low) & (column < self.high)
+            matched = column.in_(self.accounts)
+        else:
+            matched = (column >= self.low) & (column < self.high)
+        return matched if self.within is None else matched & source.account_id.in_(self.within)
 
 
 class Search:
@@ -138,9 +141,13 @@ class Search:
         return cls(branches)
 
     @classmethod
-    def at_account(cls, account_id: int) -> Search:
-        """The contacts of one account."""
-        return cls([Branch("account_id", accounts=(account_id,))])
+    def at_account(cls, account_id: int | None) -> Search:
+        """The contacts of one account (None: no account, no contacts)."""
+        return cls([Branch("account_id", accounts=(account_id,) if account_id is not None else ())])
+
+    def within(self, account_id: int | None) -> Search:
+        """The same search among the contacts of one account only (None: no account, no contacts)."""
+        return Search([replace(b, within=(account_id,) if account_id is not None else ()) for b in self.branches])
 
     def matches(self, source: Any) -> ColumnElement[bool]:
         """Any branch matches."""
@@ -297,4 +304,6 @@ def _seek_range(branch: Branch, order: Order, after: Row, limit: int) -> list[Ro
         if key < branch.low:
             return []
         bounds = [column >= branch.low, order.beyond(Contact, after) if key < branch.high else column < branch.high]
+    if branch.within is not None:
+        bounds.append(Contact.account_id.in_(branch.within))
     return _rows(select(order.key(Contact), Contact.id).where(*bounds).order_by(*order.by(Contact)).limit(limit))

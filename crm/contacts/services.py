@@ -166,11 +166,19 @@ def search_statement(q: str = "", sort: str = "name", descending: bool = False) 
     return stmt.order_by(*_order(Contact, sort, descending))
 
 
-def search_contacts(q: str, sort: str, descending: bool, page: int | Window, per_page: int) -> SeekPage:
-    """One page of the contact list: a search, a sort and a place in the list (a page number or a Window)."""
+EVERY_ACCOUNT = object()  # `within` for a user who sees every contact
+
+
+def search_contacts(q: str, sort: str, descending: bool, page: int | Window, per_page: int,
+                    within: int | None | object = EVERY_ACCOUNT) -> SeekPage:
+    """One page of the contact list: a search, a sort and a place in the list (a page number or a Window); `within`
+    an account's id keeps to that account's contacts (None: no account, so none)."""
     window = page if isinstance(page, Window) else Window(page=max(page, 1))
     key = fold(q)
-    return ContactList.of(Search.prefix(key) if key else None, sort, descending, per_page).page(window)
+    found = Search.prefix(key) if key else None
+    if within is not EVERY_ACCOUNT:
+        found = found.within(within) if found else Search.at_account(within)
+    return ContactList.of(found, sort, descending, per_page).page(window)
 
 
 def account_contacts(account_id: int, window: Window, per_page: int) -> SeekPage:

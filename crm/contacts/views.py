@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 
+from crm.auth.access import permission_required, refuse
+from crm.auth.permissions import CONTACTS_CREATE, CONTACTS_DELETE, CONTACTS_EDIT, CONTACTS_VIEW
 from crm.contacts import services
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.forms import ContactForm
@@ -21,14 +23,14 @@ def field_label(key: str) -> str:
 
 
 @bp.get("")
-@login_required
+@permission_required(CONTACTS_VIEW)
 def index():
     """The contact list (its place in the query string); an htmx search or paging request gets the partial."""
     q = request.args.get("q", "")[:200]
     sort = request.args.get("sort", "name")
     descending = request.args.get("dir") == "desc"
     page = services.search_contacts(q, sort, descending, Window.from_args(request.args),
-                                     current_app.config["PAGE_SIZE"])
+                                     current_app.config["PAGE_SIZE"], **_scope())
     context = {"page": page, "q": q, "sort": sort, "descending": descending}
     if request.htmx and request.htmx.target == "contact-results":
         return render_template("contacts/_results.html", **context)
@@ -39,7 +41,7 @@ def index():
 @login_required
 def detail(contact_id: int):
     """One contact with every field."""
-    contact = _get(contact_id)
+    contact = _get(contact_id, CONTACTS_VIEW)
     from crm.auth.models import User
 
     user = db.session.scalar(db.select(User).where(User.contact_id == contact.id))
@@ -47,13 +49,13 @@ def detail(contact_id: int):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@login_required
+@permission_required(CONTACTS_CREATE)
 def create():
-    """Create a contact."""
+    """Create a contact (an external user's contacts belong to their own account)."""
     form = _form()
     if form.validate_on_submit():
         try:
-            contact = services.create_contact(form.values())
+            contact = services.create_contact(_own_account(form.values()))
         except services.ContactInvalid as invalid:
             _show_errors(form, invalid)
         else:
@@ -66,12 +68,12 @@ def create():
 @bp.route("/<int:contact_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(contact_id: int):
-    """Edit a contact; only changed fields are written to the audit trail."""
-    contact = _get(contact_id)
+    """Edit a contact (one's own contact needs no edit permission); only changed fields are audited."""
+    contact = _get(contact_id, CONTACTS_EDIT)
     form = _form(data=services.contact_values(contact) if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
-            changes = services.update_contact(contact, form.values())
+            changes = services.update_contact(contact, _own_account(form.values()))
         except services.ContactInvalid as invalid:
             db.session.rollback()
             _show_errors(form, invalid)
@@ -83,10 +85,10 @@ def edit(contact_id: int):
 
 
 @bp.post("/<int:contact_id>/delete")
-@login_required
+@permission_required(CONTACTS_DELETE)
 def delete(contact_id: int):
     """Delete a contact (refused for a contact that belongs to a user)."""
-    contact = _get(contact_id)
+    contact = _get(contact_id, CONTACTS_DELETE)
     try:
         services.delete_contact(contact)
     except services.ContactInvalid as invalid:
@@ -97,8 +99,30 @@ def delete(contact_id: int):
     return redirect(url_for(".index"))
 
 
-def _get(contact_id: int) -> Contact:
-    return db.session.get(Contact, contact_id) or abort(404)
+def _scope() -> dict:
+    """An external user sees only the contacts of their own account."""
+    return {"within": current_user.account_id} if current_user.is_external else {}
+
+
+def _get(contact_id: int, permission: str) -> Contact:
+    """The contact, if the user may do this to it: their own contact with a license seat; another one with the
+    permission, and for an external user only within their own account (else it does not exist for them)."""
+    contact = db.session.get(Contact, contact_id) or abort(404)
+    if contact.id == current_user.contact_id and current_user.has_seat:
+        return contact
+    if current_user.is_external and (contact.account_id is None or contact.account_id != current_user.account_id):
+        abort(404)
+    if not current_user.can(permission):
+        refuse()
+    return contact
+
+
+def _own_account(values: dict) -> dict:
+    """An external user's contacts stay in their own account, whatever the form says."""
+    if current_user.is_external:
+        own = current_user.contact.account if current_user.contact else None
+        values = values | {"account": own.name if own else None}
+    return values
 
 
 def _form(data: dict | None = None) -> ContactForm:

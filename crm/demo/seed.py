@@ -85,7 +85,8 @@ def _packages_and_roles() -> None:
     for name, seats in PACKAGES:
         db.session.add(LicensePackage(name=name, seat_limit=seats, seats_used=0))
     for name, description in ROLES:
-        db.session.add(Role(name=name, description=description))
+        if _by_name(Role, name) is None:  # "All employees" comes with `crm init`, with its permissions
+            db.session.add(Role(name=name, description=description))
     db.session.flush()
 
 

@@ -35,9 +35,15 @@ def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserStat
     contact, field_changes = _contact_changes(identity.name_id, values, state)
     roles_add, roles_remove, groups_known, role_notes = _role_changes(identity, policy, state)
     return Plan(UPDATE if state else CREATE, identity.name_id, user_id, link, contact=contact,
-                field_changes=field_changes, grant_licenses=state is None or state.license_count == 0,
+                field_changes=field_changes, grant_licenses=_first_sign_in(state, link),
                 roles_add=roles_add, roles_remove=roles_remove, groups_known=groups_known,
                 notes=tuple(notes + role_notes))
+
+
+def _first_sign_in(state: UserState | None, link: bool) -> bool:
+    """Licenses are granted at a user's first sign-in only (created now, or a local user linked now who holds none):
+    an administrator who revokes a seat later is not overruled at the next sign-in."""
+    return state is None or (link and state.license_count == 0)
 
 
 def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None):

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, ScalarSelect, Select, bindparam, func, select
+from sqlalchemy import Connection, ScalarSelect, Select, bindparam, exists, func, select
 
 from crm.auth.models import User
+from crm.auth.permissions import ADMINISTER
 from crm.contacts.fields import CONTACT_FIELDS
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import IdentityProvider
 from crm.licensing.models import LicenseSeat
 from crm.provisioning.plan import Denial, UserState, deny
-from crm.roles.models import Role, RoleMembership
+from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.search_keys import fold
 from crm.users.models import UserIdentity
 
@@ -26,6 +27,8 @@ _users, _identities, _providers = User.__table__, UserIdentity.__table__, Identi
 _contacts, _memberships, _roles = Contact.__table__, RoleMembership.__table__, Role.__table__
 _accounts, _types, _departments = Account.__table__, ContactType.__table__, Department.__table__
 _LOOKUP_NAMES = {"account": _accounts.c.name, "type": _types.c.name, "department": _departments.c.name}
+_grants = RolePermission.__table__
+_ADMINISTERS = exists().where(_grants.c.role_id == _memberships.c.role_id, _grants.c.permission == ADMINISTER)
 _CONTACT_COLUMNS = [(_LOOKUP_NAMES[f.key] if f.lookup else _contacts.c[f.key]).label(f"contact_{f.key}")
                     for f in CONTACT_FIELDS]
 
@@ -70,7 +73,7 @@ def _with_user(stmt: Select) -> Select:
     return (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active,
                              _users.c.password_hash.is_not(None).label("has_password"), seats.label("seat_count"),
                              *_CONTACT_COLUMNS, _memberships.c.role_id, _memberships.c.source, _roles.c.name,
-                             _roles.c.grants_admin)
+                             _ADMINISTERS.label("grants_admin"))
             .outerjoin(_contacts, _contacts.c.id == _users.c.contact_id)
             .outerjoin(_accounts, _accounts.c.id == _contacts.c.account_id)
             .outerjoin(_types, _types.c.id == _contacts.c.type_id)

@@ -1,12 +1,14 @@
 """Roles and memberships."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from crm.audit import services as audit
 from crm.auth.models import User
+from crm.auth.permissions import ADMINISTER, ALL
+from crm.auth.sessions import end_sessions_after_change
 from crm.extensions import db
-from crm.roles.models import MANUAL, Role, RoleMembership
+from crm.roles.models import MANUAL, Role, RoleMembership, RolePermission
 from crm.search_keys import fold
 
 
@@ -59,6 +61,7 @@ def add_member(user: User, role: Role, source: str = MANUAL) -> bool:
     db.session.flush()
     db.session.expire(user, ["memberships"])
     if source == MANUAL:
+        end_sessions_after_change(user)
         audit.record("role.member_add", f"Added {user.username} to {role.name}", target=user,
                      changes={"roles": {"before": None, "after": role.name}})
     return True
@@ -74,12 +77,71 @@ def remove_member(user: User, role: Role) -> bool:
     db.session.delete(membership)
     db.session.flush()
     db.session.expire(user, ["memberships"])
+    end_sessions_after_change(user)
     audit.record("role.member_remove", f"Removed {user.username} from {role.name}", target=user,
                  changes={"roles": {"before": role.name, "after": None}})
     return True
 
 
+def active_admins() -> Select:
+    """The ids of the active users one of whose roles administers the system."""
+    return (select(RoleMembership.user_id)
+            .join(RolePermission, RolePermission.role_id == RoleMembership.role_id)
+            .join(User, User.id == RoleMembership.user_id)
+            .where(RolePermission.permission == ADMINISTER, User.active.is_(True)).distinct())
+
+
 def _admin_count() -> int:
-    stmt = (select(RoleMembership.user_id).join(Role).join(User, User.id == RoleMembership.user_id)
-            .where(Role.grants_admin.is_(True), User.active.is_(True)).distinct())
-    return len(db.session.scalars(stmt).all())
+    return len(db.session.scalars(active_admins()).all())
+
+
+def set_permissions(role: Role, permissions: set[str] | frozenset[str]) -> dict:
+    """Give the role exactly these permissions (names from crm.auth.permissions) and audit the change; taking
+    administration from the role that the last active administrator holds it through is refused."""
+    unknown = set(permissions) - set(ALL)
+    if unknown:
+        raise RoleError(f"Unknown permission {', '.join(sorted(unknown))}; choose from: {', '.join(ALL)}.")
+    before = role.permissions
+    if ADMINISTER in before and ADMINISTER not in permissions and _admins_without(role) == 0:
+        raise RoleError(f"{role.name} makes the last active administrator one; give administration to another role "
+                        "of theirs, or make someone else an administrator first.")
+    role.grants = [g for g in role.grants if g.permission in permissions] + [
+        RolePermission(permission=p) for p in sorted(set(permissions) - before)]
+    db.session.flush()
+    changes = {"permissions": {"before": _in_order(before), "after": _in_order(role.permissions)}} \
+        if before != role.permissions else {}
+    if changes:
+        audit.record("role.permissions", f"Changed the permissions of role {role.name}", target=role, changes=changes)
+    return changes
+
+
+def grant(role: Role, permission: str) -> bool:
+    """Add one permission to the role; False when it had it."""
+    return bool(set_permissions(role, role.permissions | {permission}))
+
+
+def revoke(role: Role, permission: str) -> bool:
+    """Take one permission from the role; False when it did not have it."""
+    if permission not in ALL:
+        raise RoleError(f"Unknown permission {permission}; choose from: {', '.join(ALL)}.")
+    return bool(set_permissions(role, role.permissions - {permission}))
+
+
+def role_json(role: Role) -> dict:
+    """The role as `roles show --json` prints it."""
+    return {"name": role.name, "description": role.description, "permissions": _in_order(role.permissions),
+            "members": len(role.memberships)}
+
+
+def _in_order(permissions: frozenset[str]) -> list[str]:
+    return [p for p in ALL if p in permissions]
+
+
+def _admins_without(role: Role) -> int:
+    """Active administrators left if this role stopped administering."""
+    others = (select(RoleMembership.user_id)
+              .join(RolePermission, RolePermission.role_id == RoleMembership.role_id)
+              .join(User, User.id == RoleMembership.user_id)
+              .where(RolePermission.permission == ADMINISTER, User.active.is_(True), RoleMembership.role_id != role.id)
+              .distinct())
+    return len(db.session.scalars(others).all())

@@ -1,10 +1,11 @@
 """Roles: list, create, rename, members."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from crm.auth.access import admin_required
+from crm.auth.permissions import SECTIONS
 from crm.auth.models import User
 from crm.editing import edit_page
 from crm.extensions import db
@@ -33,7 +34,24 @@ def detail(role_id: int):
     stmt = (select(RoleMembership).join(User, User.id == RoleMembership.user_id)
             .where(RoleMembership.role_id == role.id).order_by(User.username_key))
     members = paginate(stmt, page_arg(request.args.get("page")), current_app.config["PAGE_SIZE"])
-    return render_template("roles/detail.html", role=role, members=members)
+    return render_template("roles/detail.html", role=role, members=members, sections=SECTIONS)
+
+
+@bp.post("/<int:role_id>/permissions")
+@admin_required
+def permissions(role_id: int):
+    """Give the role the permissions ticked on its page."""
+    role = db.session.get(Role, role_id) or abort(404)
+    try:
+        changed = services.set_permissions(role, set(request.form.getlist("permission")))
+    except services.RoleError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+    else:
+        db.session.commit()
+        flash(f"Permissions of {role.name} saved." if changed else "Nothing changed.",
+              "success" if changed else "info")
+    return redirect(url_for(".detail", role_id=role_id) + "#role-permissions")
 
 
 @bp.route("/new", methods=["GET", "POST"])

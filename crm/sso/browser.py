@@ -9,7 +9,9 @@ from flask_login import current_user, logout_user
 from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
-from crm.auth.services import start_session
+from crm.auth import sessions
+from crm.auth.services import session_token, start_session
+from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
 from crm.search_keys import fold
 from crm.sso import prechecks
@@ -63,9 +65,10 @@ def needs_same_site_bounce(saml_response: str) -> tuple[bool, bytes | None]:
     return b"InResponseTo=" in document, document
 
 
-def sign_in(user_id: int, identity: SamlIdentity) -> None:
-    """Sign the user in on a fresh session, remembering the SSO session for single logout."""
-    start_session(user_id, **{SSO_SESSION: {"slug": identity.idp_slug, "name_id": identity.name_id,
+def sign_in(token: str, identity: SamlIdentity) -> None:
+    """Put the sign-in's session (its row written with the sign-in) into a fresh cookie session, remembering the SSO
+    session for single logout."""
+    start_session(token, **{SSO_SESSION: {"slug": identity.idp_slug, "name_id": identity.name_id,
                                             "name_id_format": identity.name_id_format,
                                             "session_index": identity.session_index}})
 
@@ -90,6 +93,8 @@ def logout_request_is_for_this_session(slug: str) -> bool:
 
 
 def end_session() -> None:
-    """Sign out here and forget the whole session."""
+    """Sign out here (the session row too) and forget the whole session."""
+    sessions.end_session(session_token())
+    db.session.commit()
     logout_user()
     session.clear()

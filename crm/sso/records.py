@@ -1,9 +1,10 @@
 """What every sign-in leaves behind, written together at its end: the replay record (only while the provider's
-configuration is still the one the response was checked with), the audit event, the attempt, and the returning
-user's time of sign-in.
+configuration is still the one the response was checked with), the audit event, the attempt, and for a user who
+signs in the session row and the returning user's time of sign-in.
 
-On PostgreSQL they are one statement (data-modifying CTEs: one round trip to the server instead of four);
-on SQLite, where there is no network to save, plain statements one after another.
+On PostgreSQL they are one statement (data-modifying CTEs: one round trip to the server instead of five), in which
+everything hangs on the replay record: when it is not written (the configuration changed), nothing is, so the
+statement is whole on its own. On SQLite, where there is no network to save, plain statements one after another.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.audit.models import AuditEvent
 from crm.audit.services import write_event
-from crm.auth.models import User
+from crm.auth.models import User, UserSession
+from crm.auth.sessions import write_session
 from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import IdentityProvider
 from crm.sso.attempts import write_attempt
@@ -25,7 +27,8 @@ _AUDIT, _ATTEMPT, _USED, _PROVIDERS = (AuditEvent.__table__, SignInAttempt.__tab
 _AUDIT_COLUMNS = [c.name for c in _AUDIT.columns if c.name != "id"]
 _ATTEMPT_COLUMNS = [c.name for c in _ATTEMPT.columns if c.name not in ("id", "reference")]
 _USED_COLUMNS = ["assertion_id", "provider_id", "used_at", "expires_at"]
-_USERS = User.__table__
+_USERS, _SESSIONS = User.__table__, UserSession.__table__
+_SESSION_COLUMNS = [c.name for c in _SESSIONS.columns if c.name != "id"]
 
 
 class Replayed(Exception):
@@ -50,15 +53,20 @@ def _remember_assertion() -> Insert:
 
 
 def _all_in_one():
-    """The three inserts as one statement; it returns how many replay records were written (0 or 1)."""
-    audit = insert(_AUDIT).values(dict(zip(_AUDIT_COLUMNS, _binds(_AUDIT, _AUDIT_COLUMNS, "a_"), strict=True)))
-    audit = audit.returning(_AUDIT.c.reference).cte("audit")
+    """Every write as one statement, each hanging on the replay record's row; it returns how many replay records
+    were written (0 or 1). The session row is written only when a user id is given."""
+    used = _remember_assertion().cte("used")
+    audit = (insert(_AUDIT).from_select(_AUDIT_COLUMNS, select(*_binds(_AUDIT, _AUDIT_COLUMNS, "a_")).select_from(used))
+             .returning(_AUDIT.c.reference).cte("audit"))
     attempt = (insert(_ATTEMPT).from_select(_ATTEMPT_COLUMNS + ["reference"],
                                             select(*_binds(_ATTEMPT, _ATTEMPT_COLUMNS, "t_"), audit.c.reference))
                .returning(_ATTEMPT.c.id).cte("attempt"))
-    used = _remember_assertion().cte("used")
-    stamp = _STAMP.returning(_USERS.c.id).cte("stamp")
-    return select(func.count()).select_from(used).add_cte(audit, attempt, stamp)
+    stamp = _STAMP.where(exists(select(used.c.assertion_id))).returning(_USERS.c.id).cte("stamp")
+    session_binds = _binds(_SESSIONS, _SESSION_COLUMNS, "u_")
+    session = (insert(_SESSIONS).from_select(_SESSION_COLUMNS, select(*session_binds).select_from(used)
+                                             .where(session_binds[_SESSION_COLUMNS.index("user_id")].is_not(None)))
+               .returning(_SESSIONS.c.id).cte("session"))
+    return select(func.count()).select_from(used).add_cte(audit, attempt, stamp, session)
 
 
 # Built once per process: each sign-in only binds its values.
@@ -68,24 +76,29 @@ _ALL_IN_ONE = _all_in_one()
 
 
 def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[str, Any], audit: dict[str, Any],
-                          attempt: dict[str, Any], signed_in_user: int | None) -> None:
-    """Write the replay record, the audit event and the attempt (rows without their prefixes), and stamp the time
-    of sign-in of a returning user; Replayed when the assertion was used before, ConfigChanged when the provider's
-    configuration is no longer the one checked."""
+                          attempt: dict[str, Any], returning_user: int | None,
+                          session: dict[str, Any] | None) -> None:
+    """Write the replay record, the audit event, the attempt and the session of a user who signs in (rows without
+    their prefixes), and stamp the time of sign-in of a returning user; Replayed when the assertion was used before,
+    ConfigChanged when the provider's configuration is no longer the one checked (nothing is written then)."""
     provider_id, version, created_at = config.version
     guard = {"r_config_version": version, "r_created_at": created_at}
-    stamp = {"s_user_id": signed_in_user, "s_at": used["used_at"]}
+    stamp = {"s_user_id": returning_user, "s_at": used["used_at"]}
     try:
         if conn.dialect.name == "postgresql":
             params = ({f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
-                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp)
+                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp
+                      | {f"u_{k}": (session or {}).get(k) for k in _SESSION_COLUMNS})
             written = conn.execute(_ALL_IN_ONE, params).scalar_one()
         else:
-            write_event(conn, audit)
-            write_attempt(conn, attempt)
-            if signed_in_user is not None:
-                conn.execute(_STAMP, stamp)
             written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())
+            if written == 1:
+                write_event(conn, audit)
+                write_attempt(conn, attempt)
+                if returning_user is not None:
+                    conn.execute(_STAMP, stamp)
+                if session is not None:
+                    write_session(conn, session)
     except IntegrityError as error:
         if _is_replay(error):
             raise Replayed() from None

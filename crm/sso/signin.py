@@ -18,6 +18,8 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from crm.audit.models import PROVISIONING
 from crm.audit.services import event_row, insert_event
+from crm.auth import sessions
+from crm.auth.sessions import new_session_row, sso_method
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
 from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan
@@ -46,6 +48,7 @@ class SignInOutcome:
     user_id: int | None
     outcome: str  # created, updated, unchanged, denied
     reference: str
+    session_token: str | None = None  # the new session's, for the cookie
     denial_message: str | None = None
     denial_code: str | None = None
 
@@ -106,17 +109,20 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     used = {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
             "expires_at": max(validated.not_on_or_after, now) + CLOCK_SKEW}
     returning_user = applied.user_id if signed_in and plan.action != CREATE else None
-    write_sign_in_records(conn, config, used, audit, attempt, returning_user)
+    token, session = new_session_row(applied.user_id, sso_method(config.slug), now) if signed_in else (None, None)
+    write_sign_in_records(conn, config, used, audit, attempt, returning_user, session)
     _now_and_then_tidy(conn, config.id, now)
     if signed_in:
-        return SignInOutcome(applied.user_id, outcome, audit["reference"])
-    return SignInOutcome(None, "denied", audit["reference"], plan.denial.message, plan.denial.code)
+        return SignInOutcome(applied.user_id, outcome, audit["reference"], token)
+    return SignInOutcome(None, "denied", audit["reference"], None, plan.denial.message, plan.denial.code)
 
 
 def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:
-    """Drop old attempts (one sign-in in ten) and replay records of expired assertions (one in a hundred: an
-    assertion past its NotOnOrAfter plus the skew is refused by the validity checks anyway)."""
+    """Drop old attempts (one sign-in in ten), ended sessions (one in fifty) and replay records of expired
+    assertions (one in a hundred: an assertion past its NotOnOrAfter plus the skew is refused by the validity checks
+    anyway)."""
     now_and_then_prune(conn, provider_id)
+    sessions.now_and_then_prune(conn, now)
     if secrets.randbelow(PURGE_EVERY) == 0:
         table = UsedAssertion.__table__
         conn.execute(delete(table).where(table.c.provider_id == provider_id, table.c.expires_at < now - CLOCK_SKEW))

@@ -93,7 +93,7 @@ def acs(slug: str):
         browser.forget_request()
         return render_template("sso/refused.html", provider_name=config.display_name, message=outcome.denial_message,
                                reference=outcome.reference), 403
-    browser.sign_in(outcome.user_id, validated.identity)
+    browser.sign_in(outcome.session_token, validated.identity)
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
 
 

@@ -8,11 +8,12 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from crm.auth.models import User
+from crm.auth.sessions import session_json
 from crm.cli import fail, print_json
 from crm.extensions import db
 from crm.users import services as users
 
-cli = AppGroup("users", help="List and show users.")
+cli = AppGroup("users", help="List and show users; list and end their sessions.")
 
 
 @cli.command("list")
@@ -41,3 +42,28 @@ def users_show(username: str, as_json: bool) -> None:
         return
     for key, value in data.items():
         click.echo(f"{key}: {json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value}")
+
+
+@cli.command("sessions")
+@click.argument("username")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def users_sessions(username: str, as_json: bool) -> None:
+    """List the user's live sessions: id, how they signed in, created, last seen, expires."""
+    user = users.find_user(username) or fail(f'no user named "{username}".')
+    rows = [session_json(s) for s in users.sessions_of(user)]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['id']}\t{row['how']}\tcreated {row['created']}\tlast seen {row['last_seen']}"
+                   f"\texpires {row['expires']}\t{row['user_agent'] or ''}")
+
+
+@cli.command("sign-out")
+@click.argument("username")
+def users_sign_out(username: str) -> None:
+    """End every session of the user (each browser has to sign in again)."""
+    user = users.find_user(username) or fail(f'no user named "{username}".')
+    ended = users.sign_out_everywhere(user)
+    db.session.commit()
+    click.echo(f"Ended {ended} session{'s' if ended != 1 else ''} of {user.username}.")

@@ -8,11 +8,13 @@ from sqlalchemy import Select, exists, or_, select
 from crm.audit import services as audit
 from crm.auth.models import USER_TYPES, User
 from crm.auth.services import find_by_username
+from crm.auth.sessions import end_sessions, end_sessions_after_change, live_sessions
 from crm.contacts.models import Contact
 from crm.contacts.services import contact_values
 from crm.extensions import db
 from crm.licensing.models import LicenseSeat
-from crm.roles.models import Role, RoleMembership
+from crm.roles.models import RoleMembership
+from crm.roles.services import active_admins
 from crm.search_keys import fold, prefix_range
 
 
@@ -50,6 +52,8 @@ def set_active(user: User, active: bool) -> bool:
     if not active and user.is_admin and _other_active_admins(user) == 0:
         raise UserError(f"{user.username} is the last active administrator; make someone else an administrator first.")
     user.active = active
+    if not active:
+        end_sessions_after_change(user)
     audit.record("user.activate" if active else "user.deactivate",
                  f"{'Activated' if active else 'Deactivated'} user {user.username}", target=user,
                  changes={"active": {"before": not active, "after": active}})
@@ -57,9 +61,7 @@ def set_active(user: User, active: bool) -> bool:
 
 
 def _other_active_admins(user: User) -> int:
-    stmt = (select(RoleMembership.user_id).join(Role).join(User, User.id == RoleMembership.user_id)
-            .where(Role.grants_admin.is_(True), User.active.is_(True), User.id != user.id).distinct())
-    return len(db.session.scalars(stmt).all())
+    return len(db.session.scalars(active_admins().where(User.id != user.id)).all())
 
 
 def search_statement(q: str = "", active: str = "", role_id: int | None = None,
@@ -118,6 +120,7 @@ def link_identity(user: User, provider, name_id: str) -> None:
         db.session.flush()
     user.identity = UserIdentity(provider_id=provider.id, name_id=name_id)
     db.session.flush()
+    end_sessions_after_change(user)
     db.session.refresh(user, ["identity"])
     audit.record("user.identity_link", f"Linked {user.username} to {provider.display_name} as {name_id}",
                  target=user, changes={"identity": {"before": _identity_text(before),
@@ -132,6 +135,7 @@ def unlink_identity(user: User) -> bool:
     db.session.delete(user.identity)
     db.session.flush()
     db.session.expire(user, ["identity"])
+    end_sessions_after_change(user)
     audit.record("user.identity_unlink", f"Unlinked {user.username} from single sign-on", target=user,
                  changes={"identity": {"before": _identity_text(before), "after": None}})
     return True
@@ -139,3 +143,17 @@ def unlink_identity(user: User) -> bool:
 
 def _identity_text(identity: dict | None) -> str | None:
     return f"{identity['idp']}: {identity['name_id']}" if identity else None
+
+
+def sign_out_everywhere(user: User) -> int:
+    """End every session of the user (the administrator's own one too, when they sign themselves out); how many."""
+    ended = end_sessions(user.id)
+    if ended:
+        audit.record("user.sign_out_everywhere", f"Signed {user.username} out everywhere", target=user,
+                     details={"sessions_ended": ended})
+    return ended
+
+
+def sessions_of(user: User) -> list:
+    """The user's live sessions, newest first."""
+    return live_sessions(user.id)

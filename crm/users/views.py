@@ -46,7 +46,7 @@ def detail(user_id: int):
     from crm.identity_providers.services import all_providers
 
     return render_template(
-        "users/detail.html", user=user, providers=all_providers(),
+        "users/detail.html", user=user, providers=all_providers(), sessions=services.sessions_of(user),
         other_roles=[r for r in roles.all_roles() if r.id not in held_roles],
         other_packages=[p for p in licensing.all_packages() if p.id not in held_packages],
     )
@@ -118,6 +118,14 @@ def unlink_identity(user_id: int):
     """Remove the user's single sign-on binding."""
     user = _get(user_id)
     return _act(user, lambda: services.unlink_identity(user), f"{user.username} is no longer linked to single sign-on.")
+
+
+@bp.post("/<int:user_id>/sessions/end")
+@admin_required
+def sign_out_everywhere(user_id: int):
+    """End every session of the user: each browser they signed in with has to sign in again."""
+    user = _get(user_id)
+    return _act(user, lambda: services.sign_out_everywhere(user), f"{user.username} is signed out everywhere.")
 
 
 def _act(user: User, action, success: str):

@@ -1,7 +1,7 @@
 """Local sign-in: the break-glass path for administrators."""
 from crm.auth.models import User
 from tests import factories
-from tests.conftest import csrf_token, login
+from tests.conftest import csrf_token, login, signed_in_user_id
 
 
 def test_admin_signs_in_and_sees_the_console(client, admin):
@@ -37,7 +37,8 @@ def test_sign_in_starts_a_fresh_session(client, admin):
     login(client, "admin", factories.PASSWORD)
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == str(admin.id)
+        token = session["_user_id"]
+    assert signed_in_user_id(token) == admin.id
 
 
 def test_sign_out_ends_the_session(admin_client):

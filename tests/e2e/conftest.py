@@ -209,13 +209,15 @@ def _seed() -> Data:
         data.contacts[c.full_name] = c.id
 
     admin = _user("admin", roles=(ADMIN_ROLE,), given_name="Ada", surname="Admin")
-    sam = _user("sam@example.com", given_name="Sam", surname="Seller", job_title="Sales Representative")
+    sam = _user("sam@example.com", roles=("All employees",), given_name="Sam", surname="Seller",
+                job_title="Sales Representative")
     lee = _user("lee@example.com", given_name="Lee", surname="Learner")
     factories.role("Sales")
     sales_pkg = factories.package("Sales Creatio", 25)
     service_pkg = factories.package("Service Creatio", 1)
     marketing_pkg = factories.package("Marketing Creatio", None)
     take_seat(sam, service_pkg, "admin")  # the only seat: "Service Creatio" now has 0 free
+    take_seat(admin, marketing_pkg, "admin")
     db.session.commit()
     data.admin_id, data.sam_id, data.lee_id = admin.id, sam.id, lee.id
     data.packages = {p.name: p.id for p in (sales_pkg, service_pkg, marketing_pkg)}
@@ -307,28 +309,14 @@ def pytest_runtest_call(item):
 
 # --- signing in -------------------------------------------------------------------------------------------
 
-_SESSION_COOKIES: dict[str, list] = {}
-
-
-def sign_in(page: Page, username: str, password: str = PASSWORD, *, via_form: bool = False) -> None:
-    """Sign in through the login form, as a user would, and land on Contacts.
-
-    The first sign-in of each user goes through the form; later ones reuse that session cookie (it stays
-    valid: same SECRET_KEY, and the reseeded user gets the same id), which saves a login round trip and a
-    password hash per test. via_form=True always uses the form.
-    """
-    if not via_form and password == PASSWORD and username in _SESSION_COOKIES:
-        page.context.add_cookies(_SESSION_COOKIES[username])
-        page.goto("/contacts")
-        expect(page.get_by_role("heading", level=1)).to_have_text("Contacts")
-        return
+def sign_in(page: Page, username: str, password: str = PASSWORD) -> None:
+    """Sign in through the login form, as a user would, and land on Contacts (each test signs in anew: sessions
+    live in the database, which every test starts again from the seed)."""
     page.goto("/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/contacts(\?|$)"))
-    if password == PASSWORD:
-        _SESSION_COOKIES[username] = page.context.cookies()
 
 
 # --- accessibility ----------------------------------------------------------------------------------------

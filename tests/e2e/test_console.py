@@ -301,26 +301,26 @@ def test_screenshots(page: Page, live_server, console_errors, new_context, scree
     d = live_server.data
     bob = d.contacts["Bob Brown"]
     page.goto("/login")
-    screenshot(page, "login", screens_dir)
+    shots = screenshot(page, "login", screens_dir)
     sign_in(page, "admin")
     # An edit first, so that the audit trail and the flash area have something to show.
     page.goto(f"/contacts/{bob}/edit")
     page.get_by_label("Job title").fill("Head of Purchasing")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_be_visible()
-    screenshot(page, "contact-detail", screens_dir)
+    shots += screenshot(page, "contact-detail", screens_dir)
     for name, path in (("contacts", "/contacts"), ("contact-edit", f"/contacts/{bob}/edit"),
                        ("users", "/users"), ("user-detail", f"/users/{d.sam_id}"),
                        ("licenses", "/licenses"), ("audit", "/audit"), ("designer", "/designer")):
         page.goto(path)
-        screenshot(page, name, screens_dir)
+        shots += screenshot(page, name, screens_dir)
 
     other = new_context().new_page()  # a second browser profile for the non-admin
     console_errors.watch(other)
     sign_in(other, "sam@example.com")
     other.goto("/users")
-    screenshot(other, "403", screens_dir)
-    assert len(list(screens_dir.glob("*.png"))) == 20
+    shots += screenshot(other, "403", screens_dir)
+    assert len(shots) == 20 and all(shot.stat().st_size > 0 for shot in shots)
 
 
 # --- regressions found by the first browser run --------------------------------------------------------------

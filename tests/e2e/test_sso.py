@@ -26,7 +26,7 @@ def test_new_hire_signs_in_with_sso_and_the_admin_sees_user_contact_and_event(pa
     screenshot(page, "sso-signed-in")
 
     page.get_by_role("button", name="Sign out").click()
-    sign_in(page, "admin", via_form=True)
+    sign_in(page, "admin")
     page.goto("/users?q=nina")
     page.get_by_role("link", name="nina.novak@example.com").click()
     expect(page.locator("#user-contact").locator("..")).to_contain_text("Nina Novak")
@@ -64,13 +64,13 @@ def test_a_refused_sign_in_shows_a_plain_page_with_a_reference(page: Page, live_
     assert re.fullmatch(r"EV-[A-Z0-9]{8}", reference)
     check_accessibility(page, label="refusal page")
     screenshot(page, "sso-refused")
-    sign_in(page, "admin", via_form=True)
+    sign_in(page, "admin")
     page.goto(f"/audit?reference={reference}")
     expect(page.get_by_role("link", name=re.compile("Refused eve@elsewhere.example"))).to_be_visible()
 
 
 def test_test_sign_in_against_the_demo_idp_shows_the_report(page: Page, live_server, demo_provider):
-    sign_in(page, "admin", via_form=True)
+    sign_in(page, "admin")
     page.goto("/designer/sso/demo")
     page.get_by_role("link", name="Test Sign In").click()
     page.get_by_role("link", name="Returning user who moved to Marketing").click()

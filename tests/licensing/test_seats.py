@@ -66,7 +66,8 @@ def test_admin_grants_a_seat_in_the_browser_and_a_full_package_says_so(admin_cli
     page = admin_client.post(f"/users/{second}/licenses", data={"package_id": package_id, "csrf_token": token},
                              follow_redirects=True).get_data(as_text=True)
     assert "No free seat is left" in page
-    assert db.session.scalar(db.select(db.func.count()).select_from(LicenseSeat)) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(LicenseSeat)
+                             .where(LicenseSeat.package_id == package_id)) == 1
 
 
 @pytest.mark.postgres_only

@@ -43,7 +43,7 @@ def test_accounts_create_edit_and_duplicate(admin_client, app):
 def test_non_admin_can_create_accounts(client, app):
     from tests.conftest import login
 
-    factories.user("rep@example.com")
+    factories.employee("rep@example.com")
     login(client, "rep@example.com", factories.PASSWORD)
     assert "Account Litware saved." in _post(client, "/accounts/new", {"name": "Litware"}).get_data(as_text=True)
 

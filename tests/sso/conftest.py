@@ -67,9 +67,13 @@ class Browser:
         return self.post(signed_response(spec.but(in_response_to=request_id)))
 
     def signed_in_as(self) -> str | None:
-        """The user id in the session, if any."""
+        """The id of the user whose live session the cookie names, if any."""
+        from tests.conftest import signed_in_user_id
+
         with self.client.session_transaction() as session:
-            return session.get("_user_id")
+            token = session.get("_user_id")
+        user_id = signed_in_user_id(token) if token else None
+        return str(user_id) if user_id is not None else None
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ def test_cli_inspect_prints_the_report(entra, runner, tmp_path):
 
 def test_test_sign_in_reports_and_provisions_nothing_and_keeps_the_admin_signed_in(entra, client, admin):
     from tests import factories
-    from tests.conftest import login
+    from tests.conftest import login, signed_in_user_id
 
     login(client, "admin", factories.PASSWORD)
     start = client.get("/sso/entra/login?test=1")
@@ -127,7 +127,8 @@ def test_test_sign_in_reports_and_provisions_nothing_and_keeps_the_admin_signed_
     assert "This response would sign the user in." in page and "New user nina.novak@example.com" in page
     assert db.session.scalar(db.select(db.func.count(User.id))) == 1  # only the admin
     with client.session_transaction() as session:
-        assert session["_user_id"] == str(admin.id)
+        token = session["_user_id"]
+    assert signed_in_user_id(token) == admin.id
 
 
 def test_test_mode_is_only_for_admins(entra, visitor):

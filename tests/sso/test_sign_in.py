@@ -7,6 +7,7 @@ from crm.extensions import db
 from crm.licensing.models import LicensePackage
 from crm.users.services import user_json
 from tests import factories
+from tests.conftest import csrf_token
 from tests.saml_signer import Spec, signed_response
 from tests.sso.conftest import CLAIMS, GROUPS, SALES_GROUP, nina
 
@@ -311,3 +312,24 @@ def test_look_alike_and_space_name_ids_are_refused(visitor, entra):
         response = visitor.sign_in(attributes=nina(), name_id=name_id)
         assert response.status_code == 400 and visitor.signed_in_as() is None, repr(name_id)
     assert _user() is None
+
+
+def test_an_sso_sign_in_opens_a_session_that_logout_ends(visitor, entra, client):
+    from crm.auth.models import UserSession
+
+    visitor.sign_in(attributes=nina())
+    (row,) = db.session.scalars(db.select(UserSession))
+    user = db.session.scalar(db.select(User).where(User.username == "nina.novak@example.com"))
+    assert (row.user_id, row.method) == (user.id, "sso:entra")
+    assert visitor.signed_in_as() == str(user.id)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/contacts")})
+    assert db.session.scalars(db.select(UserSession)).all() == []
+
+
+def test_a_refused_sign_in_opens_no_session(visitor, entra):
+    from crm.auth.models import UserSession
+
+    entra.jit_enabled = False
+    db.session.commit()
+    visitor.sign_in(attributes=nina())
+    assert db.session.scalars(db.select(UserSession)).all() == []

@@ -8,7 +8,7 @@ from tests.conftest import csrf_token, login
 
 
 def test_non_admin_uses_contacts_and_accounts_but_gets_403_on_administration(client, app):
-    factories.user("rep@example.com")
+    factories.employee("rep@example.com")
     login(client, "rep@example.com", factories.PASSWORD)
     assert client.get("/contacts").status_code == 200
     assert client.get("/accounts").status_code == 200

@@ -1,0 +1,185 @@
+"""Server-side sessions: each sign-in (password or single sign-on) is a row in user_session, and the browser's cookie
+carries only a random token for it. Every request finds its row (one indexed lookup, once per request); logout
+deletes it, and deactivation, an SSO unlink, a new password or a change of roles delete all of a user's rows, so a
+copied cookie stops working at once. A session also ends after an idle time and after a maximum lifetime
+(CRM_SESSION_IDLE_MINUTES, CRM_SESSION_MAX_HOURS). Expired rows are pruned now and then when a session is opened.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from crm.auth.models import User, UserSession
+from crm.extensions import db
+from crm.timeutil import utcnow
+
+PASSWORD = "password"
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most once a minute per session
+PRUNE_ONE_IN = 50  # expired rows are deleted when about one session in fifty is opened
+_SESSIONS = UserSession.__table__
+_WITH_PERMISSIONS = None  # the loader option, built on first use (when every area's models are mapped)
+
+
+def sso_method(slug: str) -> str:
+    """How a session signed in through a provider: "sso:<slug>"."""
+    return f"sso:{slug}"
+
+
+def hash_token(token: str) -> str:
+    """The SHA-256 of a session token, as stored (the token itself is only in the browser's cookie)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def idle_limit() -> timedelta:
+    """How long a session may go unused (CRM_SESSION_IDLE_MINUTES, default 8 hours)."""
+    return timedelta(minutes=int(current_app.config["SESSION_IDLE_MINUTES"]))
+
+
+def max_lifetime() -> timedelta:
+    """How long a session may last at most (CRM_SESSION_MAX_HOURS, default 7 days)."""
+    return timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
+
+
+def new_session_row(user_id: int | None, method: str, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
+    """A new session's token and its row (not written yet: the sign-in writes it in its own transaction)."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    agent = request.headers.get("User-Agent", "") if has_request_context() else ""
+    return token, {"token_hash": hash_token(token), "user_id": user_id, "method": method[:120], "created_at": now,
+                   "last_seen_at": now, "expires_at": now + max_lifetime(), "user_agent": user_agent_summary(agent)}
+
+
+def write_session(conn: Connection, row: dict[str, Any]) -> None:
+    """Insert a session row, and now and then delete the expired ones."""
+    conn.execute(insert(_SESSIONS), row)
+    now_and_then_prune(conn, row["created_at"])
+
+
+def open_session(user_id: int, method: str) -> str:
+    """Write a new session for the user in the caller's transaction; its token goes into the cookie."""
+    token, row = new_session_row(user_id, method)
+    write_session(db.session.connection(), row)
+    return token
+
+
+def now_and_then_prune(conn: Connection, now: datetime) -> None:
+    """Delete expired sessions on about one call in PRUNE_ONE_IN (no cron job needed)."""
+    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+        prune(conn, now)
+
+
+def prune(conn: Connection, now: datetime) -> int:
+    """Delete every session past its lifetime or idle for too long; how many were deleted."""
+    stale = or_(_SESSIONS.c.expires_at <= now, _SESSIONS.c.last_seen_at <= now - idle_limit())
+    return conn.execute(delete(_SESSIONS).where(stale)).rowcount
+
+
+def _with_permissions():
+    """Load the user's memberships, their roles and the roles' permissions in the same statement. The roles live in
+    an area above this one: their classes are reached through the relationships, never imported."""
+    membership = User.memberships.property.mapper.class_
+    role = membership.role.property.mapper.class_
+    return joinedload(User.memberships).joinedload(membership.role).joinedload(role.grants)
+
+
+def user_for(token: str) -> User | None:
+    """The active user whose live session has this token (with their roles, the roles' permissions and whether
+    they hold a license seat: what every page asks), in one statement; None
+    when the session ended, expired or went idle (an expired row is deleted then). Called once per request."""
+    global _WITH_PERMISSIONS
+    if not token or len(token) > 100:
+        return None
+    _WITH_PERMISSIONS = _WITH_PERMISSIONS or _with_permissions()
+    row = db.session.execute(
+        select(User, UserSession.id, UserSession.last_seen_at, UserSession.expires_at,
+               User.seats.any().label("has_seat"))
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.token_hash == hash_token(token))
+        .options(_WITH_PERMISSIONS)).unique().first()
+    now = utcnow()
+    if row is None or not row.User.active or row.expires_at <= now or row.last_seen_at <= now - idle_limit():
+        if row is not None:
+            db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.id == row.id))
+            db.session.commit()
+        g.session_ended = True
+        return None
+    user = row.User
+    user.seat_known = bool(row.has_seat)
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == row.id).values(last_seen_at=now))
+        db.session.commit()
+    g.user_session_id = row.id
+    return user
+
+
+def current_session_id() -> int | None:
+    """The id of this request's session row, once the user is loaded."""
+    return g.get("user_session_id")
+
+
+def end_session(token: str | None) -> None:
+    """Delete the session with this token (logout), in the caller's transaction."""
+    if token:
+        db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.token_hash == hash_token(token)))
+
+
+def end_sessions(user_id: int, *, keep: int | None = None) -> int:
+    """Delete every session of the user (but `keep`, the acting user's own), in the caller's transaction; how many."""
+    stmt = delete(_SESSIONS).where(_SESSIONS.c.user_id == user_id)
+    if keep is not None:
+        stmt = stmt.where(_SESSIONS.c.id != keep)
+    return db.session.execute(stmt).rowcount
+
+
+def end_sessions_after_change(user: User) -> int:
+    """A change to who the user is or what they may do ends their sessions; an administrator changing themselves
+    keeps the session they are using."""
+    from flask_login import current_user
+
+    keep = current_session_id() if has_request_context() and current_user.is_authenticated \
+        and current_user.id == user.id else None
+    return end_sessions(user.id, keep=keep)
+
+
+def live_sessions(user_id: int) -> list[UserSession]:
+    """The user's sessions that have not ended, newest first."""
+    now = utcnow()
+    return list(db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user_id, UserSession.expires_at > now,
+                                  UserSession.last_seen_at > now - idle_limit())
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())))
+
+
+def session_json(row: UserSession) -> dict[str, Any]:
+    """A session as `users sessions --json` prints it."""
+    return {"id": row.id, "how": row.method, "created": _iso(row.created_at), "last_seen": _iso(row.last_seen_at),
+            "expires": _iso(min(row.expires_at, row.last_seen_at + idle_limit())), "user_agent": row.user_agent}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat() + "Z"
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Chromium/", "Chromium"), ("Safari/", "Safari"), ("curl/", "curl"), ("python", "Python"))
+_SYSTEMS = (("Windows", "Windows"), ("iPhone", "iOS"), ("iPad", "iOS"), ("Android", "Android"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def user_agent_summary(agent: str) -> str | None:
+    """"Chrome on Windows" from a User-Agent header (enough to tell one's sessions apart), or None."""
+    agent = re.sub(r"[\x00-\x1f\x7f]", "", agent or "")[:1000]
+    if not agent:
+        return None
+    browser = next((name for marker, name in _BROWSERS if marker in agent), None)
+    system = next((name for marker, name in _SYSTEMS if marker in agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or agent[:60]
