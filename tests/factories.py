@@ -10,8 +10,8 @@ from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
-from crm.roles.models import MANUAL, Role, RolePermission
 from crm.licensing.services import find_package, take_seat
+from crm.roles.models import MANUAL, Role, RolePermission
 from crm.roles.services import add_member, find_role
 
 PASSWORD = "correct horse battery staple"

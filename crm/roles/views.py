@@ -5,8 +5,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import func, select
 
 from crm.auth.access import admin_required
-from crm.auth.permissions import SECTIONS
 from crm.auth.models import User
+from crm.auth.permissions import SECTIONS
 from crm.editing import edit_page
 from crm.extensions import db
 from crm.pagination import page_arg, paginate
