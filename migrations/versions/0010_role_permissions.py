@@ -41,13 +41,13 @@ def upgrade():
             for role_id, admin in roles for p in (ALL if admin else EMPLOYEE_DEFAULTS)]
     if rows:
         op.bulk_insert(grants, rows)
-    with op.batch_alter_table('role', schema=None) as batch_op:
-        batch_op.drop_column('grants_admin')
+    # Not a batch operation: on SQLite that copies the table and drops the old one, and dropping `role` would
+    # delete every membership and permission through their ON DELETE CASCADE. Both engines drop a column in place.
+    op.execute('ALTER TABLE role DROP COLUMN grants_admin')
 
 
 def downgrade():
-    with op.batch_alter_table('role', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('grants_admin', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('role', sa.Column('grants_admin', sa.Boolean(), nullable=False, server_default=sa.false()))
     op.execute(sa.text(f"UPDATE role SET grants_admin = TRUE WHERE id IN "
                        f"(SELECT role_id FROM role_permission WHERE permission = '{ADMINISTER}')"))
     op.drop_table('role_permission')

@@ -333,3 +333,30 @@ def test_a_refused_sign_in_opens_no_session(visitor, entra):
     db.session.commit()
     visitor.sign_in(attributes=nina())
     assert db.session.scalars(db.select(UserSession)).all() == []
+
+
+def test_an_administrators_revoke_sticks_at_the_next_sign_in(visitor, entra, client):
+    from crm.licensing.models import LicenseSeat
+    from crm.licensing.services import revoke
+
+    visitor.sign_in(attributes=nina())
+    user = db.session.scalar(db.select(User).where(User.username == "nina.novak@example.com"))
+    for seat in list(user.seats):
+        revoke(user, seat.package)
+    db.session.commit()
+    visitor.client.delete_cookie("session")
+    visitor.sign_in(attributes=nina())
+    assert db.session.scalar(db.select(db.func.count()).select_from(LicenseSeat)) == 0
+    page = client.get("/", follow_redirects=True)
+    assert page.status_code == 403 and "no license seat" in page.get_data(as_text=True)
+
+
+def test_the_group_mapping_decides_what_an_sso_user_may_do(visitor, entra, client):
+    from crm.auth.permissions import CONTACTS_VIEW
+
+    factories.role("Sales", (CONTACTS_VIEW,))
+    visitor.sign_in(attributes=nina(**{GROUPS: [SALES_GROUP]}))
+    assert client.get("/contacts").status_code == 200 and client.get("/accounts").status_code == 403
+    visitor.client.delete_cookie("session")
+    visitor.sign_in(attributes=nina(**{GROUPS: []}))
+    assert client.get("/contacts").status_code == 403
