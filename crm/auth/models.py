@@ -127,5 +127,5 @@ class UserSession(db.Model):
     method: Mapped[str] = mapped_column(String(120))  # "password" or "sso:<provider slug>"
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
-    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)  # (no index: pruning is rare, every sign-in writes)
     user_agent: Mapped[str | None] = mapped_column(String(120))

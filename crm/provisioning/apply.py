@@ -98,6 +98,17 @@ class Lookups:
         self._found.update({key: found.get(key) for key in wanted})
 
 
+def writes_anything(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, resolution: Resolution) -> bool:
+    """Whether applying the plan writes anything (else the sign-in writes only its closing records, which is one
+    statement). Follows apply_plan branch by branch; a test holds the two together."""
+    if plan.action == CREATE or plan.link or plan.roles_add or plan.roles_remove or plan.grant_licenses:
+        return True
+    if not (resolution.state and resolution.state.contact) or plan.contact:
+        return True
+    immutable_id = identity.first(policy.immutable_id_attribute)
+    return bool(immutable_id and resolution.binding_id and resolution.stored_immutable_id is None)
+
+
 def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,
                resolution: Resolution, lookups: Lookups, now: datetime) -> AppliedPlan:
     """Write what the plan decided (not for a denial); seats last."""

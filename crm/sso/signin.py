@@ -22,7 +22,7 @@ from crm.auth import sessions
 from crm.auth.sessions import new_session_row, sso_method
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
-from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan
+from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan, writes_anything
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import plan_sign_in
@@ -36,6 +36,7 @@ from crm.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 ACTOR = (None, "sso")
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 TRIES = 3  # a first login can collide twice (on a new account's name, then on the username)
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 VERBS = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}
@@ -60,7 +61,7 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
     dropped = False
     for attempt in range(1, TRIES + 1):
         try:
-            outcome = _sign_in_once(db.session.connection(), config, validated, saml_response, request_id)
+            outcome = _sign_in_once(_connection(), config, validated, saml_response, request_id)
             db.session.commit()
             return outcome
         except Replayed:
@@ -85,6 +86,23 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
     raise AssertionError("unreachable")
 
 
+def _connection() -> Connection:
+    """The session's connection for the sign-in. On PostgreSQL, when the request has not used the database yet, one
+    in autocommit mode: a returning user whose sign-in changes nothing then costs two statements, the lookup and the
+    closing records (one statement, whole on its own), with no BEGIN and COMMIT round trips; anything that writes
+    more opens a transaction first (_begin_writing)."""
+    if db.session.get_bind().dialect.name == "postgresql" and not db.session().in_transaction():
+        return db.session.connection(execution_options=_AUTOCOMMIT)
+    return db.session.connection()
+
+
+def _begin_writing(conn: Connection) -> None:
+    """From here on the sign-in writes more than one statement: one transaction (committed or rolled back by
+    complete_sign_in like any other)."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        conn.exec_driver_sql("BEGIN")
+
+
 def _sign_in_once(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
                   request_id: str | None) -> SignInOutcome:
     identity, policy, now = validated.identity, config.policy, utcnow()
@@ -95,6 +113,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
         lookups.read_ahead(identity, policy)
     plan = (denied(identity.name_id, resolution.refusal) if resolution.refusal else
             plan_sign_in(identity, policy, resolution.state, lookups.exists))
+    if plan.action != DENY and writes_anything(plan, identity, policy, resolution):
+        _begin_writing(conn)
     applied = None if plan.action == DENY else apply_plan(conn, plan, identity, policy, resolution, lookups, now)
     outcome = _outcome(plan, applied)
     if outcome == "denied" and applied is not None:  # signed up, but no package had a free seat

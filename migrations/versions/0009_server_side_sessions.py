@@ -35,7 +35,6 @@ def upgrade():
     )
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_user_session_expires_at'), ['expires_at'], unique=False)
 
 
 def downgrade():
