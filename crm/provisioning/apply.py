@@ -7,10 +7,28 @@ name) and the owner retries the whole sign-in as a returning user.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, delete, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    ARRAY,
+    BindParameter,
+    Connection,
+    Integer,
+    Select,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
 
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
@@ -115,6 +133,8 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     immutable_id = identity.first(policy.immutable_id_attribute)
     notes: list[str] = []
     current = resolution.state.contact if resolution.state else None
+    if plan.action == CREATE and conn.dialect.name == "postgresql":
+        return _create_in_one_statement(conn, plan, identity, policy, lookups, notes, now)
     if plan.action == CREATE:
         contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
         username = _username(plan.username)
@@ -141,6 +161,73 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     if plan.grant_licenses:
         _grant_seats(conn, policy, applied, now)
     return applied
+
+
+def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,
+                             lookups: Lookups, notes: list[str], now: datetime) -> AppliedPlan:
+    """PostgreSQL: a new user's contact, user, binding, roles and seats as one statement of data-modifying CTEs
+    (one round trip instead of seven); what it writes is what the statements one after another write."""
+    contact = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now,
+               **_contact_row(conn, plan, {}, lookups, notes, now)}
+    username = _username(plan.username)
+    params = {f"c_{k}": v for k, v in contact.items()} | {
+        "u_username": username, "u_username_key": fold(username), "u_user_type": policy.user_type, "now": now,
+        "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
+        "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
+        "role_ids": sorted(plan.roles_add), "package_ids": list(policy.package_ids)}
+    statement = _creation(tuple(sorted(contact)), plan.grant_licenses, policy.all_licenses)
+    user_id, offered, granted = conn.execute(statement, params).one()
+    applied = AppliedPlan(user_id, notes=notes)
+    if plan.grant_licenses:
+        offered, granted = sorted(offered or [], key=fold), set(granted or [])
+        applied.licenses_granted = [name for name in offered if name in granted]
+        applied.notes += [f"No free seat in {name}." for name in offered if name not in granted]
+        applied.no_seat = bool(offered) and not granted
+    return applied
+
+
+@functools.cache
+def _creation(contact_columns: tuple[str, ...], grant: bool, all_licenses: bool) -> Select:
+    """The statement _create_in_one_statement runs, built once per shape (which contact columns, which seats); it
+    returns the user's id and, when seats are granted, the names of the packages offered and of those granted."""
+    def bind(name: str, column) -> BindParameter:
+        return bindparam(name, type_=column.type)
+
+    contact = (insert(_contacts).values({k: bind(f"c_{k}", _contacts.c[k]) for k in contact_columns})
+               .returning(_contacts.c.id).cte("new_contact"))
+    user = (insert(_users).from_select(
+        ["username", "username_key", "user_type", "active", "contact_id", "created_at", "last_login_at"],
+        select(bind("u_username", _users.c.username), bind("u_username_key", _users.c.username_key),
+               bind("u_user_type", _users.c.user_type), true(), contact.c.id, bind("now", _users.c.created_at),
+               bind("now", _users.c.created_at)))
+            .returning(_users.c.id).cte("new_user"))
+    binding = insert(_identities).from_select(
+        ["user_id", "provider_id", "name_id", "name_id_key", "immutable_id", "created_at"],
+        select(user.c.id, bind("i_provider_id", _identities.c.provider_id), bind("i_name_id", _identities.c.name_id),
+               bind("i_name_id_key", _identities.c.name_id_key), bind("i_immutable_id", _identities.c.immutable_id),
+               bind("now", _identities.c.created_at))).cte("new_binding")
+    role_ids = (func.unnest(bindparam("role_ids", type_=ARRAY(Integer))).table_valued("role_id")
+                .render_derived(name="mapped"))
+    roles = insert(_memberships).from_select(
+        ["user_id", "role_id", "source", "created_at"],
+        select(user.c.id, role_ids.c.role_id, literal(SSO), bind("now", _memberships.c.created_at))
+        .select_from(user.join(role_ids, true()))).cte("new_roles")
+    if not grant:
+        return select(user.c.id, null(), null()).add_cte(binding, roles)
+    offered = select(_packages.c.id, _packages.c.name)
+    if not all_licenses:
+        offered = offered.where(_packages.c.id == func.any(bindparam("package_ids", type_=ARRAY(Integer))))
+    offered = offered.cte("offered")
+    taken = (update(_packages)
+             .where(_packages.c.id.in_(select(offered.c.id)),
+                    or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
+             .values(seats_used=_packages.c.seats_used + 1).returning(_packages.c.id, _packages.c.name).cte("taken"))
+    seats = insert(_seats).from_select(
+        ["user_id", "package_id", "granted_by", "granted_at"],
+        select(user.c.id, taken.c.id, literal(GRANTED_BY), bind("now", _seats.c.granted_at))
+        .select_from(user.join(taken, true()))).cte("new_seats")
+    return select(user.c.id, select(func.array_agg(offered.c.name)).scalar_subquery(),
+                  select(func.array_agg(taken.c.name)).scalar_subquery()).add_cte(binding, roles, seats)
 
 
 def _username(value: str) -> str:

@@ -13,8 +13,9 @@ from tests.provisioning.test_planner import exists, identity, policy, state
 class Spy:
     """A connection that counts what it is asked and answers like an empty database."""
 
-    def __init__(self):
+    def __init__(self, dialect: str = "sqlite"):
         self.calls = 0
+        self.dialect = type("Dialect", (), {"name": dialect})()
 
     class _Result:
         rowcount = 1
@@ -27,6 +28,9 @@ class Spy:
 
         def __iter__(self):
             return iter(())
+
+        def one(self):
+            return 1, [], []
 
     def execute(self, *_args, **_kwargs):
         self.calls += 1
@@ -51,11 +55,12 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 @pytest.mark.parametrize("name", CASES)
-def test_writes_anything_says_what_apply_plan_does(name):
+def test_writes_anything_says_what_apply_plan_does(name, dialect):
     ident, pol, resolution = CASES[name]
     plan = plan_sign_in(ident, pol, resolution.state, exists)
-    spy = Spy()
+    spy = Spy(dialect)
     lookups = Lookups(spy)
     lookups._found = {("type", "employee"): 1, ("department", "sales"): 2}
     apply_plan(spy, plan, ident, pol, resolution, lookups, datetime(2026, 12, 6))
