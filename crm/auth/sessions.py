@@ -6,6 +6,7 @@ copied cookie stops working at once. A session also ends after an idle time and 
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -24,7 +25,6 @@ PASSWORD = "password"
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most once a minute per session
 PRUNE_ONE_IN = 50  # expired rows are deleted when about one session in fifty is opened
 _SESSIONS = UserSession.__table__
-_WITH_PERMISSIONS = None  # the loader option, built on first use (when every area's models are mapped)
 
 
 def sso_method(slug: str) -> str:
@@ -81,9 +81,11 @@ def prune(conn: Connection, now: datetime) -> int:
     return conn.execute(delete(_SESSIONS).where(stale)).rowcount
 
 
+@functools.cache
 def _with_permissions():
     """Load the user's memberships, their roles and the roles' permissions in the same statement. The roles live in
-    an area above this one: their classes are reached through the relationships, never imported."""
+    an area above this one: their classes are reached through the relationships, never imported (and only once
+    every area's models are mapped, at the first request)."""
     membership = User.memberships.property.mapper.class_
     role = membership.role.property.mapper.class_
     return joinedload(User.memberships).joinedload(membership.role).joinedload(role.grants)
@@ -93,16 +95,14 @@ def user_for(token: str) -> User | None:
     """The active user whose live session has this token (with their roles, the roles' permissions and whether
     they hold a license seat: what every page asks), in one statement; None
     when the session ended, expired or went idle (an expired row is deleted then). Called once per request."""
-    global _WITH_PERMISSIONS
     if not token or len(token) > 100:
         return None
-    _WITH_PERMISSIONS = _WITH_PERMISSIONS or _with_permissions()
     row = db.session.execute(
         select(User, UserSession.id, UserSession.last_seen_at, UserSession.expires_at,
                User.seats.any().label("has_seat"))
         .join(UserSession, UserSession.user_id == User.id)
         .where(UserSession.token_hash == hash_token(token))
-        .options(_WITH_PERMISSIONS)).unique().first()
+        .options(_with_permissions())).unique().first()
     now = utcnow()
     if row is None or not row.User.active or row.expires_at <= now or row.last_seen_at <= now - idle_limit():
         if row is not None:
