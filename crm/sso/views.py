@@ -13,13 +13,15 @@ from flask_login import current_user
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
+from crm.audit.services import new_reference
 from crm.auth.safe_urls import safe_next
 from crm.auth.services import LoginButton, add_login_buttons, add_logout_step
 from crm.extensions import csrf, db
 from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
-from crm.sso import browser
+from crm.sso import browser, flood
 from crm.sso.attempts import TEST, record_attempt
 from crm.sso.checks import Inspection, validate
 from crm.sso.records import ConfigChanged
@@ -35,9 +37,11 @@ log = logging.getLogger(__name__)
 
 @bp.record_once
 def _plug_into_auth(state) -> None:
-    """The login page shows a button per provider, and logout ends the IdP's session too."""
+    """The login page shows a button per provider, and logout ends the IdP's session too; what the endpoints refuse
+    is rate-limited."""
     add_login_buttons(state.app, login_buttons)
     add_logout_step(state.app, idp_logout_url)
+    flood.install(state.app)
 
 
 def _config(slug: str) -> ProviderConfig:
@@ -143,12 +147,21 @@ def _printable(text: str) -> str:
 
 def _refused(config: ProviderConfig, rejected: SamlRejected, saml_response: str | None = None,
              request_id: str | None = None):
-    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail; a refused
-    SAMLResponse is kept among the recent attempts."""
+    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail (a refused
+    SAMLResponse is kept among the recent attempts), or in the log for a message that never parsed; a 429 that
+    writes nothing once this client's refusals by this provider are over the limit."""
     browser.forget_request()
-    rejected = SamlRejected(rejected.code, _printable(rejected.reason), rejected.status)
-    log.warning("SSO sign-in through %s refused: %s (%s)", config.slug, rejected.code, rejected.reason)
-    reference = refuse(config, rejected, saml_response, request_id, request.remote_addr)
+    if (wait := flood.held_back(config.slug)) is not None:
+        raise TooManyRequests("Too many refused sign-in or logout messages came from your address. Wait a moment, "
+                              "then start again from the login page.", retry_after=wait)
+    rejected = SamlRejected(rejected.code, _printable(rejected.reason), rejected.status, unread=rejected.unread)
+    if rejected.unread:
+        reference = new_reference()
+        log.warning("SSO message to %s refused unread, %s from %s: %s (%s)", config.slug, reference,
+                    request.remote_addr, rejected.code, rejected.reason[:500])
+    else:
+        log.warning("SSO sign-in through %s refused: %s (%s)", config.slug, rejected.code, rejected.reason)
+        reference = refuse(config, rejected, saml_response, request_id, request.remote_addr)
     return render_template("sso/refused.html", provider_name=config.display_name, message=rejected.message,
                            reference=reference), rejected.status
 
