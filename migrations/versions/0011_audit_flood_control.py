@@ -1,9 +1,11 @@
-"""Audit flood control: repeated refusals folded into one event, and indexes that match the audit filters
+"""Audit flood control: repeated refusals folded into one event, indexes that match the audit filters; providers
+that sign their logout messages
 
 A refusal repeated by one client (same provider, reason and minute) is one event with a count and a last-seen
 time (fold_key names it; unique among the events that have one). Each filter of the audit page (category,
 outcome, provider, user as actor, target or NameID) gets an index in the list's order (occurred_at, id), which
-replaces the filter column's plain index.
+replaces the filter column's plain index. identity_provider.logout_signed: unsigned logout messages from that
+provider are refused.
 
 Revision ID: 0011
 Revises: 0008
@@ -26,6 +28,8 @@ FOLDED = sa.text('fold_key IS NOT NULL')
 
 
 def upgrade():
+    with op.batch_alter_table('identity_provider', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('logout_signed', sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.add_column(sa.Column('repeat_count', sa.Integer(), server_default='1', nullable=False))
         batch_op.add_column(sa.Column('last_seen_at', sa.DateTime(), nullable=True))
@@ -48,3 +52,5 @@ def downgrade():
         batch_op.drop_column('fold_key')
         batch_op.drop_column('last_seen_at')
         batch_op.drop_column('repeat_count')
+    with op.batch_alter_table('identity_provider', schema=None) as batch_op:
+        batch_op.drop_column('logout_signed')

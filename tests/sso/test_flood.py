@@ -98,6 +98,12 @@ def test_garbage_that_never_parsed_goes_to_the_log_not_the_audit_trail(entra, vi
     assert db.session.scalar(db.select(db.func.count(SignInAttempt.id))) == 0
 
 
+def test_an_empty_or_unreadable_logout_message_goes_to_the_log_only(entra, client):
+    assert client.get("/sso/entra/sls").status_code == 400
+    assert client.get("/sso/entra/sls", query_string={"SAMLRequest": "bm90IGRlZmxhdGVk"}).status_code == 400
+    assert _refusals() == []
+
+
 @pytest.mark.parametrize("days", [None, 30])
 def test_refusal_events_are_pruned_on_write_after_their_retention(entra, visitor, app, monkeypatch, days):
     if days:
