@@ -4,7 +4,7 @@ that sign their logout messages
 A refusal repeated by one client (same provider, reason and minute) is one event with a count and a last-seen
 time (fold_key names it; unique among the events that have one). Each filter of the audit page (category,
 outcome, provider, user as actor, target or NameID) gets an index in the list's order (occurred_at, id), which
-replaces the filter column's plain index. identity_provider.logout_signed: unsigned logout messages from that
+replaces the filter column's plain index; provider and outcome, the page's usual pair, one together. identity_provider.logout_signed: unsigned logout messages from that
 provider are refused.
 
 Revision ID: 0011
@@ -38,6 +38,8 @@ def upgrade():
             batch_op.drop_index(name)
         for column in FILTERED:
             batch_op.create_index(f'ix_audit_event_{column}_occurred_at_id', [column, 'occurred_at', 'id'], unique=False)
+        batch_op.create_index('ix_audit_event_idp_slug_outcome_occurred_at_id', ['idp_slug', 'outcome', 'occurred_at',
+                                                                                 'id'], unique=False)
         batch_op.create_index('ix_audit_event_fold_key', ['fold_key'], unique=True, sqlite_where=FOLDED,
                               postgresql_where=FOLDED)
 
@@ -45,6 +47,7 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_event_fold_key')
+        batch_op.drop_index('ix_audit_event_idp_slug_outcome_occurred_at_id')
         for column in FILTERED:
             batch_op.drop_index(f'ix_audit_event_{column}_occurred_at_id')
         for name, columns in OLD.items():
