@@ -154,16 +154,16 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
 
 
 def refuse(config: ProviderConfig, rejected: SamlRejected, saml_response: str | None, request_id: str | None,
-           remote_addr: str | None) -> str:
+           remote_addr: str | None, what: str = "a sign-in response") -> str:
     """Record a refused message in a transaction of its own and return its reference: a new audit event and attempt
     the first time this client meets this refusal at this provider in a minute, else one more on that event's count
     (nothing else is kept of a repeat). Now and then a new event prunes refusals past their retention."""
     db.session.rollback()
     conn, now = db.session.connection(), utcnow()
-    row = event_row(REJECTED, f"Refused a sign-in response from {config.slug}", category=PROVISIONING, actor=ACTOR,
+    row = event_row(REJECTED, f"Refused {what} from {config.slug}"[:500], category=PROVISIONING, actor=ACTOR,
                     idp_slug=config.slug, outcome="rejected", reason=f"{rejected.code}: {rejected.reason}"[:4000],
                     details={"remote_addr": remote_addr})
-    reference, new = fold_event(conn, row, fold_key(REJECTED, remote_addr, config.slug, rejected.code, now))
+    reference, new = fold_event(conn, row, fold_key(f"{REJECTED} {what}", remote_addr, config.slug, rejected.code, now))
     if new:
         if saml_response is not None:
             record_attempt(conn, config.id, saml_response, "rejected", reference=reference, request_id=request_id)

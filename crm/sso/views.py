@@ -32,6 +32,7 @@ from crm.sso.signin import complete_sign_in, refuse
 from crm.timeutil import utcnow
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
+REFUSED_WHAT = {"sso.sls": "a logout message", "sso.login": "a sign-in start"}  # the audit event's words
 log = logging.getLogger(__name__)
 
 
@@ -161,7 +162,8 @@ def _refused(config: ProviderConfig, rejected: SamlRejected, saml_response: str 
                     request.remote_addr, rejected.code, rejected.reason[:500])
     else:
         log.warning("SSO sign-in through %s refused: %s (%s)", config.slug, rejected.code, rejected.reason)
-        reference = refuse(config, rejected, saml_response, request_id, request.remote_addr)
+        reference = refuse(config, rejected, saml_response, request_id, request.remote_addr,
+                           REFUSED_WHAT.get(request.endpoint, "a sign-in response"))
     return render_template("sso/refused.html", provider_name=config.display_name, message=rejected.message,
                            reference=reference), rejected.status
 

@@ -10,8 +10,10 @@ from bench.databases import ensure_database
 
 
 def _own_postgres_database() -> str:
-    """A database of its own on the suite's PostgreSQL server: the benchmark drops and rebuilds its schema."""
-    url = make_url(os.environ["CRM_TEST_DATABASE_URL"]).set(database="crm_bench_audit_smoke")
+    """A database of its own on the suite's PostgreSQL server, named after the suite's (two worktrees' suites may
+    share a server): the benchmark drops and rebuilds its schema."""
+    suite = make_url(os.environ["CRM_TEST_DATABASE_URL"])
+    url = suite.set(database=f"{suite.database}_audit_smoke")
     rendered = url.render_as_string(hide_password=False)
     ensure_database(rendered)
     return rendered

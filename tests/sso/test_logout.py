@@ -122,6 +122,7 @@ def test_a_logout_request_must_come_from_the_providers_entity_id_to_our_logout_u
     response = _sls(client, "SAMLRequest=" + quote_plus(logout_request("nina.novak@example.com", **forged)))
     assert response.status_code == 400 and visitor.signed_in_as() is not None
     assert why in _refusal_reasons()[-1]
+    assert db.session.scalars(db.select(AuditEvent.summary)).all()[-1] == "Refused a logout message from entra"
 
 
 def test_a_provider_that_signs_its_logout_messages_has_them_verified(visitor, entra, client):
