@@ -2,6 +2,7 @@
 provider (429 with Retry-After, never a valid sign-in), repeated refusals fold into one counted event, garbage goes
 to the log only, and refusal events are pruned after their retention."""
 import base64
+import json
 import logging
 from datetime import timedelta
 
@@ -61,7 +62,7 @@ def test_an_office_behind_one_address_signs_in_without_a_429_even_after_refusals
 
 
 def test_repeated_identical_refusals_fold_into_one_event_with_a_count_and_last_seen(entra, visitor, admin_client,
-                                                                                    monkeypatch):
+                                                                                    monkeypatch, app):
     unsigned = _unsigned(visitor)
     pages = [visitor.post(unsigned) for _ in range(3)]
     assert {p.status_code for p in pages} == {400}
@@ -84,6 +85,9 @@ def test_repeated_identical_refusals_fold_into_one_event_with_a_count_and_last_s
     assert "3 times, last at" in listing
     detail = admin_client.get(f"/audit/{event.id}").get_data(as_text=True)
     assert "3 times by the same client" in detail
+    listed = json.loads(app.test_cli_runner().invoke(args=["audit", "list", "--json"]).output)
+    assert [(e["repeat_count"], bool(e["last_seen_at"])) for e in listed if e["reference"] == event.reference] == [
+        (3, True)]
 
 
 @pytest.mark.parametrize("garbage", ["not base64 at all!", base64.b64encode(b"plain text, not XML").decode(),
