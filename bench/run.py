@@ -19,9 +19,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from bench import audit as audit_bench
 from bench import chart, hostile, profile, sso_cost, storm
 from bench import contacts as contacts_bench
-from bench.databases import postgres_url
+from bench.databases import ensure_database, postgres_url
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -32,14 +33,16 @@ def _machine() -> dict:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu, "system": platform.platform()}
 
 
-def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS) -> dict:
+def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS,
+         audit_events: int = 1_000_000) -> dict:
     """Run everything; sizes shrink for a quick look (the smoke tests use their own tiny sizes)."""
     started = time.perf_counter()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
     postgres, why_not = postgres_url()
     databases = {"sqlite": sqlite} | ({"postgresql": postgres} if postgres else {})
     results: dict = {"machine": _machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                     "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts}}
+                     "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts,
+                               "audit_events": audit_events}}
     _step("1. cost of one sign-in", lambda: results.setdefault(
         "sso_sign_in", {name: sso_cost.run(url, count) for name, url in databases.items()}))
     _step("2. hostile responses", lambda: results.setdefault("hostile", hostile.run(sqlite, max(count // 4, 5))))
@@ -51,12 +54,22 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, 
         results["storm"] = {"skipped": f"no PostgreSQL: {why_not}"}
     _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(
         sizes=_contact_sizes(contacts), databases={"sqlite": None} | ({"postgresql": postgres} if postgres else {}))))
+    _step("5. audit trail", lambda: results.setdefault("audit", audit_bench.run(
+        audit_events, databases={"sqlite": None} | ({"postgresql": _audit_database(postgres)} if postgres else {}))))
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart.draw(results, out / "chart.png")
     (out / "report.md").write_text(report(results, chart_name="chart.png"))
     return results
+
+
+def _audit_database(postgres: str) -> str:
+    """The audit benchmark rebuilds its schema: a database of its own beside the others (created when missing)."""
+    url = make_url(postgres)
+    rendered = url.set(database=f"{url.database}_audit").render_as_string(hide_password=False)
+    ensure_database(rendered)
+    return rendered
 
 
 def _contact_sizes(largest: int) -> tuple[int, ...]:
@@ -87,6 +100,8 @@ def report(results: dict, chart_name: str | None = None) -> str:
                          if results["storm"].get("skipped") else storm.report_lines(results["storm"]))
     if "contacts" in results:
         lines += ["", *contacts_bench.report_lines(results["contacts"])]
+    if "audit" in results:
+        lines += ["", *audit_bench.report_lines(results["audit"])]
     if "profile" in results:
         lines += ["", *profile.report_lines(results["profile"])]
     return "\n".join(lines) + "\n"
@@ -132,5 +147,7 @@ if __name__ == "__main__":
     parser.add_argument("count", nargs="?", type=int, default=200, help="sign-ins per timed series")
     parser.add_argument("--storm-people", type=int, default=2000)
     parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--audit-events", type=int, default=1_000_000)
     arguments = parser.parse_args()
-    print(report(main(arguments.count, arguments.storm_people, arguments.contacts)))
+    print(report(main(arguments.count, arguments.storm_people, arguments.contacts,
+                      audit_events=arguments.audit_events)))

@@ -97,7 +97,7 @@ def page_arg(value: str | None) -> int:
 
 # --- keyset paging for long lists ---------------------------------------------------------------------------
 
-TotalKind = Literal["exact", "more than", "about"]
+TotalKind = Literal["exact", "more than", "about", "at least"]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ ERROR_TITLES = {
     404: ("Page not found", "The page or record you asked for does not exist."),
     405: ("Not allowed", "This action cannot be done this way."),
     413: ("Too large", "What you sent is larger than this page accepts."),
+    429: ("Too many requests", "Wait a moment, then try again."),
     500: ("Something went wrong", "The error was logged. Try again, or tell your administrator."),
 }
 
@@ -33,7 +34,8 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        return _error_page(error.code or 500, error.description), error.code
+        kept = [(name, value) for name, value in error.get_headers() if name in ("Retry-After", "Allow")]
+        return _error_page(error.code or 500, error.description), error.code, kept
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

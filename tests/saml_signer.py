@@ -190,6 +190,21 @@ def encode(xml: bytes | str | etree._Element) -> str:
     return base64.b64encode(xml if isinstance(xml, bytes) else xml.encode()).decode()
 
 
+def sign_redirect(param: str, encoded: str, key_name: str = "test-idp", relay_state: str | None = None) -> str:
+    """The query string of an HTTP-Redirect binding message signed as an IdP signs it (SigAlg RSA-SHA256 over
+    `SAMLRequest=...&RelayState=...&SigAlg=...`, URL-encoded as sent)."""
+    from urllib.parse import quote_plus
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    parts = [f"{param}={quote_plus(encoded)}"] + ([f"RelayState={quote_plus(relay_state)}"] if relay_state else [])
+    signed = "&".join(parts + [f"SigAlg={quote_plus(xmlsec.constants.TransformRsaSha256.href)}"])
+    key = serialization.load_pem_private_key(key_pair(key_name)[0].encode(), password=None)
+    signature = key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{signed}&Signature={quote_plus(base64.b64encode(signature).decode())}"
+
+
 def signed_response(spec: Spec) -> str:
     """A valid, signed, base64-encoded SAMLResponse."""
     return encode(build_response(spec))

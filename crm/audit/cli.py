@@ -21,10 +21,12 @@ def audit_list(as_json: bool, limit: int) -> None:
     rows = [{"reference": e.reference, "occurred_at": e.occurred_at.isoformat(), "category": e.category,
              "action": e.action, "actor": e.actor_name, "summary": e.summary, "idp": e.idp_slug,
              "name_id": e.name_id, "outcome": e.outcome, "reason": e.reason, "changes": e.changes,
-             "details": e.details} for e in db.session.scalars(stmt)]
+             "details": e.details, "repeat_count": e.repeat_count,
+             "last_seen_at": e.last_seen_at.isoformat() if e.last_seen_at else None} for e in db.session.scalars(stmt)]
     if as_json:
         print_json(rows)
         return
     for row in rows:
         click.echo(f"{row['occurred_at']}  {row['reference']}  {row['summary']}"
-                   + (f"  [{row['outcome']}]" if row["outcome"] else ""))
+                   + (f"  [{row['outcome']}]" if row["outcome"] else "")
+                   + (f"  x{row['repeat_count']}, last {row['last_seen_at']}" if row["repeat_count"] > 1 else ""))

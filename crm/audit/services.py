@@ -1,13 +1,16 @@
 """Writing audit events. An event is added to the caller's transaction, never committed on its own."""
 from __future__ import annotations
 
+import hashlib
 import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import click
 from flask import has_request_context
 from flask_login import current_user
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from crm.audit.models import ADMIN, AuditEvent
 from crm.extensions import db
@@ -57,6 +60,7 @@ def event_row(action: str, summary: str, *, category: str = ADMIN, target: Any =
         "target_label": str(target) if target is not None else columns.pop("target_label", None),
         "changes": changes or {},
         "details": details or {},
+        "repeat_count": 1,
         **columns,
     }
 
@@ -81,3 +85,45 @@ def write_event(conn: Connection, row: dict[str, Any]) -> None:
 
 
 _INSERT_EVENT = insert(AuditEvent.__table__)  # built once; each event binds its row
+
+
+# --- repeated refusals: one event per client, provider, reason and minute, counted ---------------------------
+
+_EVENTS = AuditEvent.__table__
+PRUNE_BATCH = 1_000  # old events one prune deletes at most: a write never waits for a large backlog
+
+
+def fold_key(action: str, client: str | None, provider: str | None, reason: str, at: datetime) -> str:
+    """What makes two refusals "the same": the action, client address, provider, reason code and minute."""
+    key = "\n".join((action, client or "", provider or "", reason, at.strftime("%Y-%m-%dT%H:%M")))
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
+def _folding_insert(dialect: str):
+    table, ins = _EVENTS, (postgresql.insert if dialect == "postgresql" else sqlite.insert)
+    stmt = ins(table)
+    return (stmt.on_conflict_do_update(index_elements=[table.c.fold_key], index_where=table.c.fold_key.is_not(None),
+                                       set_={"repeat_count": table.c.repeat_count + 1,
+                                             "last_seen_at": stmt.excluded.occurred_at})
+            .returning(table.c.reference, table.c.repeat_count))
+
+
+_FOLDING_INSERTS = {name: _folding_insert(name) for name in ("postgresql", "sqlite")}  # built once per process
+
+
+def fold_event(conn: Connection, row: dict[str, Any], key: str) -> tuple[str, bool]:
+    """Write the event row, or, when an event with the same fold key exists (the same refusal by the same client this
+    minute), count it there and note when it was last seen; one statement either way. Returns the reference and
+    whether a new event was written."""
+    reference, count = conn.execute(_FOLDING_INSERTS[conn.dialect.name], row | {"fold_key": key}).one()
+    return reference, count == 1
+
+
+def prune_events(conn: Connection, older_than: timedelta, **match: str) -> int:
+    """Delete up to PRUNE_BATCH events with these column values older than `older_than` (in the caller's
+    transaction); return how many. Called on write, now and then: a retention without a cron job. Give `outcome`:
+    its index, in time order, finds the old ones."""
+    cutoff = utcnow() - older_than
+    old = (select(_EVENTS.c.id).where(*(_EVENTS.c[k] == v for k, v in match.items()), _EVENTS.c.occurred_at < cutoff)
+           .order_by(_EVENTS.c.occurred_at).limit(PRUNE_BATCH))
+    return conn.execute(delete(_EVENTS).where(_EVENTS.c.id.in_(old.scalar_subquery()))).rowcount

@@ -35,6 +35,7 @@ class ProviderConfig:
     sso_url: str
     sso_binding: str
     slo_url: str | None
+    logout_signed: bool
     enabled: bool
     allow_idp_initiated: bool
     certificates: tuple[CertificateInfo, ...]
@@ -47,7 +48,8 @@ class ProviderConfig:
         certificates = tuple(CertificateInfo(c.pem, c.fingerprint_sha256, c.subject, c.not_before, c.not_after)
                              for c in provider.certificates)
         return cls(provider.id, provider.slug, provider.display_name, provider.entity_id, provider.sso_url,
-                   provider.sso_binding, provider.slo_url, provider.enabled, provider.allow_idp_initiated,
+                   provider.sso_binding, provider.slo_url, provider.logout_signed, provider.enabled,
+                   provider.allow_idp_initiated,
                    certificates, ProviderPolicy.from_provider(provider),
                    (provider.id, provider.config_version, provider.created_at))
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
     select,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
@@ -55,6 +56,8 @@ class IdentityProvider(db.Model):
     sso_url: Mapped[str] = mapped_column(String(1000))
     sso_binding: Mapped[str] = mapped_column(String(10), default=SSO_BINDING_REDIRECT)
     slo_url: Mapped[str | None] = mapped_column(String(1000))
+    # The IdP signs its logout messages: an unsigned LogoutRequest or LogoutResponse from it is refused.
+    logout_signed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     jit_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     show_on_login: Mapped[bool] = mapped_column(Boolean, default=True)

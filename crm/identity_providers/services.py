@@ -76,6 +76,8 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
         if message := _url_error(clean.get(key), label, required):
             errors[key] = message
     clean["slo_url"] = clean.get("slo_url") or None
+    if "logout_signed" in clean:
+        clean["logout_signed"] = bool(clean["logout_signed"])
     if clean.get("sso_binding", SSO_BINDING_REDIRECT) not in (SSO_BINDING_REDIRECT, SSO_BINDING_POST):
         errors["sso_binding"] = "Choose HTTP-Redirect or HTTP-POST."
     if clean.get("new_user_type", "employee") not in USER_TYPES:
@@ -109,7 +111,8 @@ def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
     clean["license_policy"], clean["license_packages"] = policy, packages if policy == LICENSES_SELECTED else []
 
 
-SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "enabled", "jit_enabled",
+SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
+            "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute")
 

@@ -29,6 +29,8 @@ DENIALS = {
     "limits": "Your identity provider sent values that are too long for the CRM. Ask your administrator.",
     "no_seat": "No free license seat is left. Your account is ready, but an administrator must grant you a "
                "license before you can sign in.",
+    "link_domain": "An account with your username already exists, and this identity provider may not claim it. "
+                   "Ask your administrator to link your account.",
     "username_taken": "An account with this username already exists but could not be matched to you safely. "
                       "Ask your administrator.",
 }

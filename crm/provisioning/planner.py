@@ -53,11 +53,8 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
         return deny("jit_off", "denied: JIT off (unknown user, automatic account creation is off)")
     if state is not None and not state.active:
         return deny("inactive", f"user {state.username} is not active")
-    if policy.allowed_domains and state is not None and not state.bound:
-        domain = fold(identity.name_id.rsplit("@", 1)[1]) if "@" in identity.name_id else None
-        if domain not in policy.allowed_domains:
-            return deny("domain", f"linking an existing account needs a NameID of an allowed domain, not "
-                                  f"{domain or '(no domain)'}")
+    if state is not None and not state.bound and (refusal := _link_refusal(policy, state)):
+        return refusal
     if policy.allowed_domains:
         email = sign_in_email(identity, policy)
         domain = fold(email.rsplit("@", 1)[1]) if email and "@" in email else None
@@ -72,6 +69,27 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
         if not groups & policy.required_groups:
             return deny("groups", f"none of the required groups {sorted(policy.required_groups)} were sent")
     return None
+
+
+def _link_refusal(policy: ProviderPolicy, state: UserState):
+    """An unbound local account is claimed only by a provider that vouches for the account's domain: one whose
+    allowed domains include the domain of the account's username (which the NameID matched). A provider without
+    allowed domains could otherwise claim any password-less account by sending its name."""
+    if not policy.allowed_domains:
+        return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}, which has no "
+                                   "allowed domains: only a provider whose allowed domains include the account's "
+                                   "domain may link it (or an administrator links it by hand)")
+    domain = _domain(state.username)
+    if domain not in policy.allowed_domains:
+        return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}: the account's "
+                                   f"domain {domain or '(none)'} is not among its allowed domains "
+                                   f"{sorted(policy.allowed_domains)}")
+    return None
+
+
+def _domain(address: str | None) -> str | None:
+    """The folded domain of an email-like value, or None."""
+    return fold(address.rsplit("@", 1)[1]) if address and "@" in address else None
 
 
 def sign_in_email(identity: SamlIdentity, policy: ProviderPolicy) -> str | None:

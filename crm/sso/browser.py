@@ -6,14 +6,11 @@ import time
 
 from flask import current_app, request, session
 from flask_login import current_user, logout_user
-from onelogin.saml2.logout_request import OneLogin_Saml2_Logout_Request
-from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from crm.auth import sessions
 from crm.auth.services import session_token, start_session
 from crm.extensions import db
 from crm.provisioning.identity import SamlIdentity
-from crm.search_keys import fold
 from crm.sso import prechecks
 from crm.sso.rejections import SamlRejected
 
@@ -78,18 +75,11 @@ def sso_session() -> dict | None:
     return session.get(SSO_SESSION) if current_user.is_authenticated else None
 
 
-def logout_request_is_for_this_session(slug: str) -> bool:
-    """An IdP's LogoutRequest ends our session only when it names the NameID this session signed in with
-    (logout messages are often unsigned: a forged link must not sign people out)."""
-    encoded = request.values.get("SAMLRequest")
+def sso_session_of(slug: str) -> dict | None:
+    """This browser's SSO session when it came through this provider (the NameID and session index it signed in
+    with), or None."""
     info = session.get(SSO_SESSION) or {}
-    if not encoded or info.get("slug") != slug:
-        return False
-    xml = OneLogin_Saml2_Utils.decode_base64_and_inflate(encoded)
-    if fold(OneLogin_Saml2_Logout_Request.get_nameid(xml)) != fold(info.get("name_id")):
-        return False
-    ours = info.get("session_index")
-    return not ours or ours in OneLogin_Saml2_Logout_Request.get_session_indexes(xml)
+    return info if info.get("slug") == slug else None
 
 
 def end_session() -> None:

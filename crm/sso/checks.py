@@ -427,8 +427,8 @@ def validate(ins: Inspection, checks: tuple[Check, ...] | None = None) -> Valida
             finding = check.run(ins)
         except Exception as error:  # lxml, xmlsec or a library helper choking on a hostile document
             raise SamlRejected("malformed", f"{check.key}: {type(error).__name__}: {error}") from None
-        if finding.passed is False:
-            raise SamlRejected(finding.code, finding.reason or finding.detail)
+        if finding.passed is False:  # what the encoding check refuses never parsed: not worth an audit event
+            raise SamlRejected(finding.code, finding.reason or finding.detail, unread=check.key == "encoding")
     return ValidatedResponse(ins.identity, ins.idp_initiated, ins.not_on_or_after)
 
 

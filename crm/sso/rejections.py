@@ -23,13 +23,15 @@ USER_MESSAGES = {
 
 
 class SamlRejected(Exception):
-    """A response that does not sign anyone in."""
+    """A response that does not sign anyone in. `unread`: it never parsed (no message, not base64, not deflated,
+    not XML, a DTD, over the size cap): garbage goes to the log, not to the audit trail."""
 
-    def __init__(self, code: str, reason: str, status: int = 400):
+    def __init__(self, code: str, reason: str, status: int = 400, *, unread: bool = False):
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.status = status
+        self.unread = unread
 
     @property
     def message(self) -> str:

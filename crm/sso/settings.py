@@ -54,7 +54,9 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
             "logoutRequestSigned": False,
             "logoutResponseSigned": False,
             "wantAssertionsSigned": True,
-            "wantMessagesSigned": False,
+            # Logout messages (python3-saml reads this for LogoutRequest and LogoutResponse; the ACS's checks require
+            # the assertion's signature whatever it says).
+            "wantMessagesSigned": provider.logout_signed,
             "wantNameId": True,
             "wantAttributeStatement": False,
             "requestedAuthnContext": False,

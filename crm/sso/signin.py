@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import Connection, delete
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from crm.audit.models import PROVISIONING
-from crm.audit.services import event_row, insert_event
+from crm.audit.models import PROVISIONING, REJECTED
+from crm.audit.services import event_row, fold_event, fold_key, prune_events
 from crm.auth import sessions
 from crm.auth.sessions import new_session_row, sso_method
 from crm.extensions import db
@@ -39,6 +40,8 @@ ACTOR = (None, "sso")
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 TRIES = 3  # a first login can collide twice (on a new account's name, then on the username)
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
+PRUNE_REFUSALS_EVERY = 20  # about one new refusal event in twenty prunes those past their retention
+REFUSAL_RETENTION_DAYS = 90  # CRM_AUDIT_REFUSAL_RETENTION_DAYS
 VERBS = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}
 
 
@@ -177,16 +180,21 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
 
 
 def refuse(config: ProviderConfig, rejected: SamlRejected, saml_response: str | None, request_id: str | None,
-           remote_addr: str | None) -> str:
-    """Record a refused response (audit event and attempt) in a transaction of its own; return the reference."""
+           remote_addr: str | None, what: str = "a sign-in response") -> str:
+    """Record a refused message in a transaction of its own and return its reference: a new audit event and attempt
+    the first time this client meets this refusal at this provider in a minute, else one more on that event's count
+    (nothing else is kept of a repeat). Now and then a new event prunes refusals past their retention."""
     db.session.rollback()
-    conn = db.session.connection()
-    reference = insert_event(conn, "sso.rejected", f"Refused a sign-in response from {config.slug}",
-                             category=PROVISIONING, actor=ACTOR, idp_slug=config.slug, outcome="rejected",
-                             reason=f"{rejected.code}: {rejected.reason}"[:4000],
-                             details={"remote_addr": remote_addr})
-    if saml_response is not None:
-        record_attempt(conn, config.id, saml_response, "rejected", reference=reference, request_id=request_id)
+    conn, now = db.session.connection(), utcnow()
+    row = event_row(REJECTED, f"Refused {what} from {config.slug}"[:500], category=PROVISIONING, actor=ACTOR,
+                    idp_slug=config.slug, outcome="rejected", reason=f"{rejected.code}: {rejected.reason}"[:4000],
+                    details={"remote_addr": remote_addr})
+    reference, new = fold_event(conn, row, fold_key(f"{REJECTED} {what}", remote_addr, config.slug, rejected.code, now))
+    if new:
+        if saml_response is not None:
+            record_attempt(conn, config.id, saml_response, "rejected", reference=reference, request_id=request_id)
+        if secrets.randbelow(PRUNE_REFUSALS_EVERY) == 0:
+            days = current_app.config.get("AUDIT_REFUSAL_RETENTION_DAYS") or REFUSAL_RETENTION_DAYS
+            prune_events(conn, timedelta(days=int(days)), outcome="rejected", action=REJECTED)
     db.session.commit()
     return reference
-

@@ -13,13 +13,15 @@ from flask_login import current_user
 from onelogin.saml2.auth import OneLogin_Saml2_Auth
 from onelogin.saml2.authn_request import OneLogin_Saml2_Authn_Request
 from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
+from crm.audit.services import new_reference
 from crm.auth.safe_urls import safe_next
 from crm.auth.services import LoginButton, add_login_buttons, add_logout_step
 from crm.extensions import csrf, db
 from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
-from crm.sso import browser
+from crm.sso import browser, flood, logout
 from crm.sso.attempts import TEST, record_attempt
 from crm.sso.checks import Inspection, validate
 from crm.sso.records import ConfigChanged
@@ -30,14 +32,17 @@ from crm.sso.signin import complete_sign_in, refuse
 from crm.timeutil import utcnow
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
+REFUSED_WHAT = {"sso.sls": "a logout message", "sso.login": "a sign-in start"}  # the audit event's words
 log = logging.getLogger(__name__)
 
 
 @bp.record_once
 def _plug_into_auth(state) -> None:
-    """The login page shows a button per provider, and logout ends the IdP's session too."""
+    """The login page shows a button per provider, and logout ends the IdP's session too; what the endpoints refuse
+    is rate-limited."""
     add_login_buttons(state.app, login_buttons)
     add_logout_step(state.app, idp_logout_url)
+    flood.install(state.app)
 
 
 def _config(slug: str) -> ProviderConfig:
@@ -143,12 +148,22 @@ def _printable(text: str) -> str:
 
 def _refused(config: ProviderConfig, rejected: SamlRejected, saml_response: str | None = None,
              request_id: str | None = None):
-    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail; a refused
-    SAMLResponse is kept among the recent attempts."""
+    """The refusal page (never a stack trace), with a reference the admin finds in the audit trail (a refused
+    SAMLResponse is kept among the recent attempts), or in the log for a message that never parsed; a 429 that
+    writes nothing once this client's refusals by this provider are over the limit."""
     browser.forget_request()
-    rejected = SamlRejected(rejected.code, _printable(rejected.reason), rejected.status)
-    log.warning("SSO sign-in through %s refused: %s (%s)", config.slug, rejected.code, rejected.reason)
-    reference = refuse(config, rejected, saml_response, request_id, request.remote_addr)
+    if (wait := flood.held_back(config.slug)) is not None:
+        raise TooManyRequests("Too many refused sign-in or logout messages came from your address. Wait a moment, "
+                              "then start again from the login page.", retry_after=wait)
+    rejected = SamlRejected(rejected.code, _printable(rejected.reason), rejected.status, unread=rejected.unread)
+    if rejected.unread:
+        reference = new_reference()
+        log.warning("SSO message to %s refused unread, %s from %s: %s (%s)", config.slug, reference,
+                    request.remote_addr, rejected.code, rejected.reason[:500])
+    else:
+        log.warning("SSO sign-in through %s refused: %s (%s)", config.slug, rejected.code, rejected.reason)
+        reference = refuse(config, rejected, saml_response, request_id, request.remote_addr,
+                           REFUSED_WHAT.get(request.endpoint, "a sign-in response"))
     return render_template("sso/refused.html", provider_name=config.display_name, message=rejected.message,
                            reference=reference), rejected.status
 
@@ -156,18 +171,16 @@ def _refused(config: ProviderConfig, rejected: SamlRejected, saml_response: str 
 @csrf.exempt
 @bp.get("/<slug>/sls")
 def sls(slug: str):
-    """Single logout: the IdP's LogoutResponse after we asked, or its LogoutRequest ending our session."""
+    """Single logout: the IdP's LogoutRequest ending our session, or its LogoutResponse after we asked."""
     config = _config(slug)
     if not config.enabled:
         return _refused(config, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
-    auth = OneLogin_Saml2_Auth(saml_request_data(), cached_settings(config))
     try:
-        ours = browser.logout_request_is_for_this_session(slug)
-        url = auth.process_slo(delete_session_cb=lambda: browser.end_session() if ours else None)
-    except Exception as error:  # a malformed message: refuse, never a 500
+        url = logout.answer(config)
+    except SamlRejected as rejected:
+        return _refused(config, rejected)
+    except Exception as error:  # a library helper choking on a hostile message: refuse, never a 500
         return _refused(config, SamlRejected("malformed", f"single logout: {type(error).__name__}: {error}"))
-    if auth.get_errors():
-        return _refused(config, SamlRejected("invalid", f"single logout: {auth.get_last_error_reason()}"))
     return redirect(url or url_for("auth.login"))
 
 

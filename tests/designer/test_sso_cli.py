@@ -41,7 +41,7 @@ def test_add_idp_set_map_preset_and_list(runner, app, metadata_file):
     assert "1 signing certificate" in out and "expired" in out
     _ok(runner, "sso", "set", "entra", "--licenses", "Sales Creatio", "--allowed-domains", "contoso.com,fabrikam.com",
         "--required-groups", "CRM Users", "--groups-attribute", "groups", "--allow-idp-initiated", "on",
-        "--show-on-login", "off")
+        "--show-on-login", "off", "--signed-logout", "on")
     _ok(runner, "sso", "preset", "entra", "entra")
     _ok(runner, "sso", "map", "entra", "--attribute", "department", "--field", "department", "--default", "Sales",
         "--update-on", "first-login")
@@ -51,6 +51,7 @@ def test_add_idp_set_map_preset_and_list(runner, app, metadata_file):
     assert listed[0]["attribute_mappings"] == 6 and listed[0]["role_mappings"] == 1
     provider = db.session.scalar(db.select(IdentityProvider))
     assert provider.allowed_domains == ["contoso.com", "fabrikam.com"] and not provider.show_on_login
+    assert provider.logout_signed
     assert [p.name for p in provider.license_packages] == ["Sales Creatio"]
     actions = set(db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.actor_name == "cli")))
     assert {"sso.provider_create", "sso.provider_update", "sso.preset", "sso.mapping_add",
@@ -92,10 +93,12 @@ def test_add_idp_refuses_broken_metadata_and_asks_which_idp_of_a_federation(runn
 def test_export_import_round_trip(runner, app, tmp_path):
     factories.package("Sales Creatio", 25)
     factories.role("Sales")
-    factories.provider("okta", license_policy="selected", licenses=["Sales Creatio"], allowed_domains=["example.com"])
+    factories.provider("okta", license_policy="selected", licenses=["Sales Creatio"], allowed_domains=["example.com"],
+                       logout_signed=True)
     _ok(runner, "sso", "preset", "okta", "okta")
     _ok(runner, "sso", "map-group", "okta", "--attribute", "groups", "--value", "CRM-Sales", "--role", "Sales")
     exported = json.loads(_ok(runner, "sso", "export", "okta"))
+    assert exported["providers"][0]["logout_signed"] is True
     (tmp_path / "config.json").write_text(json.dumps(exported))
     provider = db.session.scalar(db.select(IdentityProvider))
     db.session.delete(provider)

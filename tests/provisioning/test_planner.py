@@ -126,6 +126,19 @@ def test_values_longer_than_the_field_are_refused():
     assert plan.denial.code == "limits"
 
 
-def test_local_user_is_linked():
-    plan = plan_sign_in(identity(), policy(), state(bound=False), exists)
+def test_local_user_is_linked_by_a_provider_whose_allowed_domains_include_the_accounts():
+    plan = plan_sign_in(identity(), policy(allowed_domains=frozenset({"example.com"})), state(bound=False), exists)
     assert plan.action == UPDATE and plan.link
+
+
+@pytest.mark.parametrize("domains", [frozenset(), frozenset({"contoso.com"})])
+def test_local_user_is_never_linked_by_a_provider_that_does_not_vouch_for_the_accounts_domain(domains):
+    """A provider without allowed domains (or with others) cannot claim a password-less account by its name."""
+    plan = plan_sign_in(identity(), policy(allowed_domains=domains), state(bound=False), exists)
+    assert plan.action == DENY and not plan.link and plan.denial.code == "link_domain"
+    assert "ann@example.com exists but is not linked to okta" in plan.denial.reason
+    assert "may not claim it" in plan.denial.message
+
+
+def test_a_bound_user_signs_in_from_a_provider_without_allowed_domains():
+    assert plan_sign_in(identity(), policy(), state(), exists).action == UPDATE

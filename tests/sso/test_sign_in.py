@@ -178,7 +178,15 @@ def test_entra_group_overage_keeps_roles(visitor, entra, client):
     assert "groups.link" in _events()[-1].reason
 
 
+def _allow_domains(provider, *domains: str) -> None:
+    from crm.identity_providers import services as providers
+
+    providers.save_provider(provider, providers.provider_values(provider) | {"allowed_domains": list(domains)})
+    db.session.commit()
+
+
 def test_local_user_with_the_same_username_is_linked_on_first_sso_login(visitor, entra):
+    _allow_domains(entra, "example.com")
     factories.user("Nina.Novak@example.com", given_name="Nina", surname="Old", password=None)
     response = visitor.sign_in(attributes=nina())
     assert response.status_code == 302
@@ -186,6 +194,20 @@ def test_local_user_with_the_same_username_is_linked_on_first_sso_login(visitor,
     assert db.session.scalar(same_name) == 1
     assert _user("Nina.Novak@example.com")["identity"] == {"idp": "entra", "name_id": "nina.novak@example.com"}
     assert _events()[-1].outcome == "updated"
+
+
+def test_a_provider_without_allowed_domains_cannot_claim_a_local_account(visitor, entra):
+    """Today's hole: a provider with no allowed domains linked any password-less account named like its NameID."""
+    factories.user("nina.novak@example.com", given_name="Nina", surname="Local", password=None)
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 403 and visitor.signed_in_as() is None
+    assert "this identity provider may not claim it" in response.get_data(as_text=True)
+    assert _user()["identity"] is None
+    event = _events("denied")[-1]
+    assert "exists but is not linked to entra, which has no allowed domains" in event.reason
+    _allow_domains(entra, "contoso.com", "example.org")
+    assert visitor.sign_in(attributes=nina()).status_code == 403 and _user()["identity"] is None
+    assert "the account's domain example.com is not among its allowed domains" in _events("denied")[-1].reason
 
 
 def test_a_user_bound_to_another_idp_is_never_taken_over(visitor, entra, client):

@@ -79,6 +79,7 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--allow-idp-initiated", type=ON_OFF)
 @click.option("--show-on-login", type=ON_OFF)
 @click.option("--enabled", type=ON_OFF)
+@click.option("--signed-logout", type=ON_OFF, help="on: the IdP signs its logout messages; unsigned ones are refused.")
 @click.option("--licenses", help='"all", or package names separated by commas.')
 @click.option("--allowed-domains", help="Comma-separated; empty string allows every domain.")
 @click.option("--required-groups", help="Comma-separated; empty string lets everyone in.")
@@ -87,13 +88,13 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--display-name")
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the signing certificate(s) with the PEM file's (one or two).")
-def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, licenses, allowed_domains, required_groups,
-                groups_attribute, user_type, display_name, certificate_file) -> None:
+def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, licenses, allowed_domains,
+                required_groups, groups_attribute, user_type, display_name, certificate_file) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
-                      ("show_on_login", show_on_login), ("enabled", enabled)):
+                      ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:

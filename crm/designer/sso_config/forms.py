@@ -29,6 +29,9 @@ class ProviderForm(FlaskForm):
     sso_url = StringField("Single Sign On URL", validators=[Length(max=1000)])
     sso_binding = SelectField("Sign-on binding", choices=[("redirect", "HTTP-Redirect"), ("post", "HTTP-POST")])
     slo_url = StringField("Single Logout URL", validators=[Optional(), Length(max=1000)])
+    logout_signed = BooleanField("The IdP signs its logout messages",
+                                 description="Unsigned logout requests and responses from it are then refused. "
+                                             "A signed one is always verified.")
     enabled = BooleanField("Enabled", default=True, description="Off: nobody can sign in through this provider.")
     jit_enabled = BooleanField("Create and update users data when log in (Just-In-Time Provisioning)",
                                description="Unknown users are created on their first login; contacts and roles are "
@@ -57,7 +60,8 @@ class ProviderForm(FlaskForm):
     def values(self) -> dict:
         """Submitted settings for the provider services."""
         return {name: self[name].data for name in (
-            "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "enabled", "jit_enabled",
+            "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
+            "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "required_groups", "groups_attribute", "immutable_id_attribute")}
 
