@@ -61,7 +61,8 @@ def _copy(connection: Connection, columns: tuple[str, ...], batches: Iterator[li
 def _executemany(connection: Connection, columns: tuple[str, ...], batches: Iterator[list[tuple]]) -> int:
     table = Contact.__table__
     # The driver gets values as SQLAlchemy would send them (SQLite keeps datetimes as text in its own format).
-    processors = [table.c[name].type.bind_processor(connection.dialect) for name in columns]
+    dialect = connection.dialect  # (the dialect's own type: a generic DateTime has no processor of its own)
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
     convert = [(i, p) for i, p in enumerate(processors) if p is not None]
     statement = f"INSERT INTO contact ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     cursor = connection.connection.driver_connection.cursor()
