@@ -9,6 +9,7 @@ from flask import Flask, current_app, session
 from flask_login import UserMixin, login_user
 from sqlalchemy import select
 
+from crm.auth import passwords
 from crm.auth.models import User
 from crm.extensions import db
 from crm.search_keys import fold
@@ -27,6 +28,15 @@ class LoginButton:
 def find_by_username(username: str) -> User | None:
     """The user with this username, compared case-insensitively."""
     return db.session.scalar(select(User).where(User.username_key == fold(username)))
+
+
+def user_with_password(username: str, password: str) -> User | None:
+    """The user whose username and local password these are, else None; the same work whether or not the username
+    exists or has a password, so the time taken does not tell."""
+    user = find_by_username(username)
+    if not passwords.matches(user.password_hash if user else None, password):
+        return None
+    return user
 
 
 class SignedInUser(UserMixin):

@@ -7,7 +7,7 @@ from flask_login import current_user, logout_user
 from crm.auth import access  # noqa: F401  (registers the user loader)
 from crm.auth.forms import LoginForm
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_sign_in
+from crm.auth.services import login_buttons, logout_redirect, password_sign_in, user_with_password
 
 bp = Blueprint("auth", __name__)
 
@@ -27,8 +27,8 @@ def login():
         return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = find_by_username(form.username.data)
-        if user is None or not user.check_password(form.password.data):
+        user = user_with_password(form.username.data, form.password.data)
+        if user is None:
             form.password.errors.append("The username or password is not correct.")
         elif not user.active:
             form.username.errors.append("This account is not active. Ask your administrator.")

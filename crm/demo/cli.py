@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from flask_migrate import upgrade
 
 from crm.audit import services as audit
+from crm.auth.passwords import password_problem
 from crm.cli import CLI_ACTOR, fail
 from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE, load_lookups
@@ -88,6 +89,8 @@ def create_admin_command(username: str, if_missing: bool, password_env: str) -> 
     if role is None:
         fail("the Administrators role is missing: run `flask --app app crm init` first.")
     password = os.environ.get(password_env) or secrets.token_urlsafe(12)
+    if problem := password_problem(password):
+        fail(f"the password in {password_env} is refused. {problem}")
     contact = Contact(full_name="CRM Administrator", given_name="CRM", surname="Administrator")
     try:
         user = users.create_user(username, password=password, contact=contact)
