@@ -34,11 +34,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
 
+    from crm.audit.sign_ins import audit_password_failures
     from crm.dev_idp import register_dev_idp
     from crm.web import register_web
 
     register_dev_idp(app)
     register_web(app)
+    audit_password_failures(app)
     return app
 
 

@@ -7,6 +7,7 @@ from flask import Flask, g, render_template, request
 from flask_login import AnonymousUserMixin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm.extensions import db
 
@@ -24,16 +25,22 @@ ERROR_TITLES = {
     404: ("Page not found", "The page or record you asked for does not exist."),
     405: ("Not allowed", "This action cannot be done this way."),
     413: ("Too large", "What you sent is larger than this page accepts."),
+    429: ("Too many attempts", "Wait a moment before you try again."),
     500: ("Something went wrong", "The error was logged. Try again, or tell your administrator."),
 }
 
 
 def register_web(app: Flask) -> None:
     """Attach error handlers, response headers and Jinja helpers to the app."""
+    if hops := int(app.config.get("TRUSTED_PROXIES") or 0):
+        # Behind N reverse proxies the client's address is the Nth from the right in X-Forwarded-For (the
+        # password throttle counts it). Never trusted unless configured: any client can send that header.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        return _error_page(error.code or 500, error.description), error.code
+        retry_after = {k: v for k, v in error.get_headers() if k == "Retry-After"}  # TooManyRequests(retry_after=)
+        return _error_page(error.code or 500, error.description), error.code, retry_after
 
     @app.errorhandler(Exception)
     def unexpected_error(error: Exception):

@@ -30,13 +30,10 @@ def find_by_username(username: str) -> User | None:
     return db.session.scalar(select(User).where(User.username_key == fold(username)))
 
 
-def user_with_password(username: str, password: str) -> User | None:
-    """The user whose username and local password these are, else None; the same work whether or not the username
-    exists or has a password, so the time taken does not tell."""
-    user = find_by_username(username)
-    if not passwords.matches(user.password_hash if user else None, password):
-        return None
-    return user
+def password_matches(user: User | None, password: str) -> bool:
+    """True when the user exists and this is their local password; the same work when there is no such user or
+    they have no password, so the time taken does not tell which usernames are worth guessing."""
+    return passwords.matches(user.password_hash if user else None, password)
 
 
 class SignedInUser(UserMixin):

@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, logout_user
 
-from crm.auth import access  # noqa: F401  (registers the user loader)
+from crm.auth import access, throttling  # noqa: F401  (access registers the user loader)
 from crm.auth.forms import LoginForm
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import login_buttons, logout_redirect, password_sign_in, user_with_password
+from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_matches, password_sign_in
 
 bp = Blueprint("auth", __name__)
 
@@ -22,20 +22,31 @@ def home():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Show the login page; sign a user in with username and password."""
+    """Show the login page; sign a user in with username and password (tries are throttled: throttling.py)."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = user_with_password(form.username.data, form.password.data)
-        if user is None:
-            form.password.errors.append("The username or password is not correct.")
+        attempt = throttling.begin(form.username.data, request.remote_addr)
+        if attempt.refused:
+            return _login_page(form, wait=attempt.refused_for), 429, {"Retry-After": str(attempt.refused_for)}
+        user = find_by_username(form.username.data)
+        if not password_matches(user, form.password.data):
+            wait = throttling.failed(attempt, user.id if user else None)
+            form.password.errors.append("The username or password is not correct." + (
+                f" Wait {throttling.wait_words(wait)} before the next try." if wait else ""))
         elif not user.active:
             form.username.errors.append("This account is not active. Ask your administrator.")
         else:
+            throttling.succeeded(attempt)
             password_sign_in(user)
             return redirect(safe_next(request.args.get("next")) or url_for("contacts.index"))
-    return render_template("auth/login.html", form=form, login_buttons=login_buttons())
+    return _login_page(form)
+
+
+def _login_page(form: LoginForm, wait: int = 0) -> str:
+    return render_template("auth/login.html", form=form, login_buttons=login_buttons(),
+                           wait=throttling.wait_words(wait) if wait else None)
 
 
 @bp.post("/logout")
