@@ -3,7 +3,8 @@ under bench/results/. Only ratios taken in the same run hold on a noisy machine:
 reference beside our code.
 
 PostgreSQL (CRM_BENCH_DATABASE_URL, default the local server's `crm_bench` database, created when missing)
-adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped.
+adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped (and the
+password-guessing benchmark runs on a SQLite file).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bench import chart, hostile, profile, sso_cost, storm
+from bench import chart, guessing, hostile, profile, sso_cost, storm
 from bench import contacts as contacts_bench
 from bench.databases import postgres_url
 
@@ -32,14 +33,16 @@ def _machine() -> dict:
     return {"python": platform.python_version(), "cpus": os.cpu_count(), "cpu": cpu, "system": platform.platform()}
 
 
-def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS) -> dict:
+def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS,
+         guess_seconds: float = guessing.SECONDS) -> dict:
     """Run everything; sizes shrink for a quick look (the smoke tests use their own tiny sizes)."""
     started = time.perf_counter()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
     postgres, why_not = postgres_url()
     databases = {"sqlite": sqlite} | ({"postgresql": postgres} if postgres else {})
     results: dict = {"machine": _machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                     "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts}}
+                     "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts,
+                               "guess_seconds": guess_seconds}}
     _step("1. cost of one sign-in", lambda: results.setdefault(
         "sso_sign_in", {name: sso_cost.run(url, count) for name, url in databases.items()}))
     _step("2. hostile responses", lambda: results.setdefault("hostile", hostile.run(sqlite, max(count // 4, 5))))
@@ -51,6 +54,8 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, 
         results["storm"] = {"skipped": f"no PostgreSQL: {why_not}"}
     _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(
         sizes=_contact_sizes(contacts), databases={"sqlite": None} | ({"postgresql": postgres} if postgres else {}))))
+    _step("5. password guessing", lambda: results.setdefault("guessing", guessing.run(
+        postgres, seconds=guess_seconds, database=f"{make_url(postgres).database}_guess" if postgres else "")))
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -87,6 +92,8 @@ def report(results: dict, chart_name: str | None = None) -> str:
                          if results["storm"].get("skipped") else storm.report_lines(results["storm"]))
     if "contacts" in results:
         lines += ["", *contacts_bench.report_lines(results["contacts"])]
+    if "guessing" in results:
+        lines += ["", *guessing.report_lines(results["guessing"])]
     if "profile" in results:
         lines += ["", *profile.report_lines(results["profile"])]
     return "\n".join(lines) + "\n"
@@ -132,5 +139,7 @@ if __name__ == "__main__":
     parser.add_argument("count", nargs="?", type=int, default=200, help="sign-ins per timed series")
     parser.add_argument("--storm-people", type=int, default=2000)
     parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--guess-seconds", type=float, default=guessing.SECONDS)
     arguments = parser.parse_args()
-    print(report(main(arguments.count, arguments.storm_people, arguments.contacts)))
+    print(report(main(arguments.count, arguments.storm_people, arguments.contacts,
+                      guess_seconds=arguments.guess_seconds)))
