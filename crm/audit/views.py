@@ -16,9 +16,12 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 def _parse_day(value: str) -> datetime | None:
     try:
-        return datetime.strptime(value, "%Y-%m-%d")
+        day = datetime.strptime(value, "%Y-%m-%d")
     except ValueError:
         return None
+    if day.year == 9999:  # no day after 9999-12-31 to end the range with
+        abort(400, "Choose a day before the year 9999.")
+    return day
 
 
 def filtered_events(args) -> Select:
