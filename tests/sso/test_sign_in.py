@@ -270,6 +270,19 @@ def test_a_cross_site_post_without_the_session_cookie_is_posted_again_from_our_s
     assert response.status_code == 302 and response.headers["Location"] == "/accounts"
 
 
+def test_the_re_post_page_posts_to_the_configured_acs_whatever_the_host_header_says(entra, app, client):
+    """A forged Host header must not choose where the browser sends the SAMLResponse next."""
+    client.get("/sso/entra/login")
+    with client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    payload = signed_response(Spec(attributes=nina(), in_response_to=request_id))
+    bounce = client.post("http://evil.example/sso/entra/acs", data={"SAMLResponse": payload})
+    page = bounce.get_data(as_text=True)
+    assert bounce.status_code == 200 and 'name="_same_site" value="1"' in page
+    assert 'action="http://localhost/sso/entra/acs"' in page and "evil.example" not in page
+
+
 def test_an_idp_initiated_post_needs_no_re_post_and_signs_in_at_once(entra, app, client):
     """Only a response that answers a request needs this browser's session cookie; an IdP-initiated one (the app
     tile in the IdP's portal) signs in on the IdP's own POST, and the new session's cookie comes with that answer."""
