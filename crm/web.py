@@ -87,6 +87,8 @@ def register_web(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if hsts := app.config.get("HSTS"):  # production over https (config.py)
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         if response.mimetype == "text/html":
             # Pages show people's data: never kept in the browser's caches after sign-out, and Back/Forward
             # ask the server again instead of restoring a stale page from the back-forward cache.

@@ -69,3 +69,12 @@ def test_users_list_json(runner, app):
     factories.user("zoe@example.com")
     rows = json.loads(runner.invoke(args=["users", "list", "--json"]).output)
     assert [r["username"] for r in rows] == ["zoe@example.com"]
+
+
+def test_seed_demo_is_refused_in_production(tmp_path):
+    from crm import create_app
+
+    production = create_app({"ENV": "production", "SECRET_KEY": "k" * 32, "BASE_URL": "https://crm.example.com",
+                             "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    result = production.test_cli_runner().invoke(args=["crm", "seed-demo", "--contacts", "5"])
+    assert result.exit_code == 1 and "refused with CRM_ENV=production" in result.stderr
