@@ -324,3 +324,18 @@ def test_look_alike_and_space_name_ids_are_refused(visitor, entra):
         response = visitor.sign_in(attributes=nina(), name_id=name_id)
         assert response.status_code == 400 and visitor.signed_in_as() is None, repr(name_id)
     assert _user() is None
+
+
+def test_name_ids_that_mix_scripts_in_one_part_are_refused_with_the_reason(visitor, entra, client):
+    """A Cyrillic "а" (U+0430) or a Greek "ο" among Latin letters looks exactly like another person's name."""
+    for name_id in ("n\u0430dia@example.com", "nadia@ex\u0430mple.com", "j\u03bfhn.smith@example.com"):
+        response = visitor.sign_in(attributes=nina(), name_id=name_id)
+        assert response.status_code == 400 and visitor.signed_in_as() is None, name_id
+        assert "mixes letters of different alphabets" in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+    reasons = [e.reason for e in _events("rejected")]
+    assert "look_alike: NameID 'nаdia@example.com' mixes Cyrillic and Latin letters in 'nаdia'" in reasons[0]
+    # Whole parts in one script are names, not disguises: a Cyrillic address at a Latin domain, Japanese with kana.
+    for name_id in ("наталья@example.com", "山田たろう@example.jp"):
+        assert visitor.sign_in(attributes=nina(), name_id=name_id).status_code == 302, name_id
+        client.post("/logout", data={"csrf_token": _token(client)})
