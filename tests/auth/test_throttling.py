@@ -206,3 +206,14 @@ def test_any_refusal_for_too_many_requests_is_the_console_page_with_retry_after(
     page = response.get_data(as_text=True)
     assert response.status_code == 429 and response.headers["Retry-After"] == "30"
     assert "Too many attempts" in page and "public-card" in page
+
+
+def test_counters_that_mean_nothing_any_more_are_pruned_without_a_cron_job(admin_account, guess, clock):
+    for _ in range(3):
+        guess(WRONG, ATTACKER)
+    assert db.session.query(throttling.SignInThrottle).count() == 3  # the pair, the address, the username
+    clock.advance(25 * 3600)
+    guess(WRONG, REAL_USER, username="someone.else@example.com")  # a new burst prunes on its way
+    keys = set(db.session.scalars(select(throttling.SignInThrottle.key)))
+    assert len(keys) == 3 and all(k.startswith(("p:", "a:", "u:")) for k in keys)
+    assert guess(factories.PASSWORD, ATTACKER).status_code == 302  # a day later the old failures are forgotten
