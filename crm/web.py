@@ -102,10 +102,10 @@ def register_web(app: Flask) -> None:
 
 def crafted_input(req: Request) -> bool:
     """True when the path, the query, a form field (name or value), a file name or a JSON string holds a character
-    of CRAFTED, or when the query string is not even UTF-8."""
+    of CRAFTED, or when the query string is not even UTF-8 (or a JSON body nests deeper than Python recurses)."""
     try:
         return any(CRAFTED.search(text) for text in _texts(req))
-    except UnicodeDecodeError:  # raw bytes in the query string that are not UTF-8
+    except (UnicodeDecodeError, RecursionError):
         return True
 
 
@@ -114,7 +114,7 @@ def _texts(req: Request) -> Iterator[str]:
     yield from (text for pair in req.args.items(multi=True) for text in pair)
     if req.method in ("POST", "PUT", "PATCH", "DELETE"):
         yield from (text for pair in req.form.items(multi=True) for text in pair)
-        yield from (upload.filename or "" for upload in req.files.values())
+        yield from (upload.filename or "" for _name, upload in req.files.items(multi=True))
         if req.is_json:
             yield from _json_strings(req.get_json(silent=True))
 
