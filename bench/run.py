@@ -3,7 +3,8 @@ under bench/results/. Only ratios taken in the same run hold on a noisy machine:
 reference beside our code.
 
 PostgreSQL (CRM_BENCH_DATABASE_URL, default the local server's `crm_bench` database, created when missing)
-adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped.
+adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped (and the
+password-guessing benchmark runs on a SQLite file).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from bench import audit as audit_bench
-from bench import chart, hostile, profile, sso_cost, storm
+from bench import chart, guessing, hostile, profile, sso_cost, storm
 from bench import contacts as contacts_bench
 from bench.databases import ensure_database, postgres_url
 
@@ -34,7 +35,7 @@ def _machine() -> dict:
 
 
 def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS,
-         audit_events: int = 1_000_000) -> dict:
+         audit_events: int = 1_000_000, guess_seconds: float = guessing.SECONDS) -> dict:
     """Run everything; sizes shrink for a quick look (the smoke tests use their own tiny sizes)."""
     started = time.perf_counter()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
@@ -42,7 +43,7 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, 
     databases = {"sqlite": sqlite} | ({"postgresql": postgres} if postgres else {})
     results: dict = {"machine": _machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
                      "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts,
-                               "audit_events": audit_events}}
+                               "audit_events": audit_events, "guess_seconds": guess_seconds}}
     _step("1. cost of one sign-in", lambda: results.setdefault(
         "sso_sign_in", {name: sso_cost.run(url, count) for name, url in databases.items()}))
     _step("2. hostile responses", lambda: results.setdefault("hostile", hostile.run(sqlite, max(count // 4, 5))))
@@ -56,6 +57,8 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, 
         sizes=_contact_sizes(contacts), databases={"sqlite": None} | ({"postgresql": postgres} if postgres else {}))))
     _step("5. audit trail", lambda: results.setdefault("audit", audit_bench.run(
         audit_events, databases={"sqlite": None} | ({"postgresql": _audit_database(postgres)} if postgres else {}))))
+    _step("6. password guessing", lambda: results.setdefault("guessing", guessing.run(
+        postgres, seconds=guess_seconds, database=f"{make_url(postgres).database}_guess" if postgres else "")))
     results["seconds"] = round(time.perf_counter() - started, 1)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
@@ -102,6 +105,8 @@ def report(results: dict, chart_name: str | None = None) -> str:
         lines += ["", *contacts_bench.report_lines(results["contacts"])]
     if "audit" in results:
         lines += ["", *audit_bench.report_lines(results["audit"])]
+    if "guessing" in results:
+        lines += ["", *guessing.report_lines(results["guessing"])]
     if "profile" in results:
         lines += ["", *profile.report_lines(results["profile"])]
     return "\n".join(lines) + "\n"
@@ -148,6 +153,7 @@ if __name__ == "__main__":
     parser.add_argument("--storm-people", type=int, default=2000)
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--audit-events", type=int, default=1_000_000)
+    parser.add_argument("--guess-seconds", type=float, default=guessing.SECONDS)
     arguments = parser.parse_args()
     print(report(main(arguments.count, arguments.storm_people, arguments.contacts,
-                      audit_events=arguments.audit_events)))
+                      audit_events=arguments.audit_events, guess_seconds=arguments.guess_seconds)))

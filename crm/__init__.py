@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)  # the database, keys and secrets
     load_config(app, test_config)
 
     db.init_app(app)
@@ -34,11 +34,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_blueprints(app)
     _register_cli(app)
 
+    from crm.audit.sign_ins import audit_password_failures
     from crm.dev_idp import register_dev_idp
     from crm.web import register_web
 
     register_dev_idp(app)
     register_web(app)
+    audit_password_failures(app)
     return app
 
 

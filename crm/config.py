@@ -1,10 +1,12 @@
 """Configuration: defaults here, then instance/config.py, then CRM_* environment variables."""
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 
 class ConfigError(RuntimeError):
@@ -24,7 +26,9 @@ DEFAULTS = {
     "SESSION_IDLE_MINUTES": 8 * 60,  # a session unused this long ends (CRM_SESSION_IDLE_MINUTES)
     "SESSION_MAX_HOURS": 7 * 24,  # and every session ends this long after sign-in (CRM_SESSION_MAX_HOURS)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "HSTS_MAX_AGE": 365 * 24 * 3600,  # production over https: browsers keep to https for a year
 }
+MIN_SECRET_KEY_BYTES = 32
 
 
 def load_config(app: Flask, test_config: dict | None) -> None:
@@ -39,8 +43,12 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     base_url = str(app.config["BASE_URL"]).rstrip("/")
     app.config["BASE_URL"] = base_url
     secure = base_url.startswith("https://")
+    if is_production(app) and not secure:
+        raise ConfigError(f"CRM_ENV=production needs an https public URL: set CRM_BASE_URL to https://... (it is "
+                          f"{base_url}). Sessions, SAML responses and passwords must not travel in the clear.")
     app.config["SESSION_COOKIE_SECURE"] = secure
     app.config["REMEMBER_COOKIE_SECURE"] = secure
+    app.config["HSTS"] = f"max-age={int(app.config['HSTS_MAX_AGE'])}" if secure and is_production(app) else None
 
 
 def is_production(app: Flask) -> bool:
@@ -56,12 +64,44 @@ def _resolve_database(app: Flask) -> None:
     if url.startswith("sqlite"):
         # SQLite waits for a writer instead of failing at once with "database is locked".
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+        _create_sqlite_file(url)
     else:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
 
 
+def _create_sqlite_file(url: str) -> None:
+    """Create a missing SQLite database file readable by its owner only (SQLite gives its -wal and -shm files the
+    same mode), before SQLite creates it with the umask's mode."""
+    path = make_url(url).database
+    if path and path != ":memory:" and not path.startswith("file:") and Path(path).parent.is_dir():
+        write_private_file(Path(path), b"")  # an empty file is an empty database
+
+
+def write_private_file(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data`, with mode 0600 from its first byte; False (and nothing changed) when it exists.
+
+    The data goes into a new file of its own, opened with that mode, which is then linked in place: there is no moment
+    when the file exists with a wider mode or half written, and of two workers starting at once only one writes it."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
+    handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    return True
+
+
 def _resolve_secret_key(app: Flask) -> None:
-    if app.config.get("SECRET_KEY"):
+    if key := app.config.get("SECRET_KEY"):
+        size = len(key.encode() if isinstance(key, str) else key)
+        if is_production(app) and size < MIN_SECRET_KEY_BYTES:
+            raise ConfigError(f"CRM_SECRET_KEY is {size} bytes long; CRM_ENV=production needs at least "
+                              f"{MIN_SECRET_KEY_BYTES} (for example: python -c 'import secrets; "
+                              "print(secrets.token_hex(32))').")
         return
     if is_production(app):
         raise ConfigError(
@@ -69,8 +109,6 @@ def _resolve_secret_key(app: Flask) -> None:
             "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
         )
     key_file = Path(app.instance_path) / "secret_key"
-    if not key_file.exists():
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+    key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_private_file(key_file, secrets.token_hex(32).encode())
     app.config["SECRET_KEY"] = key_file.read_text().strip()

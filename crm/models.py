@@ -1,6 +1,7 @@
 """Every area's models in one import, for Alembic, create_all and the shell."""
 from crm.audit.models import AuditEvent
 from crm.auth.models import User, UserSession
+from crm.auth.throttling import SignInThrottle
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.models import LicensePackage, LicenseSeat
@@ -24,6 +25,7 @@ __all__ = [
     "RoleMembership",
     "RolePermission",
     "SignInAttempt",
+    "SignInThrottle",
     "UsedAssertion",
     "User",
     "UserIdentity",

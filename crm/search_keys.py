@@ -40,5 +40,18 @@ def key_type(length: int) -> String:
 def prefix_range(column: ColumnElement, prefix: str) -> ColumnElement:
     """`column` starts with the folded `prefix`, written as an index-friendly range."""
     low = fold(prefix)
-    high = low[:-1] + chr(ord(low[-1]) + 1)
-    return (column >= low) & (column < high)
+    return (column >= low) & (column < above_prefix(low))
+
+
+def above_prefix(prefix: str) -> str:
+    """The least string above every string that starts with `prefix` (not empty): its last character plus one.
+
+    The character after U+D7FF is U+E000, since a lone surrogate cannot be stored or sent to a database; there is
+    none after U+10FFFF, so it is dropped and the one before it counts up. (U+10FFFF is a noncharacter, which the
+    request boundary refuses; a prefix made only of it gets a bound just above itself.)
+    """
+    for end in range(len(prefix), 0, -1):
+        code = ord(prefix[end - 1]) + 1
+        if code <= 0x10FFFF:
+            return prefix[:end - 1] + chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+    return prefix + "\U0010ffff"

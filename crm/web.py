@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Iterator
 
-from flask import Flask, g, render_template, request
+from flask import Flask, Request, abort, g, render_template, request
 from flask_login import AnonymousUserMixin
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm.extensions import db
 
@@ -17,6 +20,14 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 )
+
+# Characters no page accepts, refused before any view runs: NUL (PostgreSQL refuses it in text), lone surrogates (no
+# encoding carries them to a database) and the Unicode noncharacters (U+FDD0-U+FDEF and the last two code points of
+# every plane, U+10FFFF among them), which no real text holds.
+CRAFTED = re.compile("[\x00\ud800-\udfff\ufdd0-\ufdef" + "".join(
+    chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17)) + "]")
+CRAFTED_INPUT = ("The request holds a character that is not allowed here (a NUL byte, a lone surrogate or a Unicode "
+                 "noncharacter such as U+FFFF).")
 
 ERROR_TITLES = {
     400: ("Bad request", "The request could not be understood."),
@@ -31,6 +42,10 @@ ERROR_TITLES = {
 
 def register_web(app: Flask) -> None:
     """Attach error handlers, response headers and Jinja helpers to the app."""
+    if hops := int(app.config.get("TRUSTED_PROXIES") or 0):
+        # Behind N reverse proxies the client's address is the Nth from the right in X-Forwarded-For (the
+        # password throttle counts it). Never trusted unless configured: any client can send that header.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
@@ -42,7 +57,19 @@ def register_web(app: Flask) -> None:
         if database_unreachable(error):
             return database_unavailable(error)
         log.exception("unhandled error on %s %s", request.method, request.path)
+        # A failed statement leaves the session unusable (PostgreSQL: "current transaction is aborted"), and the
+        # page's layout asks the database who is signed in: without the rollback the error page itself would fail.
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the teardown lets it go
+            pass
         return _error_page(500, None), 500
+
+    @app.before_request
+    def refuse_crafted_input() -> None:
+        """One check at the boundary for every page: crafted characters get a 400, never a 500 from the database."""
+        if crafted_input(request):
+            abort(400, CRAFTED_INPUT)
 
     @app.teardown_appcontext
     def release_session(_error) -> None:
@@ -60,6 +87,8 @@ def register_web(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if hsts := app.config.get("HSTS"):  # production over https (config.py)
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         if response.mimetype == "text/html":
             # Pages show people's data: never kept in the browser's caches after sign-out, and Back/Forward
             # ask the server again instead of restoring a stale page from the back-forward cache.
@@ -69,6 +98,37 @@ def register_web(app: Flask) -> None:
     from crm.templating import register_templating
 
     register_templating(app)
+
+
+def crafted_input(req: Request) -> bool:
+    """True when the path, the query, a form field (name or value), a file name or a JSON string holds a character
+    of CRAFTED, or when the query string is not even UTF-8 (or a JSON body nests deeper than Python recurses)."""
+    try:
+        return any(CRAFTED.search(text) for text in _texts(req))
+    except (UnicodeDecodeError, RecursionError):
+        return True
+
+
+def _texts(req: Request) -> Iterator[str]:
+    yield req.path
+    yield from (text for pair in req.args.items(multi=True) for text in pair)
+    if req.method in ("POST", "PUT", "PATCH", "DELETE"):
+        yield from (text for pair in req.form.items(multi=True) for text in pair)
+        yield from (upload.filename or "" for _name, upload in req.files.items(multi=True))
+        if req.is_json:
+            yield from _json_strings(req.get_json(silent=True))
+
+
+def _json_strings(value) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item)
 
 
 def database_unreachable(error: BaseException) -> bool:

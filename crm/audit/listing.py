@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_, union
+from werkzeug.exceptions import BadRequest
 
 from crm.audit.models import CATEGORIES, AuditEvent
 from crm.extensions import db
@@ -64,7 +65,9 @@ def _day(value: str | None) -> datetime | None:
         day = datetime.strptime((value or "").strip(), "%Y-%m-%d")
     except ValueError:
         return None
-    return day if day.year < 9999 else None  # the day after must still be a date
+    if day.year == 9999:  # the day after must still be a date: refused at the boundary, with the reason
+        raise BadRequest("Choose a day before the year 9999.")
+    return day
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from flask_login import UserMixin
 from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
-from werkzeug.security import check_password_hash, generate_password_hash
 
+from crm.auth import passwords
 from crm.auth.permissions import ADMINISTER, effective
 from crm.extensions import db
 from crm.search_keys import ASCII_WHITESPACE, fold, key_type
@@ -58,12 +58,13 @@ class User(UserMixin, db.Model):
         return value
 
     def set_password(self, password: str) -> None:
-        """Store a werkzeug hash of the password (local sign-in for break-glass admins)."""
-        self.password_hash = generate_password_hash(password)
+        """Store a werkzeug hash of the password (local sign-in for break-glass admins); raise
+        passwords.WeakPassword when it is shorter than the policy's minimum."""
+        self.password_hash = passwords.hash_new_password(password)
 
     def check_password(self, password: str) -> bool:
-        """True when the password matches; False for users without a local password."""
-        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+        """True when the password matches; False for users without a local password (after the same work)."""
+        return passwords.matches(self.password_hash, password)
 
     @property
     def is_active(self) -> bool:  # flask-login refuses inactive users

@@ -9,6 +9,7 @@ from flask import Flask, current_app, session
 from flask_login import UserMixin, login_user
 from sqlalchemy import select
 
+from crm.auth import passwords
 from crm.auth.models import User
 from crm.auth.sessions import PASSWORD, open_session
 from crm.extensions import db
@@ -28,6 +29,12 @@ class LoginButton:
 def find_by_username(username: str) -> User | None:
     """The user with this username, compared case-insensitively."""
     return db.session.scalar(select(User).where(User.username_key == fold(username)))
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    """True when the user exists and this is their local password; the same work when there is no such user or
+    they have no password, so the time taken does not tell which usernames are worth guessing."""
+    return passwords.matches(user.password_hash if user else None, password)
 
 
 class SignedIn(UserMixin):

@@ -4,10 +4,18 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
+from crm.auth import throttling
 from crm.auth.access import first_page, no_access_page  # (importing access registers the user loader)
 from crm.auth.forms import LoginForm
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import find_by_username, login_buttons, logout_redirect, password_sign_in, session_token
+from crm.auth.services import (
+    find_by_username,
+    login_buttons,
+    logout_redirect,
+    password_matches,
+    password_sign_in,
+    session_token,
+)
 from crm.auth.sessions import end_session
 from crm.extensions import db
 
@@ -33,20 +41,31 @@ def no_access():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Show the login page; sign a user in with username and password."""
+    """Show the login page; sign a user in with username and password (tries are throttled: throttling.py)."""
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
+        attempt = throttling.begin(form.username.data, request.remote_addr)
+        if attempt.refused:
+            return _login_page(form, wait=attempt.refused_for), 429, {"Retry-After": str(attempt.refused_for)}
         user = find_by_username(form.username.data)
-        if user is None or not user.check_password(form.password.data):
-            form.password.errors.append("The username or password is not correct.")
+        if not password_matches(user, form.password.data):
+            wait = throttling.failed(attempt, user.id if user else None)
+            form.password.errors.append("The username or password is not correct." + (
+                f" Wait {throttling.wait_words(wait)} before the next try." if wait else ""))
         elif not user.active:
             form.username.errors.append("This account is not active. Ask your administrator.")
         else:
+            throttling.succeeded(attempt)
             password_sign_in(user)
             return redirect(safe_next(request.args.get("next")) or first_page(user))
-    return render_template("auth/login.html", form=form, login_buttons=login_buttons())
+    return _login_page(form)
+
+
+def _login_page(form: LoginForm, wait: int = 0) -> str:
+    return render_template("auth/login.html", form=form, login_buttons=login_buttons(),
+                           wait=throttling.wait_words(wait) if wait else None)
 
 
 @bp.before_app_request

@@ -26,6 +26,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from crm.contacts.models import Account, Contact
 from crm.extensions import db
 from crm.pagination import capped_count, estimated_rows
+from crm.search_keys import above_prefix
 
 COUNT_CAP = 10_000  # totals above this show as "more than 10,000": counting further costs more than the page
 WALK_BUDGET = 50_000  # rows a search walks in sort order (index only, 2-10 ms) before the branches answer alone
@@ -132,7 +133,7 @@ class Search:
     @classmethod
     def prefix(cls, key: str) -> Search:
         """Contacts whose name, surname, email or account name starts with `key` (folded, not empty)."""
-        low, high = key, key[:-1] + chr(ord(key[-1]) + 1)
+        low, high = key, above_prefix(key)
         accounts = select(Account.id).where(Account.name_key >= low, Account.name_key < high)
         ids = list(db.session.scalars(accounts.limit(INLINE_ACCOUNTS + 1)))
         branches = [Branch(c, low, high) for c in ("name_key", "email_key", "surname_key")]

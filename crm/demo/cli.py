@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 
 from crm.audit import services as audit
+from crm.auth.passwords import password_problem
 from crm.cli import CLI_ACTOR, fail
+from crm.config import is_production
 from crm.contacts.models import Contact
 from crm.demo.lookups import ADMIN_ROLE, load_lookups
 from crm.demo.seed import seed_demo
@@ -36,6 +39,9 @@ def init_command() -> None:
               help="How many generated contacts to add.")
 def seed_demo_command(contact_count: int) -> None:
     """Load the demo data once; running it again changes nothing. Progress goes to stderr."""
+    if is_production(current_app):
+        fail("seed-demo is refused with CRM_ENV=production: it adds demo users, accounts and license packages to "
+             "the real data.")
     with _progress(contact_count, "Loading contacts") as advance:
         added = seed_demo(contact_count, progress=advance)
     if not added:
@@ -88,6 +94,8 @@ def create_admin_command(username: str, if_missing: bool, password_env: str) -> 
     if role is None:
         fail("the Administrators role is missing: run `flask --app app crm init` first.")
     password = os.environ.get(password_env) or secrets.token_urlsafe(12)
+    if problem := password_problem(password):
+        fail(f"the password in {password_env} is refused. {problem}")
     contact = Contact(full_name="CRM Administrator", given_name="CRM", surname="Administrator")
     try:
         user = users.create_user(username, password=password, contact=contact)

@@ -79,12 +79,18 @@ def certificate_from_der(der: bytes) -> CertificateInfo:
                                  "of key).") from None
     fingerprint = cert.fingerprint(hashes.SHA256()).hex().upper()
     pem_body = base64.b64encode(der).decode()
+    try:  # cryptography reads the subject and the dates only when asked, and refuses a malformed one then
+        subject = cert.subject.rfc4514_string() or "(no subject)"
+        not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    except ValueError:
+        raise CertificateInvalid("This certificate cannot be read: its subject or validity is malformed. Ask the "
+                                 "IdP admin for a certificate made by a standard tool.") from None
     return CertificateInfo(
         pem="-----BEGIN CERTIFICATE-----\n" + "\n".join(textwrap.wrap(pem_body, 64)) + "\n-----END CERTIFICATE-----",
         fingerprint_sha256=":".join(fingerprint[i:i + 2] for i in range(0, len(fingerprint), 2)),
-        subject=cert.subject.rfc4514_string() or "(no subject)",
-        not_before=cert.not_valid_before_utc.replace(tzinfo=None),
-        not_after=cert.not_valid_after_utc.replace(tzinfo=None),
+        subject=subject,
+        not_before=not_before.replace(tzinfo=None),
+        not_after=not_after.replace(tzinfo=None),
     )
 
 

@@ -23,6 +23,7 @@ from crm.identity_providers.certificates import CertificateInfo
 from crm.identity_providers.config import ProviderConfig
 from crm.provisioning.identity import SamlIdentity
 from crm.sso import prechecks, schema_cache
+from crm.sso.lookalikes import mixed_scripts
 from crm.sso.rejections import SamlRejected
 from crm.sso.xml import DS, SAML, SAMLP, element_text, parse_time
 
@@ -358,8 +359,8 @@ def check_name_id(ins: Inspection) -> Finding:
 
 def _identifiers(identity: SamlIdentity) -> Finding:
     """NameID, assertion id and session index bounded; a NameID that NFKC would change (KELVIN SIGN, full-width
-    letters, ligatures) or that holds Unicode spaces, controls or format characters could fold onto someone else's
-    username: it is refused."""
+    letters, ligatures), that holds Unicode spaces, controls or format characters, or that mixes scripts in one part
+    (lookalikes.py) could pass for someone else's username: it is refused."""
     name_id = identity.name_id
     if not name_id:
         return fail("invalid", "the NameID is empty")
@@ -368,6 +369,11 @@ def _identifiers(identity: SamlIdentity) -> Finding:
     odd = [c for c in name_id if unicodedata.category(c)[0] in "ZC" and c != " "]
     if odd or unicodedata.normalize("NFKC", name_id) != name_id:
         return fail("invalid", f"NameID {name_id!r} holds look-alike, space or control characters")
+    if mixed := mixed_scripts(name_id):
+        part, scripts = mixed
+        return fail("look_alike", f"NameID {name_id!r} mixes {' and '.join(scripts)} letters in {part!r}, as a "
+                                  "look-alike of another name does (a Cyrillic 'а' among Latin letters)",
+                    hint="Each part of a NameID (between '@' and '.') must be written in one script.")
     if not identity.assertion_id:
         return fail("invalid", "the assertion has no ID")
     for label, value in (("assertion ID", identity.assertion_id), ("SessionIndex", identity.session_index),

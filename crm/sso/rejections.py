@@ -18,6 +18,8 @@ USER_MESSAGES = {
     "replay": "This sign-in response was already used. Please sign in again.",
     "limits": "Your identity provider sent more data than the CRM accepts. Ask your administrator.",
     "disabled": "Sign-in through this identity provider is switched off. Ask your administrator.",
+    "look_alike": "Your user name at the identity provider mixes letters of different alphabets (such as a Cyrillic "
+                  "“а” among Latin letters), which this CRM refuses. Ask your administrator.",
     "invalid": "The sign-in response is not valid. Ask your administrator.",
 }
 

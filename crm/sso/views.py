@@ -86,7 +86,8 @@ def acs(slug: str):
     saml_response = request.form.get("SAMLResponse") or ""
     bounce, document = browser.needs_same_site_bounce(saml_response)
     if bounce:
-        return render_template("sso/same_site_bounce.html", action=request.url, form=request.form)
+        # The form posts to our own ACS URL as configured, never one built from the request's Host header.
+        return render_template("sso/same_site_bounce.html", action=sp_urls(slug)["acs"], form=request.form)
     if browser.is_test_sign_in(slug):
         return _test_sign_in(_config(slug))
     config, request_id = last_config(slug) or abort(404), browser.pending_request_id(slug)

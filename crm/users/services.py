@@ -7,6 +7,7 @@ from sqlalchemy import Select, exists, or_, select
 
 from crm.audit import services as audit
 from crm.auth.models import USER_TYPES, User
+from crm.auth.passwords import password_problem
 from crm.auth.services import find_by_username
 from crm.auth.sessions import end_sessions, end_sessions_after_change, live_sessions
 from crm.contacts.models import Contact
@@ -37,8 +38,10 @@ def create_user(username: str, *, user_type: str = "employee", password: str | N
         raise UserError(f"User type must be one of: {', '.join(USER_TYPES)}.")
     if find_user(username) is not None:
         raise UserError(f'A user named "{username}" already exists (usernames ignore case).')
+    if password is not None and (problem := password_problem(password)):
+        raise UserError(problem)
     user = User(username=username, user_type=user_type, active=True, contact=contact)
-    if password:
+    if password is not None:
         user.set_password(password)
     db.session.add(user)
     db.session.flush()

@@ -81,7 +81,7 @@ def test_day_range_and_reference(events, admin_client):
     ref = events[3].reference
     assert [e.id for e in events_page(Filters.from_args({"reference": ref.lower()}), Window(), 25).items] == [
         events[3].id]
-    assert "Page 1" in admin_client.get("/audit", query_string={"until": "9999-12-31"}).get_data(as_text=True)
+    assert admin_client.get("/audit", query_string={"until": "9999-12-31"}).status_code == 400
 
 
 def test_the_smallest_range_drives_and_provider_with_outcome_has_its_own(events):

@@ -32,13 +32,23 @@ def test_users_show_unknown_user_fails_on_stderr(runner, app):
 
 
 def test_create_admin_uses_the_password_from_the_environment(runner, app, monkeypatch):
-    monkeypatch.setenv("CRM_ADMIN_PASSWORD", "s3cret-pass")
+    monkeypatch.setenv("CRM_ADMIN_PASSWORD", "s3cret-pass-phrase")
     result = runner.invoke(args=["crm", "create-admin", "root"])
-    assert result.exit_code == 0 and "s3cret-pass" not in result.output
+    assert result.exit_code == 0 and "s3cret-pass-phrase" not in result.output
     user = db.session.scalar(db.select(User).where(User.username == "root"))
-    assert user.check_password("s3cret-pass") and user.is_admin
+    assert user.check_password("s3cret-pass-phrase") and user.is_admin
     assert runner.invoke(args=["crm", "create-admin", "ROOT"]).exit_code == 1
     assert runner.invoke(args=["crm", "create-admin", "root", "--if-missing"]).exit_code == 0
+
+
+def test_create_admin_refuses_a_password_shorter_than_12_characters(runner, app, monkeypatch):
+    monkeypatch.setenv("CRM_ADMIN_PASSWORD", "x" * 11)
+    result = runner.invoke(args=["crm", "create-admin", "root"])
+    assert result.exit_code == 1
+    assert "CRM_ADMIN_PASSWORD" in result.stderr and "at least 12 characters" in result.stderr
+    assert db.session.scalar(db.select(User).where(User.username == "root")) is None
+    monkeypatch.setenv("CRM_ADMIN_PASSWORD", "x" * 12)
+    assert runner.invoke(args=["crm", "create-admin", "root"]).exit_code == 0
 
 
 def test_create_admin_generates_and_prints_a_password_once(runner, app, monkeypatch):
@@ -59,3 +69,12 @@ def test_users_list_json(runner, app):
     factories.user("zoe@example.com")
     rows = json.loads(runner.invoke(args=["users", "list", "--json"]).output)
     assert [r["username"] for r in rows] == ["zoe@example.com"]
+
+
+def test_seed_demo_is_refused_in_production(tmp_path):
+    from crm import create_app
+
+    production = create_app({"ENV": "production", "SECRET_KEY": "k" * 32, "BASE_URL": "https://crm.example.com",
+                             "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    result = production.test_cli_runner().invoke(args=["crm", "seed-demo", "--contacts", "5"])
+    assert result.exit_code == 1 and "refused with CRM_ENV=production" in result.stderr

@@ -1,4 +1,8 @@
-"""Configuration: defaults, instance/config.py, CRM_* variables; production needs a secret key."""
+"""Configuration: defaults, instance/config.py, CRM_* variables; production needs a long secret key and https, and
+sends HSTS; the files in instance/ are the owner's only."""
+import os
+from pathlib import Path
+
 import pytest
 
 from crm import create_app
@@ -30,3 +34,77 @@ def test_environment_overrides_instance_config(tmp_path, monkeypatch):
     assert app.config["PAGE_SIZE"] == 10
     assert app.config["SQLALCHEMY_DATABASE_URI"].endswith("x.db")
     assert app.config["SESSION_COOKIE_SECURE"] is True and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+PRODUCTION = {"ENV": "production", "SECRET_KEY": "k" * 32, "BASE_URL": "https://crm.example.com"}
+
+
+def test_production_refuses_a_secret_key_shorter_than_32_bytes(tmp_path):
+    with pytest.raises(ConfigError, match="CRM_SECRET_KEY is 31 bytes long.*at least 32"):
+        create_app(PRODUCTION | {"SECRET_KEY": "k" * 31, "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_production_refuses_a_public_url_without_https(tmp_path):
+    with pytest.raises(ConfigError, match="CRM_BASE_URL to https://"):
+        create_app(PRODUCTION | {"BASE_URL": "http://crm.example.com", "INSTANCE_PATH": str(tmp_path)})
+
+
+def test_production_over_https_sends_hsts_on_every_response(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRM_ENV", raising=False)
+    app = create_app(PRODUCTION | {"INSTANCE_PATH": str(tmp_path)})
+    client = app.test_client()
+    for path in ("/login", "/no-such-page", "/static/css/app.css", "/contacts"):
+        assert client.get(path).headers["Strict-Transport-Security"] == "max-age=31536000", path
+    development = create_app({"INSTANCE_PATH": str(tmp_path), "BASE_URL": "http://127.0.0.1:5000"})
+    assert "Strict-Transport-Security" not in development.test_client().get("/login").headers
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_database_and_the_secret_key_in_instance_are_the_owners_only_from_the_start(tmp_path, monkeypatch):
+    from crm.extensions import db
+
+    monkeypatch.delenv("CRM_SECRET_KEY", raising=False)
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    instance = tmp_path / "instance"
+    previous = os.umask(0o022)  # what most shells hand a server
+    try:
+        app = create_app({"INSTANCE_PATH": str(instance)})
+        database = instance / "crm.sqlite3"
+        # Before SQLite ever opened it: it exists already, empty and private (SQLite would make it 0644).
+        assert database.stat().st_size == 0 and _mode(database) == 0o600
+        assert _mode(instance / "secret_key") == 0o600 and _mode(instance) == 0o700
+        with app.app_context():
+            db.create_all()
+            db.session.execute(db.text("CREATE TABLE t (x)"))
+            db.session.execute(db.text("INSERT INTO t VALUES (1)"))
+            db.session.commit()
+            files = {p.name: _mode(p) for p in instance.iterdir() if p.name.startswith("crm.sqlite3")}
+            db.engine.dispose()
+    finally:
+        os.umask(previous)
+    assert files["crm.sqlite3-wal"] == 0o600 and set(files.values()) == {0o600}, files
+
+
+def test_the_demo_idps_key_is_written_private_in_one_step(tmp_path, monkeypatch):
+    """The key appears complete and 0600 at once: it is linked into place from a file opened with that mode."""
+    from crm.dev_idp.keys import ensure_key_pair, key_files
+
+    seen = []
+    link = os.link
+
+    def watched_link(source, target):
+        seen.append((os.path.basename(target), _mode(Path(source)), Path(source).read_bytes()[:27]))
+        link(source, target)
+
+    monkeypatch.setattr(os, "link", watched_link)
+    previous = os.umask(0)
+    try:
+        ensure_key_pair(str(tmp_path))
+    finally:
+        os.umask(previous)
+    key_file, _cert_file = key_files(str(tmp_path))
+    assert seen == [("key.pem", 0o600, b"-----BEGIN PRIVATE KEY-----")]
+    assert _mode(key_file) == 0o600 and _mode(key_file.parent) == 0o700

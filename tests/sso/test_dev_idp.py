@@ -48,7 +48,8 @@ def test_not_mounted_by_default_and_refused_in_production(app, client, tmp_path,
     assert client.get("/dev-idp/sso").status_code == 404
     monkeypatch.setenv("CRM_ENV", "production")
     with pytest.raises(ConfigError, match="CRM_DEV_IDP"):
-        create_app({"SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path), "DEV_IDP": "1"})
+        create_app({"SECRET_KEY": "x" * 32, "BASE_URL": "https://crm.example.com", "INSTANCE_PATH": str(tmp_path),
+                    "DEV_IDP": "1"})
 
 
 def test_new_hire_signs_in_and_jit_creates_everything(demo):

@@ -293,6 +293,19 @@ def test_a_cross_site_post_without_the_session_cookie_is_posted_again_from_our_s
     assert response.status_code == 302 and response.headers["Location"] == "/accounts"
 
 
+def test_the_re_post_page_posts_to_the_configured_acs_whatever_the_host_header_says(entra, app, client):
+    """A forged Host header must not choose where the browser sends the SAMLResponse next."""
+    client.get("/sso/entra/login")
+    with client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    payload = signed_response(Spec(attributes=nina(), in_response_to=request_id))
+    bounce = client.post("http://evil.example/sso/entra/acs", data={"SAMLResponse": payload})
+    page = bounce.get_data(as_text=True)
+    assert bounce.status_code == 200 and 'name="_same_site" value="1"' in page
+    assert 'action="http://localhost/sso/entra/acs"' in page and "evil.example" not in page
+
+
 def test_an_idp_initiated_post_needs_no_re_post_and_signs_in_at_once(entra, app, client):
     """Only a response that answers a request needs this browser's session cookie; an IdP-initiated one (the app
     tile in the IdP's portal) signs in on the IdP's own POST, and the new session's cookie comes with that answer."""
@@ -382,3 +395,18 @@ def test_the_group_mapping_decides_what_an_sso_user_may_do(visitor, entra, clien
     visitor.client.delete_cookie("session")
     visitor.sign_in(attributes=nina(**{GROUPS: []}))
     assert client.get("/contacts").status_code == 403
+
+
+def test_name_ids_that_mix_scripts_in_one_part_are_refused_with_the_reason(visitor, entra, client):
+    """A Cyrillic "а" (U+0430) or a Greek "ο" among Latin letters looks exactly like another person's name."""
+    for name_id in ("n\u0430dia@example.com", "nadia@ex\u0430mple.com", "j\u03bfhn.smith@example.com"):
+        response = visitor.sign_in(attributes=nina(), name_id=name_id)
+        assert response.status_code == 400 and visitor.signed_in_as() is None, name_id
+        assert "mixes letters of different alphabets" in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+    reasons = [e.reason for e in _events("rejected")]
+    assert "look_alike: NameID 'nаdia@example.com' mixes Cyrillic and Latin letters in 'nаdia'" in reasons[0]
+    # Whole parts in one script are names, not disguises: a Cyrillic address at a Latin domain, Japanese with kana.
+    for name_id in ("наталья@example.com", "山田たろう@example.jp"):
+        assert visitor.sign_in(attributes=nina(), name_id=name_id).status_code == 302, name_id
+        client.post("/logout", data={"csrf_token": _token(client)})
