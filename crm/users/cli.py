@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 from flask.cli import AppGroup
@@ -67,3 +68,20 @@ def users_sign_out(username: str) -> None:
     ended = users.sign_out_everywhere(user)
     db.session.commit()
     click.echo(f"Ended {ended} session{'s' if ended != 1 else ''} of {user.username}.")
+
+
+@cli.command("set-password")
+@click.argument("username")
+@click.option("--password-env", default="CRM_NEW_PASSWORD", show_default=True,
+              help="Read the new password from this environment variable instead of asking for it.")
+def users_set_password(username: str, password_env: str) -> None:
+    """Give USERNAME a new local password (at least 12 characters) and end all of their sessions."""
+    user = users.find_user(username) or fail(f'no user named "{username}".')
+    password = os.environ.get(password_env) or click.prompt("New password", hide_input=True,
+                                                            confirmation_prompt=True)
+    try:
+        ended = users.change_password(user, password)
+    except users.UserError as error:
+        fail(str(error))
+    db.session.commit()
+    click.echo(f"New password set for {user.username}; {ended} session{'s' if ended != 1 else ''} ended.")

@@ -7,7 +7,7 @@ from sqlalchemy import Select, exists, or_, select
 
 from crm.audit import services as audit
 from crm.auth.models import USER_TYPES, User
-from crm.auth.passwords import password_problem
+from crm.auth.passwords import WeakPassword, password_problem
 from crm.auth.services import find_by_username
 from crm.auth.sessions import end_sessions, end_sessions_after_change, live_sessions
 from crm.contacts.models import Contact
@@ -160,3 +160,16 @@ def sign_out_everywhere(user: User) -> int:
 def sessions_of(user: User) -> list:
     """The user's live sessions, newest first."""
     return live_sessions(user.id)
+
+
+def change_password(user: User, password: str) -> int:
+    """Give the user a new local password (the policy's minimum applies) and end every session of theirs, the
+    administrator's own one too when they change their own; how many sessions ended."""
+    try:
+        user.set_password(password)
+    except WeakPassword as weak:
+        raise UserError(str(weak)) from None
+    ended = end_sessions(user.id)
+    audit.record("user.password_change", f"Set a new password for {user.username}", target=user,
+                 details={"sessions_ended": ended})
+    return ended

@@ -192,3 +192,17 @@ def test_expired_rows_are_pruned(app, admin):
     ("curl/8.5.0", "curl"), ("", None)])
 def test_user_agent_summary(agent, summary):
     assert user_agent_summary(agent) == summary
+
+
+def test_a_new_password_ends_every_session(app, runner, admin, monkeypatch):
+    browser = _signed_in(app, "admin")
+    monkeypatch.setenv("CRM_NEW_PASSWORD", "a much longer new password")
+    result = runner.invoke(args=["users", "set-password", "admin"])
+    assert result.exit_code == 0 and "1 session ended" in result.output, result.output
+    assert browser.get("/users").status_code == 302 and _sessions(admin) == []
+    login(browser, "admin", "a much longer new password")
+    assert _opens(browser)
+    monkeypatch.setenv("CRM_NEW_PASSWORD", "short")
+    weak = runner.invoke(args=["users", "set-password", "admin"])
+    assert weak.exit_code == 1 and "at least 12 characters" in weak.output
+    assert len(_sessions(admin)) == 1  # a refused password ends nothing
