@@ -6,11 +6,11 @@ Three counters, each a row of `sign_in_throttle`:
   (2 s, 4 s, ... up to 15 minutes) until a success, or a day without tries;
 - **the client address**, over every username: 20 tries at once, then one every 30 s;
 - **the username**, from every browser it has not signed in on before: 3 tries at once, then one every 8.6 s
-  (never more than 10 in any minute), however many addresses the tries come from. A browser the user signed in with before carries a signed
-  device cookie for that username (OWASP's "device cookies"), and the username's cap never holds it back nor
-  counts its tries: an attacker guessing from a thousand addresses gets 10 guesses a minute and cannot keep the
-  real user out. (A new address alone cannot tell the real user from an attacker: were each address's first try
-  spared, 32 addresses would make 32 guesses in the first minute, a botnet thousands.)
+  (never more than 10 in any minute), however many addresses the tries come from. A browser the user signed in
+  with before carries a signed device cookie for that username (OWASP's "device cookies"); the username's cap
+  never holds it back nor counts its tries, so an attacker guessing from a thousand addresses gets 10 guesses a
+  minute and cannot keep the real user out. (A new address alone cannot tell the real user from an attacker:
+  were each address's first try spared, 32 addresses would make 32 guesses in the first minute.)
 
 A try is charged before the password is checked, each counter with one conditional upsert, so parallel requests
 cannot slip past a limit; a success takes its charge back. A refused try is rolled back and changes nothing. The
