@@ -5,9 +5,12 @@ Three counters, each a row of `sign_in_throttle`:
 - **the username and the client address together**: three tries, then a delay that doubles with each try
   (2 s, 4 s, ... up to 15 minutes) until a success, or a day without tries;
 - **the client address**, over every username: 20 tries at once, then one every 30 s;
-- **the username**, from every address: 3 tries at once, then one every 6 s (10 a minute). An address that has
-  never failed on this username is never held back by it, so an attacker cannot keep the real user out; its try
-  counts all the same, so many new addresses only bring the username's later slots forward.
+- **the username**, from every browser it has not signed in on before: 3 tries at once, then one every 8.6 s
+  (never more than 10 in any minute), however many addresses the tries come from. A browser the user signed in
+  with before carries a signed device cookie for that username (OWASP's "device cookies"); the username's cap
+  never holds it back nor counts its tries, so an attacker guessing from a thousand addresses gets 10 guesses a
+  minute and cannot keep the real user out. (A new address alone cannot tell the real user from an attacker:
+  were each address's first try spared, 32 addresses would make 32 guesses in the first minute.)
 
 A try is charged before the password is checked, each counter with one conditional upsert, so parallel requests
 cannot slip past a limit; a success takes its charge back. A refused try is rolled back and changes nothing. The
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Flask, current_app
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import Float, Integer, String, case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
@@ -51,8 +55,8 @@ class Limits:
     pair_memory: float = 24 * 3600.0  # a pair's count is forgotten after a day without tries
     address_interval: float = 30.0
     address_burst: int = 20
-    username_interval: float = 6.0  # 10 a minute
-    username_burst: int = 3  # a typo or two, retyped at once
+    username_interval: float = 60 / 7  # with the burst, never more than 10 tries in any minute
+    username_burst: int = 3  # a typo or two, retyped at once, from a browser the user never signed in with
     burst_gap: float = 15 * 60.0  # failures further apart start a new audited burst
 
     def delay_after(self, tries: int) -> float:
@@ -93,6 +97,7 @@ class Attempt:
     refused_for: int = 0
     tries: int = 0
     not_before: float = 0.0  # when this address may try this username again, should this try fail
+    username_charged: bool = True  # False for a known browser, which the username's cap does not count
 
     @property
     def refused(self) -> bool:
@@ -131,8 +136,9 @@ def _key(kind: str, *parts: str) -> str:
     return kind + ":" + hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()[:40]
 
 
-def begin(username: str, remote_addr: str | None, limits: Limits = LIMITS) -> Attempt:
-    """Charge a password try to its three counters, or refuse it with the seconds to wait (and change nothing)."""
+def begin(username: str, remote_addr: str | None, limits: Limits = LIMITS, *, known_browser: bool = False) -> Attempt:
+    """Charge a password try to its counters, or refuse it with the seconds to wait (and change nothing). A known
+    browser (one the user signed in with before: device_is_known) is not held back by the username's cap."""
     now, name, address = clock(), fold(username), client_address(remote_addr)
     keys = (_key("p", name, address), _key("a", address), _key("u", name))
     attempt = Attempt(username, address, keys)
@@ -145,23 +151,50 @@ def begin(username: str, remote_addr: str | None, limits: Limits = LIMITS) -> At
     address_next = _charge_bucket(keys[1], now, limits.address_interval, address_tolerance, limits)
     if address_next is None:
         return _refuse(attempt, keys[1], now, address_tolerance)
-    # An address that has not failed on this username is never held back by it: the real user always gets a try.
+    # A browser the user signed in with before is never held back by the username's cap: the real user gets in.
     username_tolerance = (limits.username_burst - 1) * limits.username_interval
-    failed_before = tries > 1
-    username_next = _charge_bucket(keys[2], now, limits.username_interval,
-                                   username_tolerance if failed_before else None, limits)
-    if username_next is None:
-        return _refuse(attempt, keys[2], now, username_tolerance)
+    username_next = None
+    if not known_browser:
+        username_next = _charge_bucket(keys[2], now, limits.username_interval, username_tolerance, limits)
+        if username_next is None:
+            return _refuse(attempt, keys[2], now, username_tolerance)
     db.session.commit()
-    # Should this try fail, the address has failed on the username and waits for the username's slots too.
-    not_before = max(pair_not_before, address_next - address_tolerance, username_next - username_tolerance)
-    return Attempt(username, address, keys, tries=tries, not_before=not_before)
+    # Should this try fail, the address waits for the pair's delay, the address's and the username's slots.
+    not_before = max(pair_not_before, address_next - address_tolerance,
+                     (username_next or 0.0) - username_tolerance)
+    return Attempt(username, address, keys, tries=tries, not_before=not_before, username_charged=not known_browser)
+
+
+DEVICE_COOKIE = "crm_device"
+DEVICE_DAYS = 365
+
+
+def _devices() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="crm.auth.throttling.device")
+
+
+def device_cookie(username: str) -> str:
+    """The value of the cookie that makes this browser a known one for this username (set at a right password)."""
+    return _devices().dumps(fold(username))
+
+
+def device_is_known(username: str, cookie: str | None) -> bool:
+    """True when the cookie is one this console signed, in the last DEVICE_DAYS days, for this username."""
+    if not cookie or len(cookie) > 500:
+        return False
+    try:
+        return _devices().loads(cookie, max_age=DEVICE_DAYS * 86400) == fold(username)
+    except BadData:
+        return False
 
 
 def succeeded(attempt: Attempt, limits: Limits = LIMITS) -> None:
     """The password was right: forget the pair's tries and take back the charge (in the caller's transaction)."""
     db.session.execute(delete(SignInThrottle).where(_C.key == attempt.keys[0]))
-    for key, interval in ((attempt.keys[1], limits.address_interval), (attempt.keys[2], limits.username_interval)):
+    charged = [(attempt.keys[1], limits.address_interval)]
+    if attempt.username_charged:
+        charged.append((attempt.keys[2], limits.username_interval))
+    for key, interval in charged:
         db.session.execute(update(SignInThrottle).where(_C.key == key).values(not_before=_C.not_before - interval))
 
 

@@ -1,7 +1,7 @@
 """Local sign-in and sign-out."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
 from crm.auth import throttling
@@ -46,7 +46,8 @@ def login():
         return redirect(safe_next(request.args.get("next")) or url_for("auth.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        attempt = throttling.begin(form.username.data, request.remote_addr)
+        known = throttling.device_is_known(form.username.data, request.cookies.get(throttling.DEVICE_COOKIE))
+        attempt = throttling.begin(form.username.data, request.remote_addr, known_browser=known)
         if attempt.refused:
             return _login_page(form, wait=attempt.refused_for), 429, {"Retry-After": str(attempt.refused_for)}
         user = find_by_username(form.username.data)
@@ -59,7 +60,12 @@ def login():
         else:
             throttling.succeeded(attempt)
             password_sign_in(user)
-            return redirect(safe_next(request.args.get("next")) or first_page(user))
+            response = redirect(safe_next(request.args.get("next")) or first_page(user))
+            # This browser is a known one for the user from now on: a guessing attack's cap never holds it back.
+            response.set_cookie(throttling.DEVICE_COOKIE, throttling.device_cookie(user.username),
+                                max_age=throttling.DEVICE_DAYS * 86400, httponly=True, samesite="Lax",
+                                secure=current_app.config["SESSION_COOKIE_SECURE"])
+            return response
     return _login_page(form)
 
 
