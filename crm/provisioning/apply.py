@@ -73,6 +73,8 @@ _TAKE_SEAT = (update(_packages)
                      or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
               .values(seats_used=_packages.c.seats_used + 1))
 _INSERT_SEATS = insert(_seats)
+_LOCK_ALL_PACKAGES = select(_packages.c.id).order_by(_packages.c.id).with_for_update()
+_LOCK_CHOSEN_PACKAGES = _LOCK_ALL_PACKAGES.where(_packages.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
 @dataclass
@@ -166,7 +168,8 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
 def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,
                              lookups: Lookups, notes: list[str], now: datetime) -> AppliedPlan:
     """PostgreSQL: a new user's contact, user, binding, roles and seats as one statement of data-modifying CTEs
-    (one round trip instead of seven); what it writes is what the statements one after another write."""
+    (two round trips instead of seven: the packages are locked first); what it writes is what the statements one
+    after another write."""
     contact = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now,
                **_contact_row(conn, plan, {}, lookups, notes, now)}
     username = _username(plan.username)
@@ -175,6 +178,12 @@ def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentit
         "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
         "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
         "role_ids": sorted(plan.roles_add), "package_ids": list(policy.package_ids)}
+    if plan.grant_licenses:
+        # The packages' rows locked first, in id order: within one statement rows are locked in whatever order the
+        # scan meets them, which differs between transactions once rows have moved, and two first logins then wait
+        # for each other (PostgreSQL's "deadlock detected" in the login storm).
+        conn.execute(_LOCK_ALL_PACKAGES if policy.all_licenses else _LOCK_CHOSEN_PACKAGES,
+                     {} if policy.all_licenses else {"b_ids": list(policy.package_ids)})
     statement = _creation(tuple(sorted(contact)), plan.grant_licenses, policy.all_licenses)
     user_id, offered, granted = conn.execute(statement, params).one()
     applied = AppliedPlan(user_id, notes=notes)

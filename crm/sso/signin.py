@@ -82,11 +82,19 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
             raise SamlRejected("limits", f"database refused a value: {error.orig}") from None
         except DBAPIError as error:
             db.session.rollback()
+            if _must_run_again(error) and attempt < TRIES:  # the database chose this sign-in to give way
+                continue
             if not error.connection_invalidated or dropped:
                 raise
             dropped = True  # once: the pool gives a fresh connection
             log.warning("sign-in through %s met a dropped database connection; trying again", config.slug)
     raise AssertionError("unreachable")
+
+
+def _must_run_again(error: DBAPIError) -> bool:
+    """A deadlock or serialization failure: PostgreSQL rolled this transaction back so that another could go on;
+    running it again is the documented answer (SQLSTATE class 40)."""
+    return str(getattr(error.orig, "sqlstate", "") or "").startswith("40")
 
 
 def _connection() -> Connection:
