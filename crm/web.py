@@ -104,9 +104,17 @@ def crafted_input(req: Request) -> bool:
     """True when the path, the query, a form field (name or value), a file name or a JSON string holds a character
     of CRAFTED, or when the query string is not even UTF-8 (or a JSON body nests deeper than Python recurses)."""
     try:
-        return any(CRAFTED.search(text) for text in _texts(req))
+        return any(_crafted(text) for text in _texts(req))
     except (UnicodeDecodeError, RecursionError):
         return True
+
+
+def _crafted(text: str) -> bool:
+    """Whether the text holds a character of CRAFTED. ASCII text (a SAMLResponse, almost every form) can only hold
+    NUL, found by two scans in C; the regular expression, about 35 µs a kilobyte, reads the rest."""
+    if text.isascii():
+        return "\x00" in text
+    return CRAFTED.search(text) is not None
 
 
 def _texts(req: Request) -> Iterator[str]:
