@@ -3,6 +3,7 @@ from crm.audit.models import AuditEvent
 from crm.auth.models import User, UserSession
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
+from crm.identity_providers.scim_tokens import ScimToken
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.sso.models import SignInAttempt, UsedAssertion
@@ -23,6 +24,7 @@ __all__ = [
     "RoleMapping",
     "RoleMembership",
     "RolePermission",
+    "ScimToken",
     "SignInAttempt",
     "UsedAssertion",
     "User",
