@@ -221,5 +221,10 @@ def delete_user(user_id: str):
 
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(_rest: str):
-    """Anything else under /scim/v2 (after the token check)."""
+    """Anything else under /scim/v2 (after the token check): a known endpoint asked with another method is a 405."""
+    if _rest.split("/", 1)[0] in KNOWN:
+        raise ScimError(405, f"{request.method} is not supported on {request.path}.")
     raise ScimError(404, f"No SCIM endpoint {request.path}.")
+
+
+KNOWN = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", ".search"}
