@@ -7,7 +7,7 @@ import pytest
 
 from crm.extensions import db
 from crm.identity_providers.scim_tokens import new_token
-from tests.sso.conftest import entra  # noqa: F401  (the provider SAML tests sign in through)
+from tests.sso.conftest import entra, visitor  # noqa: F401  (the provider and browser SAML tests use)
 
 SCIM_JSON = "application/scim+json"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -53,11 +53,11 @@ def scim_provider(entra):  # noqa: F811
 
 
 @pytest.fixture
-def directory(client, scim_provider):
-    """A directory holding a valid token of the entra provider."""
+def directory(app, client, scim_provider):
+    """A directory holding a valid token of the entra provider (a client of its own: no browser cookie)."""
     _row, secret = new_token(scim_provider)
     db.session.commit()
-    return Directory(client, secret)
+    return Directory(app.test_client(), secret)
 
 
 def user_body(user_name: str, external_id: str | None = None, **extra) -> dict:
