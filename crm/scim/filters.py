@@ -22,6 +22,7 @@ from crm.auth.models import User
 from crm.contacts.models import Account, Contact, Department
 from crm.scim.errors import ScimError
 from crm.scim.resources import ENTERPRISE, USER
+from crm.scim.users import user_id_of
 from crm.search_keys import fold
 from crm.users.models import UserIdentity
 
@@ -82,9 +83,8 @@ class _ToSql(FilterVisitor[ColumnElement[bool]]):
         column, how = self._column(node.attr_path)
         value, op = node.value, node.op
         if column is User.id:
-            try:
-                value = int(str(value))
-            except ValueError:
+            value = user_id_of(value)
+            if value is None or op not in (CompareOperator.eq, CompareOperator.ne):
                 return false() if op != CompareOperator.ne else true()
         elif column is User.active or isinstance(value, bool):
             if not isinstance(value, bool) or op not in (CompareOperator.eq, CompareOperator.ne):

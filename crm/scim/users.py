@@ -40,14 +40,20 @@ def visible(provider_id: int) -> Select:
 
 def find(provider: IdentityProvider, user_id: str) -> User:
     """The provider's user with this id; ScimError 404 when there is none (another provider's users included)."""
-    try:
-        number = int(user_id)
-    except ValueError:
-        number = None
+    number = user_id_of(user_id)
     user = db.session.scalar(visible(provider.id).where(User.id == number)) if number is not None else None
     if user is None:
         raise ScimError(404, f"User {user_id} not found.")
     return user
+
+
+def user_id_of(value) -> int | None:
+    """A user id from a SCIM id, or None when it cannot be one (not a number, beyond an INTEGER column)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if 0 < number < 2**31 else None
 
 
 def page(provider: IdentityProvider, condition, start: int, count: int) -> tuple[int, list[User]]:
