@@ -5,9 +5,9 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 
+from crm.designer.sso_config.scim_views import scim_url
 from crm.extensions import db
 from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
@@ -247,14 +247,9 @@ def scim_token_command(slug, revoke_id, as_json) -> None:
         return
     row, secret = scim_tokens.new_token(provider)
     db.session.commit()
-    url = scim_base_url()
+    url = scim_url()
     if as_json:
         click.echo(json.dumps({"token": secret, "scim_url": url, "token_id": row.id}))
         return
     click.echo(f"SCIM base URL: {url}\nToken {row.id} (shown once, keep it in the directory's settings):\n{secret}"
                + ("" if provider.scim_enabled else f"\nnote: SCIM is off for {slug}: `sso set {slug} --scim on`."))
-
-
-def scim_base_url() -> str:
-    """The SCIM base URL a directory is given: CRM_BASE_URL + /scim/v2."""
-    return current_app.config["BASE_URL"].rstrip("/") + "/scim/v2"
