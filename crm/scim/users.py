@@ -89,7 +89,7 @@ def create(provider: IdentityProvider, token: ScimToken, body: Any) -> tuple[Use
     username = values["userName"].strip()
     if db.session.scalar(select(User.id).where(User.username_key == fold(username))) is not None:
         raise ScimError(409, f"A user named {username} already exists.", "uniqueness")
-    user = User(username=username, user_type=provider.new_user_type, active=True, created_at=utcnow())
+    user = User(username=username, user_type=provider.new_user_type, active=True, source="scim", created_at=utcnow())
     user.identity = UserIdentity(provider_id=provider.id, name_id=username)
     db.session.add(user)
     _write(provider, token, user, values, ignored, "scim.user_create", f"Created {username}", new=True)

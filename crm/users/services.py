@@ -52,6 +52,7 @@ def set_active(user: User, active: bool) -> bool:
     if not active and user.is_admin and _other_active_admins(user) == 0:
         raise UserError(f"{user.username} is the last active administrator; make someone else an administrator first.")
     user.active = active
+    user.inactive_reason = None if active else "admin"
     if not active:
         end_sessions_after_change(user)
     audit.record("user.activate" if active else "user.deactivate",
@@ -88,6 +89,11 @@ def user_json(user: User) -> dict[str, Any]:
         "active": user.active,
         "user_type": user.user_type,
         "identity": identity_json(user),
+        "source": user.source or ("jit" if getattr(user, "identity", None) is not None else "manual"),
+        "external_id": user.identity.immutable_id if getattr(user, "identity", None) is not None else None,
+        "inactive_reason": user.inactive_reason,
+        # active, through a provider, and no seat was free for them (an admin grants one, or one is released)
+        "waiting_for_seat": bool(user.active and getattr(user, "identity", None) is not None and not user.seats),
         "contact": contact,
         "licenses": sorted(seat.package.name for seat in user.seats),
         "roles": sorted(({"name": m.role.name, "source": m.source} for m in user.memberships),

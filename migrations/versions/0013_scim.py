@@ -23,6 +23,7 @@ def upgrade():
     op.add_column('identity_provider', sa.Column('users_from', sa.String(length=10), server_default='jit',
                                                  nullable=False))
     op.add_column('user_account', sa.Column('inactive_reason', sa.String(length=20), nullable=True))
+    op.add_column('user_account', sa.Column('source', sa.String(length=10), nullable=True))
     op.create_table(
         'scim_token',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -44,6 +45,7 @@ def downgrade():
     op.drop_index(op.f('ix_scim_token_provider_id'), table_name='scim_token')
     op.drop_table('scim_token')
     # In place, not a batch copy: on SQLite that drops the old table, and its ON DELETE CASCADE children with it.
+    op.execute('ALTER TABLE user_account DROP COLUMN source')
     op.execute('ALTER TABLE user_account DROP COLUMN inactive_reason')
     op.execute('ALTER TABLE identity_provider DROP COLUMN users_from')
     op.execute('ALTER TABLE identity_provider DROP COLUMN scim_enabled')

@@ -125,3 +125,18 @@ def test_with_users_from_scim_a_sign_in_creates_nobody_and_overwrites_nothing(vi
     directory.post("/Users", user_body(NINA, title="Directory title"))
     assert visitor.sign_in(attributes=nina()).status_code == 302
     assert _nina()["contact"]["job_title"] == "Directory title"  # the SAML jobtitle did not overwrite it
+
+
+def test_users_show_says_where_a_user_comes_from_and_why_inactive(visitor, directory, runner):
+    import json
+
+    directory.post("/Users", user_body("eve@example.com", "ext-eve"))
+    visitor.sign_in(attributes=nina())
+    eve = json.loads(runner.invoke(args=["users", "show", "eve@example.com", "--json"]).output)
+    assert (eve["source"], eve["external_id"], eve["inactive_reason"], eve["waiting_for_seat"]) == (
+        "scim", "ext-eve", None, False)
+    assert _nina()["source"] == "jit"
+    directory.patch(f"/Users/{_id_of(directory, 'eve@example.com')}", [{"op": "replace", "path": "active",
+                                                                      "value": False}])
+    eve = json.loads(runner.invoke(args=["users", "show", "eve@example.com", "--json"]).output)
+    assert (eve["active"], eve["inactive_reason"]) == (False, "scim")
