@@ -1,5 +1,6 @@
 """Discovery (RFC 7644 §4): ServiceProviderConfig, ResourceTypes and Schemas. Schemas publish only the attributes
-the CRM stores and gives back verbatim (resources.py)."""
+the CRM stores and gives back verbatim (resources.py): name.formatted (the full name, as displayName), an email's
+primary flag and the enterprise department (an existing Department only) are accepted but not published."""
 from __future__ import annotations
 
 from typing import Any
@@ -45,18 +46,17 @@ def _attr(name: str, *, kind: str = "string", required: bool = False, unique: st
 
 def _typed(name: str, types: list[str]) -> dict[str, Any]:
     entry = [_attr("value"), {**_attr("type"), "canonicalValues": types}]
-    if name == "emails":
-        entry.append(_attr("primary", kind="boolean"))
     return _attr(name, kind="complex", multi=True, sub=entry)
 
 
 def schemas(base: str) -> list[dict[str, Any]]:
     """The User schema and the enterprise extension, with the attributes the CRM keeps."""
     user = [_attr("userName", required=True, unique="server"),
-            _attr("name", kind="complex", sub=[_attr("formatted"), _attr("familyName"), _attr("givenName")]),
+            _attr("name", kind="complex", sub=[_attr("familyName"), _attr("givenName")]),
             _attr("displayName"), _attr("title"), _attr("active", kind="boolean"),
             _typed("emails", ["work"]), _typed("phoneNumbers", ["work", "mobile"])]
-    enterprise = [_attr("department"), _attr("organization")]
+    # department is accepted and given back, but it must name an existing Department: not published as writable
+    enterprise = [_attr("organization")]
     return [{"schemas": [SCHEMA], "id": USER, "name": "User", "description": "User Account", "attributes": user,
              "meta": {"resourceType": "Schema", "location": f"{base}/Schemas/{USER}"}},
             {"schemas": [SCHEMA], "id": ENTERPRISE, "name": "EnterpriseUser", "description": "Enterprise User",

@@ -39,8 +39,8 @@ def user_resource(user, external_id: str | None, location: str) -> dict[str, Any
                             "active": bool(user.active)}
     if external_id:
         body["externalId"] = external_id
-    name = {k: v for k, v in (("givenName", get("given_name")), ("familyName", get("surname")),
-                              ("formatted", get("full_name"))) if v}
+    # name.formatted and displayName are both the contact's full name: only displayName is given back
+    name = {k: v for k, v in (("givenName", get("given_name")), ("familyName", get("surname"))) if v}
     if name:
         body["name"] = name
     if get("full_name"):
@@ -48,11 +48,12 @@ def user_resource(user, external_id: str | None, location: str) -> dict[str, Any
     if get("job_title"):
         body["title"] = get("job_title")
     if get("email"):
-        body["emails"] = [{"value": get("email"), "type": "work", "primary": True}]
+        body["emails"] = [{"value": get("email"), "type": "work"}]
     phones = [{"value": get(key), "type": kind} for key, kind in (("phone", "work"), ("mobile_phone", "mobile"))
               if get(key)]
     if phones:
         body["phoneNumbers"] = phones
+    # department names an existing Department (an unknown one is left out): given back, not published in /Schemas
     enterprise = {k: str(v) for k, v in (("department", get("department")), ("organization", get("account"))) if v}
     if enterprise:
         body[ENTERPRISE] = enterprise

@@ -47,8 +47,6 @@ def authenticate_token():
     db.session.commit()  # (the token's last use, at most once a minute)
     if (request.content_length or 0) > discovery.MAX_BODY:
         return error_response(413, f"The request body is larger than {discovery.MAX_BODY} bytes.")
-    if request.method in ("POST", "PUT", "PATCH") and request.mimetype not in ACCEPTED_TYPES:
-        return error_response(400, "Send application/scim+json (or application/json).", "invalidSyntax")
     return None
 
 
@@ -72,6 +70,8 @@ def unexpected(error: Exception):
 
 
 def _body() -> Any:
+    if request.mimetype not in ACCEPTED_TYPES:
+        raise ScimError(400, "Send application/scim+json (or application/json).", "invalidSyntax")
     raw = request.get_data(cache=False)
     if len(raw) > discovery.MAX_BODY:
         raise ScimError(413, f"The request body is larger than {discovery.MAX_BODY} bytes.")

@@ -53,7 +53,7 @@ def test_discovery_publishes_only_what_is_stored(directory):
     assert set(schemas) == {USER, ENTERPRISE}
     assert {a["name"] for a in schemas[USER]["attributes"]} == {
         "userName", "name", "displayName", "title", "active", "emails", "phoneNumbers"}
-    assert {a["name"] for a in schemas[ENTERPRISE]["attributes"]} == {"department", "organization"}
+    assert {a["name"] for a in schemas[ENTERPRISE]["attributes"]} == {"organization"}
     types = directory.get("/ResourceTypes").get_json()["Resources"]
     assert [t["id"] for t in types] == ["User"]
     assert directory.get(f"/Schemas/{USER}").get_json()["name"] == "User"
