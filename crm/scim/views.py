@@ -56,6 +56,13 @@ def scim_error(error: ScimError):
     return error_response(error.status, error.detail, error.scim_type)
 
 
+@bp.errorhandler(IntegrityError)
+def taken(_error: IntegrityError):
+    """A unique key met while writing (userName, externalId, a new account's name): a 409, as RFC 7644 says."""
+    db.session.rollback()
+    return error_response(409, "userName or externalId is already used by another user.", "uniqueness")
+
+
 @bp.errorhandler(HTTPException)
 def http_error(error: HTTPException):
     db.session.rollback()
@@ -172,11 +179,7 @@ def _answer(user, status: int = 200):
 
 
 def _commit() -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise ScimError(409, "userName or externalId is already used by another user.", "uniqueness") from None
+    db.session.commit()  # (a unique key met here is a 409: see taken())
 
 
 @bp.post("/Users")

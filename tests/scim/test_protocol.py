@@ -136,3 +136,14 @@ def test_a_token_sees_only_its_own_providers_users(directory, app):
                            token=secret).status_code == 404
     factories.user("local@example.com")  # a local user is nobody's to see either
     assert directory.get("/Users").get_json()["totalResults"] == 1
+
+
+def test_an_external_id_or_username_of_another_user_is_a_409(directory):
+    ann = _create(directory, "ann@example.com", "ext-ann")
+    bob = _create(directory, "bob@example.com", "ext-bob")
+    taken = directory.patch(f"/Users/{bob['id']}", [{"op": "replace", "path": "externalId", "value": "ext-ann"}])
+    assert taken.status_code == 409 and taken.get_json()["scimType"] == "uniqueness"
+    renamed = directory.put(f"/Users/{bob['id']}", user_body("ANN@example.com", "ext-bob"))
+    assert renamed.status_code == 409
+    assert directory.get(f"/Users/{bob['id']}").get_json()["userName"] == "bob@example.com"
+    assert directory.get(f"/Users/{ann['id']}").get_json()["externalId"] == "ext-ann"
