@@ -140,3 +140,10 @@ def test_users_show_says_where_a_user_comes_from_and_why_inactive(visitor, direc
                                                                       "value": False}])
     eve = json.loads(runner.invoke(args=["users", "show", "eve@example.com", "--json"]).output)
     assert (eve["active"], eve["inactive_reason"]) == (False, "scim")
+
+
+def test_the_users_page_shows_scim_users_and_why_they_are_inactive(directory, admin_client):
+    user_id = directory.post("/Users", user_body("eve@example.com")).get_json()["id"]
+    directory.patch(f"/Users/{user_id}", [{"op": "replace", "path": "active", "value": False}])
+    page = admin_client.get("/users").get_data(as_text=True)
+    assert "SCIM" in page and "by the directory" in page
