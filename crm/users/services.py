@@ -16,6 +16,8 @@ from crm.licensing.models import LicenseSeat
 from crm.roles.models import RoleMembership
 from crm.roles.services import active_admins
 from crm.search_keys import fold, prefix_range
+from crm.users.lifecycle import ADMIN as ADMIN_REASON
+from crm.users.lifecycle import deactivate, reactivate
 
 
 class UserError(ValueError):
@@ -46,18 +48,18 @@ def create_user(username: str, *, user_type: str = "employee", password: str | N
 
 
 def set_active(user: User, active: bool) -> bool:
-    """Activate or deactivate a user; the last active administrator stays active."""
+    """Activate or deactivate a user by hand, with the directory's effects: a deactivated user's sessions end and
+    their seats are released; a reactivated SSO user gets seats by their provider's license policy where free. The
+    last active administrator stays active."""
     if user.active == active:
         return False
     if not active and user.is_admin and _other_active_admins(user) == 0:
         raise UserError(f"{user.username} is the last active administrator; make someone else an administrator first.")
-    user.active = active
-    user.inactive_reason = None if active else "admin"
-    if not active:
-        end_sessions_after_change(user)
+    identity = getattr(user, "identity", None)
+    done = reactivate(user, identity.provider if identity else None) if active else deactivate(user, ADMIN_REASON)
     audit.record("user.activate" if active else "user.deactivate",
                  f"{'Activated' if active else 'Deactivated'} user {user.username}", target=user,
-                 changes={"active": {"before": not active, "after": active}})
+                 changes={"active": {"before": not active, "after": active}}, details=done)
     return True
 
 
