@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, current_app, g, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from crm.extensions import csrf, db
@@ -21,6 +22,9 @@ PREFIX = "/scim/v2"
 bp = Blueprint("scim", __name__, url_prefix=PREFIX)
 csrf.exempt(bp)
 ACCEPTED_TYPES = ("application/scim+json", "application/json")
+RETRYABLE = ("40P01", "40001")  # deadlock detected, serialization failure
+TRIES = 3
+T = TypeVar("T")
 
 
 def register_scim(app: Flask) -> None:
@@ -178,15 +182,26 @@ def _answer(user, status: int = 200):
                                             "ETag": resource["meta"]["version"]})
 
 
-def _commit() -> None:
-    db.session.commit()  # (a unique key met here is a 409: see taken())
+def _write(change: Callable[[], T]) -> T:
+    """Run a write and commit it; when PostgreSQL makes it a deadlock's victim (a SAML first login of the same
+    person took the same rows in the other order), once more from the start. A unique key is a 409 (taken())."""
+    for attempt in range(1, TRIES + 1):
+        try:
+            result = change()
+            db.session.commit()
+            return result
+        except DBAPIError as error:
+            db.session.rollback()
+            if getattr(error.orig, "sqlstate", None) not in RETRYABLE or attempt == TRIES:
+                raise
+    raise AssertionError("unreachable")
 
 
 @bp.post("/Users")
 def create_user():
     """Create a user (or bring back one this directory deleted)."""
-    user, _new = users.create(g.scim_provider, g.scim_token, _body())
-    _commit()
+    body = _body()
+    user, _new = _write(lambda: users.create(g.scim_provider, g.scim_token, body))
     return _answer(user, 201)
 
 
@@ -199,27 +214,28 @@ def get_user(user_id: str):
 @bp.put("/Users/<user_id>")
 def replace_user(user_id: str):
     """Replace a user's attributes."""
-    user = users.find(g.scim_provider, user_id)
-    users.replace(g.scim_provider, g.scim_token, user, _body())
-    _commit()
-    return _answer(user)
+    body = _body()
+    return _answer(_write(lambda: _changed(users.replace, user_id, body)))
 
 
 @bp.patch("/Users/<user_id>")
 def patch_user(user_id: str):
     """Change a user's attributes with a PatchOp."""
-    user = users.find(g.scim_provider, user_id)
-    users.patch(g.scim_provider, g.scim_token, user, _body())
-    _commit()
-    return _answer(user)
+    body = _body()
+    return _answer(_write(lambda: _changed(users.patch, user_id, body)))
 
 
 @bp.delete("/Users/<user_id>")
 def delete_user(user_id: str):
     """Deprovision a user; SCIM no longer sees them."""
-    users.delete(g.scim_provider, g.scim_token, users.find(g.scim_provider, user_id))
-    _commit()
+    _write(lambda: users.delete(g.scim_provider, g.scim_token, users.find(g.scim_provider, user_id)))
     return "", 204
+
+
+def _changed(change, user_id: str, body: Any):
+    user = users.find(g.scim_provider, user_id)
+    change(g.scim_provider, g.scim_token, user, body)
+    return user
 
 
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

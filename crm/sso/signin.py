@@ -38,6 +38,7 @@ from crm.timeutil import utcnow
 log = logging.getLogger(__name__)
 ACTOR = (None, "sso")
 _AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+RETRYABLE = ("40P01", "40001")  # deadlock detected, serialization failure
 TRIES = 3  # a first login can collide twice (on a new account's name, then on the username)
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 PRUNE_REFUSALS_EVERY = 20  # about one new refusal event in twenty prunes those past their retention
@@ -82,6 +83,10 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
             raise SamlRejected("limits", f"database refused a value: {error.orig}") from None
         except DBAPIError as error:
             db.session.rollback()
+            if getattr(error.orig, "sqlstate", None) in RETRYABLE and attempt < TRIES:
+                # PostgreSQL chose this transaction as a deadlock's victim (a SCIM POST creating the same person
+                # took the package rows and the username in the other order): tried again, it finds the user
+                continue
             if not error.connection_invalidated or dropped:
                 raise
             dropped = True  # once: the pool gives a fresh connection
