@@ -22,10 +22,11 @@ def scim_response(body: dict, status: int = 200, headers: dict | None = None) ->
     return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=SCIM_JSON, headers=headers)
 
 
-def error_response(status: int, detail: str, scim_type: str | None = None) -> Response:
+def error_response(status: int, detail: str, scim_type: str | None = None, headers: dict | None = None) -> Response:
     """The SCIM error body for a status."""
     body = {"schemas": [ERROR], "status": str(status), "detail": detail}
     if scim_type:
         body["scimType"] = scim_type
-    headers = {"WWW-Authenticate": 'Bearer realm="scim"'} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": 'Bearer realm="scim"'}
     return scim_response(body, status, headers)

@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from crm.extensions import csrf, db
 from crm.identity_providers.scim_tokens import authenticate
-from crm.scim import discovery, filters, users
+from crm.scim import discovery, filters, throttle, users
 from crm.scim.errors import ScimError, error_response, scim_response
 from crm.scim.resources import LIST, project, user_resource
 
@@ -30,6 +30,7 @@ T = TypeVar("T")
 def register_scim(app: Flask) -> None:
     """Serve /scim/v2; errors under it that no view met (an unknown method) are answered in SCIM JSON too."""
     app.register_blueprint(bp)
+    throttle.install(app)
     app.extensions.setdefault("error_renderers", {})[PREFIX] = lambda code, text: error_response(code, text or "")
 
 
@@ -49,6 +50,9 @@ def authenticate_token():
         return error_response(401, "A valid SCIM bearer token is required.")
     g.scim_token, g.scim_provider = token, token.provider
     db.session.commit()  # (the token's last use, at most once a minute)
+    if (wait := throttle.retry_after(token.id)) is not None:
+        return error_response(429, f"Too many requests with this token; retry in {wait} s.",
+                              headers={"Retry-After": str(wait)})
     if (request.content_length or 0) > discovery.MAX_BODY:
         return error_response(413, f"The request body is larger than {discovery.MAX_BODY} bytes.")
     return None

@@ -147,3 +147,13 @@ def test_an_external_id_or_username_of_another_user_is_a_409(directory):
     assert renamed.status_code == 409
     assert directory.get(f"/Users/{bob['id']}").get_json()["userName"] == "bob@example.com"
     assert directory.get(f"/Users/{ann['id']}").get_json()["externalId"] == "ext-ann"
+
+
+def test_a_token_over_its_rate_limit_gets_429_with_retry_after(directory, app, scim_provider):
+    app.config["SCIM_RATE_LIMIT"] = "3 per minute"
+    _row, other = new_token(scim_provider)
+    db.session.commit()
+    assert [directory.get("/Users").status_code for _ in range(3)] == [200, 200, 200]
+    held = directory.get("/Users")
+    assert held.status_code == 429 and held.mimetype == SCIM_JSON and int(held.headers["Retry-After"]) >= 1
+    assert directory.get("/Users", token=other).status_code == 200  # per token
