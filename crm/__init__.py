@@ -63,6 +63,10 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, contacts_bp, accounts_bp, users_bp, roles_bp, licensing_bp, audit_bp, designer_bp, sso_bp):
         app.register_blueprint(bp)
 
+    from crm.scim.views import register_scim
+
+    register_scim(app)
+
 
 def _register_cli(app: Flask) -> None:
     """Each area's command group (the module that owns a thing registers its commands)."""

@@ -4,6 +4,7 @@ from crm.auth.models import User, UserSession
 from crm.auth.throttling import SignInThrottle
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
+from crm.identity_providers.scim_tokens import ScimToken
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.sso.models import SignInAttempt, UsedAssertion
@@ -24,6 +25,7 @@ __all__ = [
     "RoleMapping",
     "RoleMembership",
     "RolePermission",
+    "ScimToken",
     "SignInAttempt",
     "SignInThrottle",
     "UsedAssertion",

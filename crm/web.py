@@ -49,6 +49,10 @@ def register_web(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        # An API (SCIM) answers in its own format, also for what no view of its met (an unknown method).
+        for prefix, render in app.extensions.get("error_renderers", {}).items():
+            if request.path == prefix or request.path.startswith(prefix + "/"):
+                return render(error.code or 500, error.description)
         kept = [(name, value) for name, value in error.get_headers() if name in ("Retry-After", "Allow")]
         return _error_page(error.code or 500, error.description), error.code, kept
 

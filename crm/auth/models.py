@@ -38,6 +38,11 @@ class User(UserMixin, db.Model):
     username_key: Mapped[str] = mapped_column(key_type(250), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why an inactive user is inactive: "scim" (the directory deactivated or deleted them: a SAML sign-in never
+    # brings them back), "admin", "dormant"; None for an active user or one deactivated before reasons were kept.
+    inactive_reason: Mapped[str | None] = mapped_column(String(20))
+    # "scim" for a user the directory created; None otherwise (JIT when bound to a provider, else manual).
+    source: Mapped[str | None] = mapped_column(String(10))
     user_type: Mapped[str] = mapped_column(String(20), default="employee")
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -30,6 +30,8 @@ from crm.timeutil import utcnow
 
 SSO_BINDING_REDIRECT = "redirect"
 SSO_BINDING_POST = "post"
+USERS_FROM_JIT, USERS_FROM_SCIM, USERS_FROM_BOTH = "jit", "scim", "both"
+USERS_FROM = (USERS_FROM_JIT, USERS_FROM_SCIM, USERS_FROM_BOTH)
 
 provider_license_package = Table(
     "provider_license_package",
@@ -68,6 +70,10 @@ class IdentityProvider(db.Model):
     required_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     groups_attribute: Mapped[str | None] = mapped_column(String(500))
     immutable_id_attribute: Mapped[str | None] = mapped_column(String(500))
+    # SCIM 2.0 provisioning (/scim/v2) for this provider's users, and where its users come from: "jit" (SAML
+    # sign-in), "scim" (the directory pushes them; a sign-in only authenticates) or "both".
+    scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    users_from: Mapped[str] = mapped_column(String(10), default=USERS_FROM_JIT, server_default=USERS_FROM_JIT)
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

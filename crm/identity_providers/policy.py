@@ -61,7 +61,10 @@ class ProviderPolicy:
     def from_provider(cls, provider: IdentityProvider) -> ProviderPolicy:
         """Read the provider's settings and mapping lookups."""
         return cls(
-            provider_id=provider.id, slug=provider.slug, jit=provider.jit_enabled, user_type=provider.new_user_type,
+            # When the directory (SCIM) is where users come from, a SAML sign-in only authenticates: it creates
+            # nobody and never overwrites what the directory manages.
+            provider_id=provider.id, slug=provider.slug, jit=provider.jit_enabled and provider.users_from != "scim",
+            user_type=provider.new_user_type,
             all_licenses=provider.license_policy == LICENSES_ALL,
             package_ids=tuple(p.id for p in provider.license_packages),
             allowed_domains=frozenset(fold(d) for d in provider.allowed_domains or ()),

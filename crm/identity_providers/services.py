@@ -14,7 +14,14 @@ from crm.auth.models import USER_TYPES
 from crm.config import is_production
 from crm.extensions import db
 from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
-from crm.identity_providers.models import SSO_BINDING_POST, SSO_BINDING_REDIRECT, IdentityProvider, IdpCertificate
+from crm.identity_providers.models import (
+    SSO_BINDING_POST,
+    SSO_BINDING_REDIRECT,
+    USERS_FROM,
+    USERS_FROM_JIT,
+    IdentityProvider,
+    IdpCertificate,
+)
 from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED
 from crm.licensing.services import find_package
 
@@ -80,6 +87,10 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
         clean["logout_signed"] = bool(clean["logout_signed"])
     if clean.get("sso_binding", SSO_BINDING_REDIRECT) not in (SSO_BINDING_REDIRECT, SSO_BINDING_POST):
         errors["sso_binding"] = "Choose HTTP-Redirect or HTTP-POST."
+    if "scim_enabled" in clean:
+        clean["scim_enabled"] = bool(clean["scim_enabled"])
+    if clean.get("users_from", USERS_FROM_JIT) not in USERS_FROM:
+        errors["users_from"] = "Choose where users come from: jit (SAML sign-in), scim or both."
     if clean.get("new_user_type", "employee") not in USER_TYPES:
         errors["new_user_type"] = f"Choose one of: {', '.join(USER_TYPES)}."
     clean["allowed_domains"] = [d.lower().lstrip("@") for d in split_list(clean.get("allowed_domains"))]
@@ -114,7 +125,7 @@ def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
-            "required_groups", "groups_attribute", "immutable_id_attribute")
+            "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    null,
     or_,
     select,
     true,
@@ -73,8 +72,6 @@ _TAKE_SEAT = (update(_packages)
                      or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
               .values(seats_used=_packages.c.seats_used + 1))
 _INSERT_SEATS = insert(_seats)
-_LOCK_ALL_PACKAGES = select(_packages.c.id).order_by(_packages.c.id).with_for_update()
-_LOCK_CHOSEN_PACKAGES = _LOCK_ALL_PACKAGES.where(_packages.c.id.in_(bindparam("b_ids", expanding=True)))
 
 
 @dataclass
@@ -167,9 +164,9 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
 
 def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,
                              lookups: Lookups, notes: list[str], now: datetime) -> AppliedPlan:
-    """PostgreSQL: a new user's contact, user, binding, roles and seats as one statement of data-modifying CTEs
-    (two round trips instead of seven: the packages are locked first); what it writes is what the statements one
-    after another write."""
+    """PostgreSQL: a new user's contact, user, binding and roles as one statement of data-modifying CTEs, and the
+    seats as a second (two round trips instead of seven); what they write is what the statements one after
+    another write."""
     contact = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now,
                **_contact_row(conn, plan, {}, lookups, notes, now)}
     username = _username(plan.username)
@@ -178,14 +175,11 @@ def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentit
         "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
         "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
         "role_ids": sorted(plan.roles_add), "package_ids": list(policy.package_ids)}
+    user_id = conn.execute(_creation(tuple(sorted(contact))), params).scalar_one()
+    offered, granted = [], []
     if plan.grant_licenses:
-        # The packages' rows locked first, in id order: within one statement rows are locked in whatever order the
-        # scan meets them, which differs between transactions once rows have moved, and two first logins then wait
-        # for each other (PostgreSQL's "deadlock detected" in the login storm).
-        conn.execute(_LOCK_ALL_PACKAGES if policy.all_licenses else _LOCK_CHOSEN_PACKAGES,
-                     {} if policy.all_licenses else {"b_ids": list(policy.package_ids)})
-    statement = _creation(tuple(sorted(contact)), plan.grant_licenses, policy.all_licenses)
-    user_id, offered, granted = conn.execute(statement, params).one()
+        offered, granted = conn.execute(_SEATS_OF_ALL if policy.all_licenses else _SEATS_OF_CHOSEN,
+                                        params | {"user_id": user_id}).one()
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:
         offered, granted = sorted(offered or [], key=fold), set(granted or [])
@@ -196,47 +190,59 @@ def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentit
 
 
 @functools.cache
-def _creation(contact_columns: tuple[str, ...], grant: bool, all_licenses: bool) -> Select:
-    """The statement _create_in_one_statement runs, built once per shape (which contact columns, which seats); it
-    returns the user's id and, when seats are granted, the names of the packages offered and of those granted."""
-    def bind(name: str, column) -> BindParameter:
-        return bindparam(name, type_=column.type)
-
-    contact = (insert(_contacts).values({k: bind(f"c_{k}", _contacts.c[k]) for k in contact_columns})
+def _creation(contact_columns: tuple[str, ...]) -> Select:
+    """The new user's contact, user, binding and roles in one statement, built once per set of contact columns; it
+    returns the user's id."""
+    contact = (insert(_contacts).values({k: _bind(f"c_{k}", _contacts.c[k]) for k in contact_columns})
                .returning(_contacts.c.id).cte("new_contact"))
     user = (insert(_users).from_select(
         ["username", "username_key", "user_type", "active", "contact_id", "created_at", "last_login_at"],
-        select(bind("u_username", _users.c.username), bind("u_username_key", _users.c.username_key),
-               bind("u_user_type", _users.c.user_type), true(), contact.c.id, bind("now", _users.c.created_at),
-               bind("now", _users.c.created_at)))
+        select(_bind("u_username", _users.c.username), _bind("u_username_key", _users.c.username_key),
+               _bind("u_user_type", _users.c.user_type), true(), contact.c.id, _bind("now", _users.c.created_at),
+               _bind("now", _users.c.created_at)))
             .returning(_users.c.id).cte("new_user"))
     binding = insert(_identities).from_select(
         ["user_id", "provider_id", "name_id", "name_id_key", "immutable_id", "created_at"],
-        select(user.c.id, bind("i_provider_id", _identities.c.provider_id), bind("i_name_id", _identities.c.name_id),
-               bind("i_name_id_key", _identities.c.name_id_key), bind("i_immutable_id", _identities.c.immutable_id),
-               bind("now", _identities.c.created_at))).cte("new_binding")
+        select(user.c.id, _bind("i_provider_id", _identities.c.provider_id),
+               _bind("i_name_id", _identities.c.name_id), _bind("i_name_id_key", _identities.c.name_id_key),
+               _bind("i_immutable_id", _identities.c.immutable_id), _bind("now", _identities.c.created_at))
+    ).cte("new_binding")
     role_ids = (func.unnest(bindparam("role_ids", type_=ARRAY(Integer))).table_valued("role_id")
                 .render_derived(name="mapped"))
     roles = insert(_memberships).from_select(
         ["user_id", "role_id", "source", "created_at"],
-        select(user.c.id, role_ids.c.role_id, literal(SSO), bind("now", _memberships.c.created_at))
+        select(user.c.id, role_ids.c.role_id, literal(SSO), _bind("now", _memberships.c.created_at))
         .select_from(user.join(role_ids, true()))).cte("new_roles")
-    if not grant:
-        return select(user.c.id, null(), null()).add_cte(binding, roles)
+    return select(user.c.id).add_cte(binding, roles)
+
+
+def _seat_statement(all_licenses: bool) -> Select:
+    """A seat in each offered package that has a free one, as one statement; it returns the names of the packages
+    offered and of those granted. The offered packages' rows are locked first, in name order, as every other way
+    of taking seats takes them (licensing.services, SCIM): within one UPDATE, rows are locked in whatever order the
+    scan meets them, which differs between transactions once rows have moved, and two first logins (or a first
+    login and a SCIM POST) would wait for each other. The user's row is written before, as everywhere."""
     offered = select(_packages.c.id, _packages.c.name)
     if not all_licenses:
         offered = offered.where(_packages.c.id == func.any(bindparam("package_ids", type_=ARRAY(Integer))))
-    offered = offered.cte("offered")
+    offered = offered.order_by(_packages.c.name_key).with_for_update().cte("offered").prefix_with("MATERIALIZED")
     taken = (update(_packages)
-             .where(_packages.c.id.in_(select(offered.c.id)),
+             .where(_packages.c.id == offered.c.id,
                     or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
              .values(seats_used=_packages.c.seats_used + 1).returning(_packages.c.id, _packages.c.name).cte("taken"))
     seats = insert(_seats).from_select(
         ["user_id", "package_id", "granted_by", "granted_at"],
-        select(user.c.id, taken.c.id, literal(GRANTED_BY), bind("now", _seats.c.granted_at))
-        .select_from(user.join(taken, true()))).cte("new_seats")
-    return select(user.c.id, select(func.array_agg(offered.c.name)).scalar_subquery(),
-                  select(func.array_agg(taken.c.name)).scalar_subquery()).add_cte(binding, roles, seats)
+        select(_bind("user_id", _seats.c.user_id), taken.c.id, literal(GRANTED_BY),
+               _bind("now", _seats.c.granted_at))).cte("new_seats")
+    return select(select(func.array_agg(offered.c.name)).scalar_subquery(),
+                  select(func.array_agg(taken.c.name)).scalar_subquery()).add_cte(seats)
+
+
+def _bind(name: str, column) -> BindParameter:
+    return bindparam(name, type_=column.type)
+
+
+_SEATS_OF_ALL, _SEATS_OF_CHOSEN = _seat_statement(True), _seat_statement(False)
 
 
 def _username(value: str) -> str:

@@ -22,6 +22,8 @@ DENIALS = {
     "jit_off": "Single sign-on did not create an account for you because automatic account creation is off. "
                "Ask your administrator.",
     "inactive": "Your account is not active. Ask your administrator to activate it.",
+    "deactivated_by_directory": "Your account was deactivated by your organization's directory. Ask your "
+                                "administrator.",
     "domain": "Your email domain is not allowed to sign in to this CRM. Ask your administrator.",
     "groups": "You are not in a group that may sign in to this CRM. Ask your administrator.",
     "other_idp": "Your account signs in through another identity provider. Use that one, or ask your administrator "
@@ -52,6 +54,7 @@ class UserState:
     contact: dict[str, Any]  # field key -> current value (lookups by name)
     roles: dict[int, tuple[str, str]]  # role id -> (source "manual" or "sso", role name)
     license_count: int
+    inactive_reason: str | None = None  # "scim", "scim_deleted" (the directory), "admin", "dormant"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, UPDATE, Plan, UserState, denied, deny
 from crm.search_keys import fold
 
+BY_DIRECTORY = ("scim", "scim_deleted")  # crm.users.lifecycle's reasons (provisioning does not import it)
 LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_USERNAME = 250
@@ -51,6 +52,9 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
         return deny("limits", f"NameID or immutable id is longer than {MAX_USERNAME} characters")
     if state is None and not policy.jit:
         return deny("jit_off", "denied: JIT off (unknown user, automatic account creation is off)")
+    if state is not None and not state.active and state.inactive_reason in BY_DIRECTORY:
+        return deny("deactivated_by_directory", f"user {state.username} was deactivated by the directory (SCIM, "
+                                                f"{state.inactive_reason}): a sign-in never reactivates them")
     if state is not None and not state.active:
         return deny("inactive", f"user {state.username} is not active")
     if state is not None and not state.bound and (refusal := _link_refusal(policy, state)):

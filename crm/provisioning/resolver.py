@@ -70,7 +70,7 @@ def _with_user(stmt: Select) -> Select:
     """The statement's rows joined with the user, contact, seat count and roles (one row per role, or one
     without): everything the planner reads of a user, in one statement."""
     seats = select(func.count()).where(LicenseSeat.__table__.c.user_id == _users.c.id).scalar_subquery()
-    return (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active,
+    return (stmt.add_columns(_users.c.id, _users.c.username, _users.c.active, _users.c.inactive_reason,
                              _users.c.password_hash.is_not(None).label("has_password"), seats.label("seat_count"),
                              *_CONTACT_COLUMNS, _memberships.c.role_id, _memberships.c.source, _roles.c.name,
                              _ADMINISTERS.label("grants_admin"))
@@ -113,7 +113,7 @@ def _state(rows: list, bound: bool) -> UserState:
         is not None else {}
     return UserState(user_id=first.id, username=first.username, active=first.active, bound=bound, contact=contact,
                      roles={r.role_id: (r.source, r.name) for r in rows if r.role_id is not None},
-                     license_count=first.seat_count)
+                     license_count=first.seat_count, inactive_reason=first.inactive_reason)
 
 
 def _bound(rows: list) -> Resolution:

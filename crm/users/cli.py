@@ -85,3 +85,31 @@ def users_set_password(username: str, password_env: str) -> None:
         fail(str(error))
     db.session.commit()
     click.echo(f"New password set for {user.username}; {ended} session{'s' if ended != 1 else ''} ended.")
+
+
+@cli.command("deactivate")
+@click.argument("username")
+def users_deactivate(username: str) -> None:
+    """Deactivate a user: sessions ended, seats released (a SAML sign-in does not bring them back)."""
+    _set_active(username, False)
+
+
+@cli.command("activate")
+@click.argument("username")
+def users_activate(username: str) -> None:
+    """Activate a user again (an SSO user gets seats by the provider's license policy where free)."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    user = users.find_user(username)
+    if user is None:
+        fail(f'no user named "{username}".')
+    try:
+        changed = users.set_active(user, active)
+    except users.UserError as error:
+        db.session.rollback()
+        fail(str(error))
+    db.session.commit()
+    state = "active" if active else "inactive"
+    click.echo(f"{user.username} is {state}{'' if changed else ' already'}.")

@@ -17,6 +17,8 @@ from crm.licensing.models import LicenseSeat
 from crm.roles.models import RoleMembership
 from crm.roles.services import active_admins
 from crm.search_keys import fold, prefix_range
+from crm.users.lifecycle import ADMIN as ADMIN_REASON
+from crm.users.lifecycle import deactivate, reactivate
 
 
 class UserError(ValueError):
@@ -49,17 +51,18 @@ def create_user(username: str, *, user_type: str = "employee", password: str | N
 
 
 def set_active(user: User, active: bool) -> bool:
-    """Activate or deactivate a user; the last active administrator stays active."""
+    """Activate or deactivate a user by hand, with the directory's effects: a deactivated user's sessions end and
+    their seats are released; a reactivated SSO user gets seats by their provider's license policy where free. The
+    last active administrator stays active."""
     if user.active == active:
         return False
     if not active and user.is_admin and _other_active_admins(user) == 0:
         raise UserError(f"{user.username} is the last active administrator; make someone else an administrator first.")
-    user.active = active
-    if not active:
-        end_sessions_after_change(user)
+    identity = getattr(user, "identity", None)
+    done = reactivate(user, identity.provider if identity else None) if active else deactivate(user, ADMIN_REASON)
     audit.record("user.activate" if active else "user.deactivate",
                  f"{'Activated' if active else 'Deactivated'} user {user.username}", target=user,
-                 changes={"active": {"before": not active, "after": active}})
+                 changes={"active": {"before": not active, "after": active}}, details=done)
     return True
 
 
@@ -91,6 +94,11 @@ def user_json(user: User) -> dict[str, Any]:
         "active": user.active,
         "user_type": user.user_type,
         "identity": identity_json(user),
+        "source": user.source or ("jit" if getattr(user, "identity", None) is not None else "manual"),
+        "external_id": user.identity.immutable_id if getattr(user, "identity", None) is not None else None,
+        "inactive_reason": user.inactive_reason,
+        # active, through a provider, and no seat was free for them (an admin grants one, or one is released)
+        "waiting_for_seat": bool(user.active and getattr(user, "identity", None) is not None and not user.seats),
         "contact": contact,
         "licenses": sorted(seat.package.name for seat in user.seats),
         "roles": sorted(({"name": m.role.name, "source": m.source} for m in user.memberships),

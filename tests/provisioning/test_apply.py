@@ -30,7 +30,7 @@ class Spy:
             return iter(())
 
         def one(self):
-            return 1, [], []
+            return [], []
 
     def execute(self, *_args, **_kwargs):
         self.calls += 1

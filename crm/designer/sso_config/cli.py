@@ -7,8 +7,9 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from crm.designer.sso_config.scim_views import scim_url
 from crm.extensions import db
-from crm.identity_providers import mappings, transfer
+from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, read_certificates
 from crm.identity_providers.config import config_of
@@ -80,6 +81,9 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--show-on-login", type=ON_OFF)
 @click.option("--enabled", type=ON_OFF)
 @click.option("--signed-logout", type=ON_OFF, help="on: the IdP signs its logout messages; unsigned ones are refused.")
+@click.option("--scim", type=ON_OFF, help="on: the directory may provision users through /scim/v2 (with a token).")
+@click.option("--users-from", type=click.Choice(["jit", "scim", "both"]),
+              help="Where users come from: SAML sign-in (jit), the directory (scim) or both.")
 @click.option("--licenses", help='"all", or package names separated by commas.')
 @click.option("--allowed-domains", help="Comma-separated; empty string allows every domain.")
 @click.option("--required-groups", help="Comma-separated; empty string lets everyone in.")
@@ -88,13 +92,14 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--display-name")
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the signing certificate(s) with the PEM file's (one or two).")
-def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, licenses, allowed_domains,
-                required_groups, groups_attribute, user_type, display_name, certificate_file) -> None:
+def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
+                allowed_domains, required_groups, groups_attribute, user_type, display_name, certificate_file) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
-                      ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout)):
+                      ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
+                      ("scim_enabled", scim)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:
@@ -103,7 +108,7 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
         values["licenses"] = providers.split_list(licenses) if selected else []
     for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
-                       ("display_name", display_name)):
+                       ("display_name", display_name), ("users_from", users_from)):
         if value is not None:
             values[key] = value
 
@@ -223,3 +228,28 @@ def import_command(file) -> None:
         _fail(f"{file} is not JSON: {error}")
     done = _commit_or_fail(lambda: transfer.import_config(data))
     click.echo("Imported: " + (", ".join(done) or "nothing"))
+
+
+@sso_cli.command("scim-token")
+@click.argument("slug")
+@click.option("--revoke", "revoke_id", type=int, metavar="TOKEN_ID", help="Revoke this token instead.")
+@click.option("--json", "as_json", is_flag=True)
+def scim_token_command(slug, revoke_id, as_json) -> None:
+    """Print a new SCIM bearer token for the provider (shown once), or revoke one."""
+    provider = _provider(slug)
+    if revoke_id is not None:
+        row = scim_tokens.find_token(provider, revoke_id)
+        if row is None:
+            _fail(f"{slug} has no SCIM token {revoke_id}.")
+        done = scim_tokens.revoke(row)
+        db.session.commit()
+        click.echo(f"SCIM token {revoke_id} of {slug} {'revoked' if done else 'was revoked already'}.")
+        return
+    row, secret = scim_tokens.new_token(provider)
+    db.session.commit()
+    url = scim_url()
+    if as_json:
+        click.echo(json.dumps({"token": secret, "scim_url": url, "token_id": row.id}))
+        return
+    click.echo(f"SCIM base URL: {url}\nToken {row.id} (shown once, keep it in the directory's settings):\n{secret}"
+               + ("" if provider.scim_enabled else f"\nnote: SCIM is off for {slug}: `sso set {slug} --scim on`."))

@@ -14,9 +14,10 @@ from crm.designer.sso_config.forms import (
     ProviderForm,
     RoleMappingForm,
 )
+from crm.designer.sso_config.scim_views import USERS_FROM_LABELS, scim_url
 from crm.designer.sso_config.services import read_metadata_into, refresh_from_metadata
 from crm.extensions import db
-from crm.identity_providers import mappings
+from crm.identity_providers import mappings, scim_tokens
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
 from crm.identity_providers.config import config_of
@@ -104,6 +105,7 @@ def _page(provider: IdentityProvider, **forms):
         "urls": sp_urls(provider.slug),
         "attempts": recent_attempts(provider.id),
         "update_on": mappings.UPDATE_ON,
+        "scim_tokens": scim_tokens.all_tokens(provider), "scim_url": scim_url(), "users_from": USERS_FROM_LABELS,
     }
     return render_template("designer/sso/provider.html", **context)
 

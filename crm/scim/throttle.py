@@ -1,0 +1,32 @@
+"""A per-token rate limit on /scim/v2 (CRM_SCIM_RATE_LIMIT, default 100 per second: four times the rate
+Microsoft asks gallery apps to sustain). Over it, a SCIM 429 with Retry-After; the directory backs off and retries.
+Counters live in each process's memory, like the SSO refusal counters (crm/sso/flood.py)."""
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+DEFAULT_LIMIT = "100 per second"
+EXTENSION = "crm.scim_limiter"
+
+
+def install(app: Flask) -> None:
+    """Give the app its SCIM limiter."""
+    app.extensions[EXTENSION] = MovingWindowRateLimiter(MemoryStorage())
+
+
+def retry_after(token_id: int) -> int | None:
+    """Count one request of this token; when it is over the limit, the seconds until it may try again."""
+    limiter: MovingWindowRateLimiter | None = current_app.extensions.get(EXTENSION)
+    if limiter is None:
+        return None
+    limit = parse(str(current_app.config.get("SCIM_RATE_LIMIT") or DEFAULT_LIMIT))
+    if limiter.hit(limit, "scim", str(token_id)):
+        return None
+    reset_at, _ = limiter.get_window_stats(limit, "scim", str(token_id))
+    return max(math.ceil(reset_at - time.time()), 1)

@@ -1,0 +1,200 @@
+"""SCIM Users against the CRM: one provider's users (those bound to it, JIT-created ones included), written in the
+request's one transaction with an audit event naming the token and every change (before -> after).
+
+The identity link (user_identity) is the same one the SAML sign-in resolves: NameID = userName and immutable id =
+externalId, unique per provider, so SCIM and SAML always find the same person and never make two users of one.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+
+from crm.audit import services as audit
+from crm.audit.models import PROVISIONING
+from crm.auth.models import User
+from crm.contacts.fields import FIELDS_BY_KEY
+from crm.contacts.models import Account, Contact, Department
+from crm.extensions import db
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.scim_tokens import ScimToken
+from crm.scim.errors import ScimError
+from crm.scim.resources import CONTACT_KEYS, apply_patch, values_of_resource
+from crm.search_keys import fold
+from crm.timeutil import utcnow
+from crm.users.lifecycle import SCIM, SCIM_DELETED, deactivate, grant_by_policy, reactivate
+from crm.users.models import UserIdentity
+
+MAX_USERNAME = 250
+
+
+def visible(provider_id: int) -> Select:
+    """The provider's users as SCIM sees them (a deleted one is gone), with what filters compare."""
+    return (select(User).join(UserIdentity, UserIdentity.user_id == User.id)
+            .outerjoin(Contact, Contact.id == User.contact_id)
+            .outerjoin(Department, Department.id == Contact.department_id)
+            .outerjoin(Account, Account.id == Contact.account_id)
+            .where(UserIdentity.provider_id == provider_id,
+                   or_(User.inactive_reason.is_(None), User.inactive_reason != SCIM_DELETED)))
+
+
+def find(provider: IdentityProvider, user_id: str) -> User:
+    """The provider's user with this id; ScimError 404 when there is none (another provider's users included)."""
+    number = user_id_of(user_id)
+    user = db.session.scalar(visible(provider.id).where(User.id == number)) if number is not None else None
+    if user is None:
+        raise ScimError(404, f"User {user_id} not found.")
+    return user
+
+
+def user_id_of(value) -> int | None:
+    """A user id from a SCIM id, or None when it cannot be one (not a number, beyond an INTEGER column)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if 0 < number < 2**31 else None
+
+
+def page(provider: IdentityProvider, condition, start: int, count: int) -> tuple[int, list[User]]:
+    """The total matching and one page of them, in id order."""
+    stmt = visible(provider.id)
+    if condition is not None:
+        stmt = stmt.where(condition)
+    total = db.session.scalar(select(func.count()).select_from(stmt.with_only_columns(User.id).subquery()))
+    users = list(db.session.scalars(stmt.order_by(User.id).offset(start - 1).limit(count))) if count else []
+    return total, users
+
+
+def values_of(user: User) -> dict[str, Any]:
+    """The user's current CRM values, as resources.py names them."""
+    c = user.contact
+    values = {"userName": user.username, "externalId": user.identity.immutable_id if user.identity else None,
+              "active": user.active}
+    for key in CONTACT_KEYS:
+        value = getattr(c, key, None) if c is not None else None
+        values[key] = str(value) if value is not None and key in ("department", "account") else value
+    return values
+
+
+def create(provider: IdentityProvider, token: ScimToken, body: Any) -> tuple[User, bool]:
+    """POST /Users: a new user (or a user this directory deleted, brought back: same externalId or userName); 409
+    when the userName is taken. Returns the user and whether it is new."""
+    values, ignored = values_of_resource(body)
+    values.setdefault("active", True)
+    deleted = _deleted_match(provider, values)
+    if deleted is not None:
+        _write(provider, token, deleted, values, ignored, "scim.user_restore", f"Restored {deleted.username}")
+        return deleted, False
+    username = values["userName"].strip()
+    if db.session.scalar(select(User.id).where(User.username_key == fold(username))) is not None:
+        raise ScimError(409, f"A user named {username} already exists.", "uniqueness")
+    user = User(username=username, user_type=provider.new_user_type, active=True, source="scim", created_at=utcnow())
+    user.identity = UserIdentity(provider_id=provider.id, name_id=username)
+    db.session.add(user)
+    _write(provider, token, user, values, ignored, "scim.user_create", f"Created {username}", new=True)
+    return user, True
+
+
+def _deleted_match(provider: IdentityProvider, values: dict[str, Any]) -> User | None:
+    keys = [UserIdentity.name_id_key == fold(values["userName"])]
+    if values.get("externalId"):
+        keys.append(UserIdentity.immutable_id == values["externalId"])
+    return db.session.scalar(select(User).join(UserIdentity, UserIdentity.user_id == User.id)
+                             .where(UserIdentity.provider_id == provider.id, User.inactive_reason == SCIM_DELETED,
+                                    or_(*keys)).limit(1))
+
+
+def replace(provider: IdentityProvider, token: ScimToken, user: User, body: Any) -> None:
+    """PUT /Users/{id}: every stored attribute from the resource (active kept when left out, as Okta does)."""
+    values, ignored = values_of_resource(body)
+    _write(provider, token, user, values, ignored, "scim.user_replace", f"Replaced {user.username}")
+
+
+def patch(provider: IdentityProvider, token: ScimToken, user: User, body: Any) -> None:
+    """PATCH /Users/{id}: the operations applied to the user's current values."""
+    values = values_of(user)
+    ignored = apply_patch(values, body)
+    _write(provider, token, user, values, ignored, "scim.user_patch", f"Updated {user.username}")
+
+
+def delete(provider: IdentityProvider, token: ScimToken, user: User) -> None:
+    """DELETE /Users/{id}: deprovisioned (sessions ended, seats released) and hidden from SCIM; the user, the
+    contact and the CRM's business records stay."""
+    before = values_of(user)
+    done = deactivate(user, SCIM_DELETED)
+    _audit(provider, token, user, "scim.user_delete", f"Deleted {user.username} (deprovisioned)", before, done, [])
+
+
+def _write(provider: IdentityProvider, token: ScimToken, user: User, values: dict[str, Any], ignored: list[str],
+           action: str, summary: str, new: bool = False) -> None:
+    before = {} if new else values_of(user)
+    _set_username(user, values.get("userName"))
+    user.identity.immutable_id = values.get("externalId") or None
+    notes = _set_contact(user, values)
+    db.session.flush()
+    done: dict[str, Any] = {"notes": notes} if notes else {}
+    active = values.get("active")
+    if new and active is not False:
+        done["licenses_granted"] = grant_by_policy(user, provider)
+    elif active is False and (user.active or user.inactive_reason == SCIM_DELETED):
+        done |= deactivate(user, SCIM)
+    elif active is True and not user.active:
+        done |= reactivate(user, provider)
+    _audit(provider, token, user, action, summary, before, done, ignored)
+
+
+def _set_username(user: User, username: Any) -> None:
+    if not isinstance(username, str) or not username.strip():
+        raise ScimError(400, "userName is required.", "invalidValue")
+    username = username.strip()
+    if len(username) > MAX_USERNAME:
+        raise ScimError(400, f"userName is longer than {MAX_USERNAME} characters.", "invalidValue")
+    if fold(username) != user.username_key:
+        taken = db.session.scalar(select(User.id).where(User.username_key == fold(username)))
+        if taken is not None and taken != user.id:
+            raise ScimError(409, f"A user named {username} already exists.", "uniqueness")
+    user.username = username
+    user.identity.name_id = username
+
+
+def _set_contact(user: User, values: dict[str, Any]) -> list[str]:
+    """The contact's fields from the values; an unknown department is left out (and noted), an unknown organization
+    becomes a new account."""
+    notes: list[str] = []
+    for key in CONTACT_KEYS:
+        limit = FIELDS_BY_KEY[key].max_length if key in FIELDS_BY_KEY else None
+        if values.get(key) and limit and len(values[key]) > limit:
+            raise ScimError(400, f"{key} is longer than {limit} characters.", "invalidValue")
+    contact = user.contact or Contact(full_name=user.username)
+    user.contact = contact
+    for key in ("given_name", "surname", "email", "phone", "mobile_phone", "job_title"):
+        setattr(contact, key, values.get(key))
+    contact.full_name = values.get("full_name") or " ".join(
+        p for p in (values.get("given_name"), values.get("surname")) if p) or user.username
+    department = values.get("department")
+    contact.department = db.session.scalar(select(Department).where(Department.name_key == fold(department))) \
+        if department else None
+    if department and contact.department is None:
+        notes.append(f'"{department}" is not a known department: left out.')
+    organization = values.get("account")
+    if organization:
+        account = db.session.scalar(select(Account).where(Account.name_key == fold(organization)))
+        if account is None:
+            account = Account(name=organization)
+            db.session.add(account)
+            notes.append(f"Account {organization} was created.")
+        contact.account = account
+    else:
+        contact.account = None
+    return notes
+
+
+def _audit(provider: IdentityProvider, token: ScimToken, user: User, action: str, summary: str,
+           before: dict[str, Any], done: dict[str, Any], ignored: list[str]) -> None:
+    db.session.flush()
+    after = values_of(user)
+    audit.record(action, f"{summary} through SCIM ({provider.slug}, token {token.id})", category=PROVISIONING,
+                 actor=(None, f"scim:{provider.slug}:token {token.id}"), target=user,
+                 changes=audit.diff(before, after), idp_slug=provider.slug, outcome=action.rsplit("_", 1)[1],
+                 details={"token_id": token.id, **done, **({"ignored": ignored} if ignored else {})})
