@@ -104,8 +104,25 @@ def create_admin_command(username: str, if_missing: bool, password_env: str) -> 
     add_member(user, role)
     audit.record("user.create", f"Created administrator {user.username}", target=user, actor=CLI_ACTOR,
                  changes={"username": {"before": None, "after": user.username}})
+    seat = _first_free_seat(user)
     db.session.commit()
+    click.echo(f"License seat: {seat}." if seat else "No license package has a free seat: the administrator reaches "
+               "the administration pages; grant a seat (Users → the user) to work with contacts and accounts.")
     if os.environ.get(password_env):
         click.echo(f"Administrator {username} created with the password from {password_env}.")
-    else:
+    else:  # (the password last: scripts read it from the end of the output)
         click.echo(f"Administrator {username} created. Password (shown once): {password}")
+
+
+def _first_free_seat(user) -> str | None:
+    """A seat for the new administrator in the first package (by name) with one free, so that they can work with
+    contacts and accounts too (administration needs none); the package's name, or None."""
+    from crm.licensing.services import NoSeatLeft, all_packages, grant
+
+    for package in all_packages():
+        try:
+            if grant(user, package, CLI_ACTOR[1]):
+                return package.name
+        except NoSeatLeft:
+            continue
+    return None

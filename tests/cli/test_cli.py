@@ -78,3 +78,17 @@ def test_seed_demo_is_refused_in_production(tmp_path):
                              "INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
     result = production.test_cli_runner().invoke(args=["crm", "seed-demo", "--contacts", "5"])
     assert result.exit_code == 1 and "refused with CRM_ENV=production" in result.stderr
+
+
+def test_create_admin_takes_a_free_seat_so_the_administrator_can_open_contacts_too(runner, app, monkeypatch):
+    from crm.auth.models import User
+
+    factories.package("Full", 0)
+    factories.package("Sales Creatio", 5)
+    monkeypatch.setenv("CRM_ADMIN_PASSWORD", "a long enough password")
+    result = runner.invoke(args=["crm", "create-admin", "root"])
+    assert result.exit_code == 0 and "License seat: Sales Creatio." in result.output, result.output
+    root = db.session.scalar(db.select(User).where(User.username == "root"))
+    assert [seat.package.name for seat in root.seats] == ["Sales Creatio"] and root.can("contacts.view")
+    alone = runner.invoke(args=["crm", "create-admin", "solo"])
+    assert alone.exit_code == 0
