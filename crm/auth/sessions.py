@@ -57,15 +57,17 @@ def new_session_row(user_id: int | None, method: str, now: datetime | None = Non
 
 
 def write_session(conn: Connection, row: dict[str, Any]) -> None:
-    """Insert a session row, and now and then delete the expired ones."""
+    """Insert a session row (whoever writes one also prunes now and then: now_and_then_prune)."""
     conn.execute(insert(_SESSIONS), row)
-    now_and_then_prune(conn, row["created_at"])
 
 
 def open_session(user_id: int, method: str) -> str:
-    """Write a new session for the user in the caller's transaction; its token goes into the cookie."""
+    """Write a new session for the user in the caller's transaction, now and then pruning the expired ones; its
+    token goes into the cookie."""
     token, row = new_session_row(user_id, method)
-    write_session(db.session.connection(), row)
+    conn = db.session.connection()
+    write_session(conn, row)
+    now_and_then_prune(conn, row["created_at"])
     return token
 
 

@@ -139,9 +139,4 @@ def _in_order(permissions: frozenset[str]) -> list[str]:
 
 def _admins_without(role: Role) -> int:
     """Active administrators left if this role stopped administering."""
-    others = (select(RoleMembership.user_id)
-              .join(RolePermission, RolePermission.role_id == RoleMembership.role_id)
-              .join(User, User.id == RoleMembership.user_id)
-              .where(RolePermission.permission == ADMINISTER, User.active.is_(True), RoleMembership.role_id != role.id)
-              .distinct())
-    return len(db.session.scalars(others).all())
+    return len(db.session.scalars(active_admins().where(RoleMembership.role_id != role.id)).all())

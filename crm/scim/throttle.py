@@ -3,13 +3,12 @@ Microsoft asks gallery apps to sustain). Over it, a SCIM 429 with Retry-After; t
 Counters live in each process's memory, like the SSO refusal counters (crm/sso/flood.py)."""
 from __future__ import annotations
 
-import math
-import time
-
 from flask import Flask, current_app
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+
+from crm.rate_limits import wait_after_hit
 
 DEFAULT_LIMIT = "100 per second"
 EXTENSION = "crm.scim_limiter"
@@ -26,7 +25,4 @@ def retry_after(token_id: int) -> int | None:
     if limiter is None:
         return None
     limit = parse(str(current_app.config.get("SCIM_RATE_LIMIT") or DEFAULT_LIMIT))
-    if limiter.hit(limit, "scim", str(token_id)):
-        return None
-    reset_at, _ = limiter.get_window_stats(limit, "scim", str(token_id))
-    return max(math.ceil(reset_at - time.time()), 1)
+    return wait_after_hit(limiter, limit, "scim", str(token_id))

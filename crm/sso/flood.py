@@ -16,13 +16,13 @@ crm/audit/services.fold_event). Point RATELIMIT_STORAGE_URI at Redis or Memcache
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 from flask import Flask, current_app, request
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+
+from crm.rate_limits import wait_after_hit
 
 log = logging.getLogger(__name__)
 DEFAULT_LIMIT = "30 per minute"  # refusals per client address and provider (CRM_SSO_REFUSAL_LIMIT)
@@ -44,11 +44,9 @@ def held_back(slug: str) -> int | None:
     if limiter is None:
         return None
     limit = parse(current_app.config.get("SSO_REFUSAL_LIMIT") or DEFAULT_LIMIT)
-    keys = ("sso-refusals", request.remote_addr or "unknown", slug)
-    if limiter.hit(limit, *keys):
-        return None
-    reset_at, _ = limiter.get_window_stats(limit, *keys)
-    if limiter.hit(LOGGED, "sso-refusals-logged", *keys[1:]):
+    address = request.remote_addr or "unknown"
+    wait = wait_after_hit(limiter, limit, "sso-refusals", address, slug)
+    if wait is not None and limiter.hit(LOGGED, "sso-refusals-logged", address, slug):
         log.warning("SSO refusals from %s at provider %s are over the limit (%s): answered 429 for now",
-                    keys[1], slug, limit)
-    return max(math.ceil(reset_at - time.time()), 1)
+                    address, slug, limit)
+    return wait

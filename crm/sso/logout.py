@@ -96,16 +96,26 @@ def _auth(config: ProviderConfig) -> tuple[OneLogin_Saml2_Auth, dict]:
     return OneLogin_Saml2_Auth(data, cached_settings(config)), data
 
 
+def _verified(config: ProviderConfig, encoded: str, kind: str):
+    """A LogoutRequest or LogoutResponse read within its caps, its signature checked (a signed one always; an
+    unsigned one refused when the provider signs) and the library's checks passed: (root, auth, message)."""
+    root = _read(config, encoded, kind)
+    auth, data = _auth(config)
+    request_kind = kind == "LogoutRequest"
+    signed = (auth.validate_request_signature if request_kind else auth.validate_response_signature)(data["get_data"])
+    if not signed:
+        raise SamlRejected("signature", f"{kind} signature: {auth.get_last_error_reason()}")
+    message = (OneLogin_Saml2_Logout_Request if request_kind else OneLogin_Saml2_Logout_Response)(
+        auth.get_settings(), encoded)
+    if not message.is_valid(data):
+        raise SamlRejected("invalid", f"{kind}: {message.get_error()}")
+    return root, auth, message
+
+
 def _logout_request(config: ProviderConfig, encoded: str) -> str | None:
     """An IdP-initiated logout: verified, then this browser's session ended if the request names it; the
     LogoutResponse goes to the provider's SLO URL, or, without one, the browser to the login page."""
-    root = _read(config, encoded, "LogoutRequest")
-    auth, data = _auth(config)
-    if not auth.validate_request_signature(data["get_data"]):
-        raise SamlRejected("signature", f"LogoutRequest signature: {auth.get_last_error_reason()}")
-    message = OneLogin_Saml2_Logout_Request(auth.get_settings(), encoded)
-    if not message.is_valid(data):
-        raise SamlRejected("invalid", f"LogoutRequest: {message.get_error()}")
+    root, auth, message = _verified(config, encoded, "LogoutRequest")
     indexes = [i.text for i in root.iterfind(f"{SAMLP}SessionIndex") if i.text]
     name_id = element_text(root.find(f"{SAML}NameID"))
     ours = browser.sso_session_of(config.slug)
@@ -127,13 +137,7 @@ def _logout_request(config: ProviderConfig, encoded: str) -> str | None:
 def _logout_response(config: ProviderConfig, encoded: str) -> None:
     """The IdP's answer to our LogoutRequest: our session ended before we sent it, so a valid one only lands on the
     login page."""
-    _read(config, encoded, "LogoutResponse")
-    auth, data = _auth(config)
-    if not auth.validate_response_signature(data["get_data"]):
-        raise SamlRejected("signature", f"LogoutResponse signature: {auth.get_last_error_reason()}")
-    message = OneLogin_Saml2_Logout_Response(auth.get_settings(), encoded)
-    if not message.is_valid(data):
-        raise SamlRejected("invalid", f"LogoutResponse: {message.get_error()}")
+    _, _, message = _verified(config, encoded, "LogoutResponse")
     if message.get_status() != SUCCESS:
         raise SamlRejected("status", f"LogoutResponse status {message.get_status()}")
     return None
