@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
+from flask_login import current_user
 from sqlalchemy import Connection, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
@@ -143,8 +144,6 @@ def end_sessions(user_id: int, *, keep: int | None = None) -> int:
 def end_sessions_after_change(user: User) -> int:
     """A change to who the user is or what they may do ends their sessions; an administrator changing themselves
     keeps the session they are using."""
-    from flask_login import current_user
-
     keep = current_session_id() if has_request_context() and current_user.is_authenticated \
         and current_user.id == user.id else None
     return end_sessions(user.id, keep=keep)

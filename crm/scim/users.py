@@ -15,6 +15,7 @@ from crm.audit.models import PROVISIONING
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.models import Account, Contact, Department
+from crm.contacts.services import find_lookup
 from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.scim_tokens import ScimToken
@@ -173,13 +174,12 @@ def _set_contact(user: User, values: dict[str, Any]) -> list[str]:
     contact.full_name = values.get("full_name") or " ".join(
         p for p in (values.get("given_name"), values.get("surname")) if p) or user.username
     department = values.get("department")
-    contact.department = db.session.scalar(select(Department).where(Department.name_key == fold(department))) \
-        if department else None
+    contact.department = find_lookup("department", department)
     if department and contact.department is None:
         notes.append(f'"{department}" is not a known department: left out.')
     organization = values.get("account")
     if organization:
-        account = db.session.scalar(select(Account).where(Account.name_key == fold(organization)))
+        account = find_lookup("account", organization)
         if account is None:
             account = Account(name=organization)
             db.session.add(account)
