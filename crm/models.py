@@ -3,6 +3,7 @@ from crm.audit.models import AuditEvent
 from crm.auth.models import User, UserSession
 from crm.auth.throttling import SignInThrottle
 from crm.contacts.models import Account, Contact, ContactType, Department
+from crm.identity_providers.directory_groups import DirectoryGroup, DirectoryGroupMember
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.identity_providers.scim_tokens import ScimToken
 from crm.licensing.models import LicensePackage, LicenseSeat
@@ -17,6 +18,8 @@ __all__ = [
     "Contact",
     "ContactType",
     "Department",
+    "DirectoryGroup",
+    "DirectoryGroupMember",
     "IdentityProvider",
     "IdpCertificate",
     "LicensePackage",

@@ -8,6 +8,7 @@ from crm.audit.models import CONFIG
 from crm.contacts.fields import CONTACT_FIELDS, FIELDS_BY_KEY
 from crm.contacts.services import find_lookup, lookup_names
 from crm.extensions import db
+from crm.identity_providers.directory_groups import resync_provider
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, RoleMapping
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN
 from crm.identity_providers.presets import PRESETS
@@ -120,17 +121,26 @@ def add_role_mapping(provider: IdentityProvider, attribute: str, value: str, rol
     db.session.flush()
     audit.record("sso.role_mapping_add", f"Mapped group {value} to role {role.name} on {provider.display_name}",
                  category=CONFIG, target=provider, idp_slug=provider.slug,
-                 changes=audit.diff({}, role_mapping_values(row)))
+                 changes=audit.diff({}, role_mapping_values(row)),
+                 details=_directory_roles(provider))
     return row
 
 
+def _directory_roles(provider: IdentityProvider) -> dict:
+    """The directory's group members get the roles the lookup now gives at once (SAML users at their next sign-in)."""
+    moved = resync_provider(provider)
+    return {"directory_users_changed": len(moved)} if moved else {}
+
+
 def delete_role_mapping(provider: IdentityProvider, row: RoleMapping) -> None:
-    """Remove a group-to-role row (memberships it created are removed at the user's next sign-in)."""
-    audit.record("sso.role_mapping_delete", f"Removed group {row.value} → {row.role.name} on {provider.display_name}",
-                 category=CONFIG, target=provider, idp_slug=provider.slug,
-                 changes=audit.diff(role_mapping_values(row), {}))
+    """Remove a group-to-role row (memberships it gave through SAML are removed at the user's next sign-in, those
+    it gave through the directory's groups at once)."""
+    changes = audit.diff(role_mapping_values(row), {})
     provider.role_mappings.remove(row)
     db.session.flush()
+    audit.record("sso.role_mapping_delete", f"Removed group {row.value} → {row.role.name} on {provider.display_name}",
+                 category=CONFIG, target=provider, idp_slug=provider.slug, changes=changes,
+                 details=_directory_roles(provider))
 
 
 def apply_preset(provider: IdentityProvider, key: str) -> list[AttributeMapping]:

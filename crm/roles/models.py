@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from crm.auth.models import User
 
 MANUAL = "manual"
-SSO = "sso"
+SSO = "sso"  # the SAML sign-in manages it, from the assertion's groups
+DIRECTORY = "scim"  # the directory's groups give it (crm.identity_providers.directory_groups)
 
 
 class Role(KeepsNameKey, db.Model):
@@ -62,10 +63,11 @@ class RolePermission(db.Model):
 
 
 class RoleMembership(db.Model):
-    """A user in a role; `source` says whether an admin added it or SSO manages it."""
+    """A user in a role; `source` says whether an admin added it, the SAML sign-in manages it or the directory's
+    groups give it."""
 
     __tablename__ = "role_membership"
-    __table_args__ = (CheckConstraint("source IN ('manual', 'sso')", name="source"),)
+    __table_args__ = (CheckConstraint("source IN ('manual', 'sso', 'scim')", name="source"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     role_id: Mapped[int] = mapped_column(ForeignKey("role.id", ondelete="CASCADE"), primary_key=True, index=True)

@@ -16,23 +16,25 @@ from scim2_models.path.expressions import (
     ValuePath,
 )
 from scim2_models.path.visitor import FilterVisitor
-from sqlalchemy import ColumnElement, and_, false, func, literal, not_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, literal, not_, or_, true
 
 from crm.auth.models import User
 from crm.contacts.models import Account, Contact, Department
+from crm.identity_providers.directory_groups import DirectoryGroup, DirectoryGroupMember
 from crm.scim.errors import ScimError
 from crm.scim.resources import ENTERPRISE, USER
 from crm.scim.users import user_id_of
 from crm.search_keys import fold
 from crm.users.models import UserIdentity
 
-FOLD, LOWER, EXACT = "fold", "lower", "exact"
+FOLD, LOWER, EXACT, ID, MEMBER = "fold", "lower", "exact", "id", "member"
 # attribute path (lower case) -> (column, how values compare: FOLD through fold() against a key column (indexed),
-# LOWER case-insensitively, EXACT as they are: externalId is caseExact)
+# LOWER case-insensitively, EXACT as they are: externalId is caseExact; ID a resource id (eq and ne); MEMBER a
+# group's member id (eq))
 COLUMNS: dict[str, tuple[Any, str]] = {
     "username": (User.username_key, FOLD),
     "externalid": (UserIdentity.immutable_id, EXACT),
-    "id": (User.id, EXACT),
+    "id": (User.id, ID),
     "active": (User.active, EXACT),
     "displayname": (Contact.name_key, FOLD),
     "name.formatted": (Contact.name_key, FOLD),
@@ -46,18 +48,28 @@ COLUMNS: dict[str, tuple[Any, str]] = {
     f"{ENTERPRISE.lower()}:department": (Department.name_key, FOLD),
     f"{ENTERPRISE.lower()}:organization": (Account.name_key, FOLD),
 }
-# Inside emails[...]: the CRM keeps one email, of type work and primary.
+GROUP_COLUMNS: dict[str, tuple[Any, str]] = {
+    "displayname": (DirectoryGroup.display_key, FOLD),
+    "externalid": (DirectoryGroup.external_id, EXACT),
+    "id": (DirectoryGroup.id, ID),
+    "members": (DirectoryGroupMember.user_id, MEMBER),
+    "members.value": (DirectoryGroupMember.user_id, MEMBER),
+}
+# Inside emails[...]: the CRM keeps one email, of type work and primary. Inside members[...]: the user id.
 EMAIL_ENTRY = {"value": (Contact.email_key, FOLD), "type": (literal("work"), LOWER),
                "primary": (literal(True), EXACT)}
+MEMBER_ENTRY = {"value": (DirectoryGroupMember.user_id, MEMBER)}
+ENTRIES = {"emails": EMAIL_ENTRY, "members": MEMBER_ENTRY}
 
 
-def parse(text: str) -> ColumnElement[bool]:
-    """The SQL condition for a SCIM filter; ScimError 400 invalidFilter when it cannot be honoured."""
+def parse(text: str, columns: dict[str, tuple[Any, str]] = COLUMNS) -> ColumnElement[bool]:
+    """The SQL condition for a SCIM filter on users (or, with GROUP_COLUMNS, groups); ScimError 400 invalidFilter
+    when it cannot be honoured."""
     try:
         tree = ScimFilter(text).ast
     except (InvalidFilterException, ValueError) as error:
         raise ScimError(400, f"Invalid filter: {error}", "invalidFilter") from None
-    return _ToSql(COLUMNS).visit(tree)
+    return _ToSql(columns).visit(tree)
 
 
 def _key(attr_path) -> str:
@@ -82,7 +94,13 @@ class _ToSql(FilterVisitor[ColumnElement[bool]]):
     def visit_comparison(self, node: Comparison) -> ColumnElement[bool]:
         column, how = self._column(node.attr_path)
         value, op = node.value, node.op
-        if column is User.id:
+        if how == MEMBER:
+            if op != CompareOperator.eq:
+                raise ScimError(400, f"{node.attr_path} compares with eq only.", "invalidFilter")
+            number = user_id_of(value)
+            return false() if number is None else exists().where(
+                DirectoryGroupMember.group_id == DirectoryGroup.id, DirectoryGroupMember.user_id == number)
+        if how == ID:
             value = user_id_of(value)
             if value is None or op not in (CompareOperator.eq, CompareOperator.ne):
                 return false() if op != CompareOperator.ne else true()
@@ -101,8 +119,10 @@ class _ToSql(FilterVisitor[ColumnElement[bool]]):
 
     def visit_present(self, node: Present) -> ColumnElement[bool]:
         column, how = self._column(node.attr_path)
+        if how == MEMBER:
+            return exists().where(DirectoryGroupMember.group_id == DirectoryGroup.id)
         present = column.is_not(None)
-        return and_(present, column != "") if how != EXACT else present
+        return and_(present, column != "") if how not in (EXACT, ID) else present
 
     def visit_not(self, node: Not) -> ColumnElement[bool]:
         return not_(self.visit(node.expr))
@@ -112,9 +132,10 @@ class _ToSql(FilterVisitor[ColumnElement[bool]]):
         return and_(*terms) if node.op == LogicalOperator.and_ else or_(*terms)
 
     def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:
-        if _key(node.attr_path) != "emails":
+        entry = ENTRIES.get(_key(node.attr_path))
+        if entry is None or _key(node.attr_path) not in self.columns:
             raise ScimError(400, f"Cannot filter inside {node.attr_path}.", "invalidFilter")
-        return _ToSql(EMAIL_ENTRY).visit(node.val_filter)
+        return _ToSql(entry).visit(node.val_filter)
 
 
 def _like(value: str) -> str:

@@ -17,6 +17,7 @@ from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.models import Account, Contact, Department
 from crm.contacts.services import find_lookup
 from crm.extensions import db
+from crm.identity_providers.directory_groups import leave_groups
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.scim_tokens import ScimToken
 from crm.scim.errors import ScimError
@@ -124,6 +125,8 @@ def delete(provider: IdentityProvider, token: ScimToken, user: User) -> None:
     contact and the CRM's business records stay."""
     before = values_of(user)
     done = deactivate(user, SCIM_DELETED)
+    if roles := leave_groups(provider, user.id).get(user.id):
+        done["directory_roles_removed"] = roles["removed"]
     _audit(provider, token, user, "scim.user_delete", f"Deleted {user.username} (deprovisioned)", before, done, [])
 
 

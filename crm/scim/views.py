@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from crm.extensions import csrf, db
 from crm.identity_providers.scim_tokens import authenticate
-from crm.scim import discovery, filters, throttle, users
+from crm.scim import discovery, filters, groups, throttle, users
 from crm.scim.errors import ScimError, error_response, scim_response
 from crm.scim.resources import LIST, project, user_resource
 
@@ -146,13 +146,28 @@ def _int(value: Any, default: int, name: str) -> int:
         raise ScimError(400, f"{name} must be an integer.", "invalidValue") from None
 
 
-def _search(params: dict[str, Any]):
-    condition = filters.parse(params["filter"]) if params.get("filter") else None
+def _search(params: dict[str, Any], of_groups: bool = False):
+    columns = filters.GROUP_COLUMNS if of_groups else filters.COLUMNS
+    condition = filters.parse(params["filter"], columns) if params.get("filter") else None
     start = max(1, _int(params.get("startIndex"), 1, "startIndex"))
     count = min(max(0, _int(params.get("count"), discovery.MAX_RESULTS, "count")), discovery.MAX_RESULTS)
-    total, found = users.page(g.scim_provider, condition, start, count)
     attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
-    return _list([project(_resource(u), attributes, excluded) for u in found], start, total)
+    if of_groups:
+        total, found = groups.page(g.scim_provider, condition, start, count)
+        members = _wants_members(attributes, excluded)
+        resources = [project(groups.group_resource(group, base_url(), members), attributes, excluded)
+                     for group in found]
+    else:
+        total, found = users.page(g.scim_provider, condition, start, count)
+        resources = [project(_resource(u), attributes, excluded) for u in found]
+    return _list(resources, start, total)
+
+
+def _wants_members(attributes: str | None, excluded: str | None) -> bool:
+    """Whether a group's members are asked for (Entra lists groups with excludedAttributes=members)."""
+    def named(text: str | None) -> bool:
+        return any(p.strip().lower().rsplit(":", 1)[-1].split(".")[0] == "members" for p in (text or "").split(","))
+    return named(attributes) if attributes else not named(excluded)
 
 
 def _names(value: Any) -> str | None:
@@ -166,13 +181,48 @@ def list_users():
 
 
 @bp.post("/Users/.search")
-@bp.post("/.search")
 def search():
     """The same search, its parameters in a SearchRequest body."""
+    return _search(_search_request())
+
+
+def _search_request() -> dict[str, Any]:
     body = _body()
     if not isinstance(body, dict):
         raise ScimError(400, "A SearchRequest is a JSON object.", "invalidSyntax")
-    return _search(body)
+    return body
+
+
+@bp.post("/.search")
+def search_everything():
+    """A SearchRequest across users and groups (RFC 7644 §3.4.3): users first, then groups, one page of both. A
+    filter naming an attribute only one of them has finds nothing of the other; one neither has is a 400."""
+    params = _search_request()
+    start = max(1, _int(params.get("startIndex"), 1, "startIndex"))
+    count = min(max(0, _int(params.get("count"), discovery.MAX_RESULTS, "count")), discovery.MAX_RESULTS)
+    conditions = {}
+    for of_groups, columns in ((False, filters.COLUMNS), (True, filters.GROUP_COLUMNS)):
+        try:
+            conditions[of_groups] = filters.parse(params["filter"], columns) if params.get("filter") else None
+        except ScimError:
+            if of_groups and not conditions:  # neither users nor groups have the attribute
+                raise
+    answers = []
+    skip, left = start - 1, count
+    total = 0
+    for of_groups, condition in conditions.items():
+        owner = groups if of_groups else users
+        matching, _none = owner.page(g.scim_provider, condition, 1, 0)
+        total += matching
+        if left and skip < matching:
+            _all, found = owner.page(g.scim_provider, condition, skip + 1, left)
+            answers += [(of_groups, item) for item in found]
+            left -= len(found)
+        skip = max(0, skip - matching)
+    attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
+    members = _wants_members(attributes, excluded)
+    return _list([project(groups.group_resource(item, base_url(), members) if of_groups else _resource(item),
+                          attributes, excluded) for of_groups, item in answers], start, total)
 
 
 def _resource(user) -> dict:
@@ -242,6 +292,66 @@ def _changed(change, user_id: str, body: Any):
     return user
 
 
+@bp.get("/Groups")
+def list_groups():
+    """Groups of this provider, filtered and paged."""
+    return _search(request.args.to_dict(), of_groups=True)
+
+
+@bp.post("/Groups/.search")
+def search_groups():
+    """The same search, its parameters in a SearchRequest body."""
+    return _search(_search_request(), of_groups=True)
+
+
+def _group_answer(group, status: int = 200):
+    attributes, excluded = request.args.get("attributes"), request.args.get("excludedAttributes")
+    resource = project(groups.group_resource(group, base_url(), _wants_members(attributes, excluded)),
+                       attributes, excluded)
+    return scim_response(resource, status, {"Location": resource["meta"]["location"],
+                                            "ETag": resource["meta"]["version"]})
+
+
+@bp.post("/Groups")
+def create_group():
+    """Create a group of the directory, with its members."""
+    body = _body()
+    return _group_answer(_write(lambda: groups.create(g.scim_provider, g.scim_token, body)), 201)
+
+
+@bp.get("/Groups/<group_id>")
+def get_group(group_id: str):
+    """One group of this provider."""
+    return _group_answer(groups.find(g.scim_provider, group_id))
+
+
+@bp.put("/Groups/<group_id>")
+def replace_group(group_id: str):
+    """Replace a group's name and members."""
+    body = _body()
+    return _group_answer(_write(lambda: _group_changed(groups.replace, group_id, body)))
+
+
+@bp.patch("/Groups/<group_id>")
+def patch_group(group_id: str):
+    """Change a group's name or members with a PatchOp."""
+    body = _body()
+    return _group_answer(_write(lambda: _group_changed(groups.patch, group_id, body)))
+
+
+@bp.delete("/Groups/<group_id>")
+def delete_group(group_id: str):
+    """Delete a group; the roles it gave go with it."""
+    _write(lambda: groups.delete(g.scim_provider, g.scim_token, groups.find(g.scim_provider, group_id)))
+    return "", 204
+
+
+def _group_changed(change, group_id: str, body: Any):
+    group = groups.find(g.scim_provider, group_id)
+    change(g.scim_provider, g.scim_token, group, body)
+    return group
+
+
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def unknown(_rest: str):
     """Anything else under /scim/v2 (after the token check): a known endpoint asked with another method is a 405."""
@@ -250,4 +360,4 @@ def unknown(_rest: str):
     raise ScimError(404, f"No SCIM endpoint {request.path}.")
 
 
-KNOWN = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", ".search"}
+KNOWN = {"ServiceProviderConfig", "ResourceTypes", "Schemas", "Users", "Groups", ".search"}

@@ -46,16 +46,20 @@ def test_two_tokens_are_valid_at_once_and_a_third_revokes_the_oldest(directory, 
     assert directory.get("/Users").status_code == 401 and directory.get("/Users", token=second).status_code == 200
 
 
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
 def test_discovery_publishes_only_what_is_stored(directory):
     config = directory.get("/ServiceProviderConfig").get_json()
     assert config["patch"]["supported"] and config["filter"]["supported"] and not config["bulk"]["supported"]
     schemas = {s["id"]: s for s in directory.get("/Schemas").get_json()["Resources"]}
-    assert set(schemas) == {USER, ENTERPRISE}
+    assert set(schemas) == {USER, ENTERPRISE, GROUP}
     assert {a["name"] for a in schemas[USER]["attributes"]} == {
         "userName", "name", "displayName", "title", "active", "emails", "phoneNumbers"}
     assert {a["name"] for a in schemas[ENTERPRISE]["attributes"]} == {"organization"}
     types = directory.get("/ResourceTypes").get_json()["Resources"]
-    assert [t["id"] for t in types] == ["User"]
+    assert [t["id"] for t in types] == ["User", "Group"]
+    assert {a["name"] for a in schemas[GROUP]["attributes"]} == {"displayName", "members"}
     assert directory.get(f"/Schemas/{USER}").get_json()["name"] == "User"
 
 
