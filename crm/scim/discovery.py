@@ -64,7 +64,10 @@ def schemas(base: str) -> list[dict[str, Any]]:
             _attr("displayName", required=True), _attr("title"), _attr("active", kind="boolean", required=True),
             _typed("emails", ["work"]), _typed("phoneNumbers", ["work", "mobile"])]
     # department is accepted and given back, but it must name an existing Department: not published as writable
-    enterprise = [_attr("organization")]
+    manager = [_attr("value", case_exact=True),
+               {**_attr("$ref", kind="reference"), "referenceTypes": ["User"]}]
+    enterprise = [_attr("organization"), _attr("employeeNumber", case_exact=True),
+                  _attr("manager", kind="complex", sub=manager)]
     member = [_attr("value", mutability="immutable"), _attr("display"),  # display: as the directory sent it
               {**_attr("$ref", kind="reference", mutability="immutable"), "referenceTypes": ["User"]},
               {**_attr("type", mutability="immutable"), "canonicalValues": ["User"]}]

@@ -47,6 +47,9 @@ COLUMNS: dict[str, tuple[Any, str]] = {
     "phonenumbers.value": (Contact.phone, LOWER),
     f"{ENTERPRISE.lower()}:department": (Department.name_key, FOLD),
     f"{ENTERPRISE.lower()}:organization": (Account.name_key, FOLD),
+    f"{ENTERPRISE.lower()}:employeenumber": (UserIdentity.employee_number, EXACT),
+    f"{ENTERPRISE.lower()}:manager.value": (UserIdentity.manager, EXACT),
+    f"{ENTERPRISE.lower()}:manager": (UserIdentity.manager, EXACT),
 }
 GROUP_COLUMNS: dict[str, tuple[Any, str]] = {
     "displayname": (DirectoryGroup.display_key, FOLD),

@@ -19,20 +19,24 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 CONTACT_KEYS = ("given_name", "surname", "full_name", "email", "phone", "mobile_phone", "job_title", "department",
                 "account")
+IDENTITY_KEYS = ("employee_number", "manager")  # kept on the identity link, as the directory sent them
 
 # A path (lower case, URN prefix included for the enterprise extension) -> the CRM value it is.
 SIMPLE_PATHS = {
     "username": "userName", "externalid": "externalId", "active": "active", "displayname": "full_name",
     "title": "job_title", "name.givenname": "given_name", "name.familyname": "surname", "name.formatted": "full_name",
     "emails.value": "email", f"{ENTERPRISE.lower()}:department": "department",
-    f"{ENTERPRISE.lower()}:organization": "account",
+    f"{ENTERPRISE.lower()}:organization": "account", f"{ENTERPRISE.lower()}:employeenumber": "employee_number",
+    f"{ENTERPRISE.lower()}:manager": "manager", f"{ENTERPRISE.lower()}:manager.value": "manager",
 }
 TYPED = {("emails", "work"): "email", ("phonenumbers", "work"): "phone", ("phonenumbers", "mobile"): "mobile_phone"}
 _VALUE_PATH = re.compile(r'^(emails|phonenumbers)\[\s*type\s+eq\s+"([a-z]+)"\s*\](?:\.value)?$', re.IGNORECASE)
 
 
-def user_resource(user, external_id: str | None, location: str) -> dict[str, Any]:
-    """The user as a SCIM User resource (core schema and the enterprise extension)."""
+def user_resource(user, identity, location: str) -> dict[str, Any]:
+    """The user as a SCIM User resource (core schema and the enterprise extension); `identity` their link to the
+    provider (None: none yet)."""
+    external_id = identity.immutable_id if identity is not None else None
     c = user.contact
     get = (lambda key: getattr(c, key, None)) if c is not None else (lambda key: None)
     body: dict[str, Any] = {"schemas": [USER, ENTERPRISE], "id": str(user.id), "userName": user.username,
@@ -54,7 +58,13 @@ def user_resource(user, external_id: str | None, location: str) -> dict[str, Any
     if phones:
         body["phoneNumbers"] = phones
     # department names an existing Department (an unknown one is left out): given back, not published in /Schemas
-    enterprise = {k: str(v) for k, v in (("department", get("department")), ("organization", get("account"))) if v}
+    enterprise: dict[str, Any] = {k: str(v) for k, v in (("department", get("department")),
+                                                          ("organization", get("account"))) if v}
+    if identity is not None and identity.employee_number:
+        enterprise["employeeNumber"] = identity.employee_number
+    if identity is not None and identity.manager:
+        enterprise["manager"] = {"value": identity.manager,
+                                 "$ref": f"{location.rsplit('/Users/', 1)[0]}/Users/{identity.manager}"}
     if enterprise:
         body[ENTERPRISE] = enterprise
     version = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -73,7 +83,7 @@ def values_of_resource(body: Any) -> tuple[dict[str, Any], list[str]]:
     `active`, which Okta leaves out of a PUT), and the attributes ignored."""
     if not isinstance(body, dict):
         raise ScimError(400, "The request body must be a JSON object.", "invalidSyntax")
-    values: dict[str, Any] = {key: None for key in ("externalId", *CONTACT_KEYS)}
+    values: dict[str, Any] = {key: None for key in ("externalId", *CONTACT_KEYS, *IDENTITY_KEYS)}
     ignored: list[str] = []
     for key, value in body.items():
         if key.lower() in ("schemas", "id", "meta"):
@@ -100,7 +110,7 @@ def set_path(values: dict[str, Any], path: str, value: Any, ignored: list[str]) 
     elif lowered in ("name", ENTERPRISE.lower()):
         if value is None:
             value = {"givenName": None, "familyName": None, "formatted": None} if lowered == "name" else \
-                {"department": None, "organization": None}
+                {"department": None, "organization": None, "employeeNumber": None, "manager": None}
         if not isinstance(value, dict):
             raise ScimError(400, f"{path} takes an object.", "invalidValue")
         prefix = "name." if lowered == "name" else ENTERPRISE + ":"
@@ -139,8 +149,8 @@ def _scalar(key: str, value: Any) -> Any:
         return value
     if value is None or value == "":
         return None
-    if isinstance(value, dict) and key in ("department", "account"):
-        value = value.get("value") or value.get("displayName")
+    if isinstance(value, dict) and key in ("department", "account", "manager"):  # Entra: manager as a bare string
+        value = value.get("value") or (value.get("displayName") if key != "manager" else None)
     if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise ScimError(400, f"{key} takes a string.", "invalidValue")
     return str(value).strip() or None

@@ -14,20 +14,21 @@ from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
-from crm.contacts.models import Account, Contact, Department
+from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.contacts.services import find_lookup
 from crm.extensions import db
 from crm.identity_providers.directory_groups import leave_groups
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.scim_tokens import ScimToken
 from crm.scim.errors import ScimError
-from crm.scim.resources import CONTACT_KEYS, apply_patch, values_of_resource
+from crm.scim.resources import CONTACT_KEYS, IDENTITY_KEYS, apply_patch, values_of_resource
 from crm.search_keys import fold
 from crm.timeutil import utcnow
 from crm.users.lifecycle import SCIM, SCIM_DELETED, deactivate, grant_by_policy, reactivate
 from crm.users.models import UserIdentity
 
 MAX_USERNAME = 250
+FORMER_EMPLOYEE, EMPLOYEE = "Former employee", "Employee"  # contact types: a deleted user's contact is kept
 
 
 def visible(provider_id: int) -> Select:
@@ -76,6 +77,8 @@ def values_of(user: User) -> dict[str, Any]:
     for key in CONTACT_KEYS:
         value = getattr(c, key, None) if c is not None else None
         values[key] = str(value) if value is not None and key in ("department", "account") else value
+    for key in IDENTITY_KEYS:
+        values[key] = getattr(user.identity, key, None) if user.identity else None
     return values
 
 
@@ -86,6 +89,9 @@ def create(provider: IdentityProvider, token: ScimToken, body: Any) -> tuple[Use
     values.setdefault("active", True)
     deleted = _deleted_match(provider, values)
     if deleted is not None:
+        if deleted.contact is not None and deleted.contact.type is not None \
+                and deleted.contact.type.name_key == fold(FORMER_EMPLOYEE):
+            _set_type(deleted.contact, EMPLOYEE)
         _write(provider, token, deleted, values, ignored, "scim.user_restore", f"Restored {deleted.username}")
         return deleted, False
     username = values["userName"].strip()
@@ -127,6 +133,8 @@ def delete(provider: IdentityProvider, token: ScimToken, user: User) -> None:
     done = deactivate(user, SCIM_DELETED)
     if roles := leave_groups(provider, user.id).get(user.id):
         done["directory_roles_removed"] = roles["removed"]
+    if user.contact is not None:
+        done["contact_type"] = _set_type(user.contact, FORMER_EMPLOYEE)
     _audit(provider, token, user, "scim.user_delete", f"Deleted {user.username} (deprovisioned)", before, done, [])
 
 
@@ -135,6 +143,7 @@ def _write(provider: IdentityProvider, token: ScimToken, user: User, values: dic
     before = {} if new else values_of(user)
     _set_username(user, values.get("userName"))
     user.identity.immutable_id = values.get("externalId") or None
+    _set_directory_facts(user, values)
     notes = _set_contact(user, values)
     db.session.flush()
     done: dict[str, Any] = {"notes": notes} if notes else {}
@@ -160,6 +169,25 @@ def _set_username(user: User, username: Any) -> None:
             raise ScimError(409, f"A user named {username} already exists.", "uniqueness")
     user.username = username
     user.identity.name_id = username
+
+
+def _set_type(contact: Contact, name: str) -> dict[str, str | None]:
+    """Mark the contact (its business records stay) with this contact type, made when the CRM has none yet."""
+    before = contact.type.name if contact.type is not None else None
+    kind = find_lookup("type", name)
+    if kind is None:
+        kind = ContactType(name=name, description="Set by the directory (SCIM) when it deletes or restores a user")
+        db.session.add(kind)
+    contact.type = kind
+    return {"before": before, "after": kind.name}
+
+
+def _set_directory_facts(user: User, values: dict[str, Any]) -> None:
+    """employeeNumber and manager (the manager's SCIM id), as sent."""
+    for key, limit in (("employee_number", 100), ("manager", 250)):
+        if values.get(key) and len(values[key]) > limit:
+            raise ScimError(400, f"{key} is longer than {limit} characters.", "invalidValue")
+        setattr(user.identity, key, values.get(key))
 
 
 def _set_contact(user: User, values: dict[str, Any]) -> list[str]:

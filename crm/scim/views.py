@@ -226,8 +226,7 @@ def search_everything():
 
 
 def _resource(user) -> dict:
-    return user_resource(user, user.identity.immutable_id if user.identity else None,
-                         f"{base_url()}/Users/{user.id}")
+    return user_resource(user, user.identity, f"{base_url()}/Users/{user.id}")
 
 
 def _answer(user, status: int = 200):

@@ -34,6 +34,10 @@ class UserIdentity(db.Model):
     name_id: Mapped[str] = mapped_column(String(250))
     name_id_key: Mapped[str] = mapped_column(key_type(250))
     immutable_id: Mapped[str | None] = mapped_column(String(250))
+    # The directory's facts about the person (SCIM's enterprise employeeNumber, and manager: the manager's SCIM id),
+    # as it sent them; the manager may be pushed after the person, so it is kept as sent, not as a foreign key
+    employee_number: Mapped[str | None] = mapped_column(String(100))
+    manager: Mapped[str | None] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="identity")

@@ -19,6 +19,7 @@ from crm.roles.services import active_admins
 from crm.search_keys import fold, prefix_range
 from crm.users.lifecycle import ADMIN as ADMIN_REASON
 from crm.users.lifecycle import deactivate, reactivate
+from crm.users.models import UserIdentity
 
 
 class UserError(ValueError):
@@ -97,6 +98,8 @@ def user_json(user: User) -> dict[str, Any]:
         "source": user.source or ("jit" if getattr(user, "identity", None) is not None else "manual"),
         "external_id": user.identity.immutable_id if getattr(user, "identity", None) is not None else None,
         "inactive_reason": user.inactive_reason,
+        "employee_number": user.identity.employee_number if getattr(user, "identity", None) is not None else None,
+        "manager": _manager_name(user),
         # active, through a provider, and no seat was free for them (an admin grants one, or one is released)
         "waiting_for_seat": bool(user.active and getattr(user, "identity", None) is not None and not user.seats),
         "contact": contact,
@@ -104,6 +107,20 @@ def user_json(user: User) -> dict[str, Any]:
         "roles": sorted(({"name": m.role.name, "source": m.source} for m in user.memberships),
                         key=lambda r: fold(r["name"])),
     }
+
+
+def manager_of(user: User) -> User | None:
+    """The user the directory names as this user's manager (its SCIM id), when it is a user of the same provider."""
+    identity = getattr(user, "identity", None)
+    if identity is None or not identity.manager or not identity.manager.isdigit() or len(identity.manager) > 9:
+        return None
+    return db.session.scalar(select(User).join(UserIdentity, UserIdentity.user_id == User.id)
+                             .where(User.id == int(identity.manager), UserIdentity.provider_id == identity.provider_id))
+
+
+def _manager_name(user: User) -> str | None:
+    manager = manager_of(user)
+    return manager.username if manager is not None else (user.identity.manager if user.identity else None)
 
 
 def identity_json(user: User) -> dict[str, Any] | None:
@@ -116,8 +133,6 @@ def identity_json(user: User) -> dict[str, Any] | None:
 
 def link_identity(user: User, provider, name_id: str) -> None:
     """Bind the user to (provider, NameID), replacing an old binding; refused when that NameID is someone else's."""
-    from crm.users.models import UserIdentity
-
     name_id = (name_id or "").strip()
     if not name_id or len(name_id) > 250:
         raise UserError("Enter the NameID the identity provider sends for this user (at most 250 characters).")

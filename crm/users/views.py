@@ -47,6 +47,7 @@ def detail(user_id: int):
 
     return render_template(
         "users/detail.html", user=user, providers=all_providers(), sessions=services.sessions_of(user),
+        manager=services.manager_of(user),
         other_roles=[r for r in roles.all_roles() if r.id not in held_roles],
         other_packages=[p for p in licensing.all_packages() if p.id not in held_packages],
     )

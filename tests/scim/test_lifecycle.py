@@ -111,10 +111,14 @@ def test_delete_deprovisions_hides_and_a_later_post_brings_back_the_same_user(vi
     assert directory.get(f"/Users/{user_id}").status_code == 404
     assert visitor.signed_in_as() is None and not _nina()["active"] and _nina()["licenses"] == []
     assert _nina()["contact"]["full_name"] == "Nina Novak"  # the CRM's records stay
+    assert _nina()["contact"]["type"] == "Former employee"  # marked so
+    deleted = db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "scim.user_delete")).one()
+    assert deleted.details["contact_type"]["after"] == "Former employee"
     assert visitor.sign_in(attributes=nina()).status_code == 403
     again = directory.post("/Users", user_body(NINA, "ext-nina"))
     assert again.status_code == 201 and again.get_json()["id"] == user_id and again.get_json()["active"]
     assert _nina()["licenses"] == ["Sales Creatio", "Service Creatio"] and len(_users()) == 1
+    assert _nina()["contact"]["type"] == "Employee"
 
 
 def test_with_users_from_scim_a_sign_in_creates_nobody_and_overwrites_nothing(visitor, directory, scim_provider):

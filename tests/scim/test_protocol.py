@@ -56,7 +56,7 @@ def test_discovery_publishes_only_what_is_stored(directory):
     assert set(schemas) == {USER, ENTERPRISE, GROUP}
     assert {a["name"] for a in schemas[USER]["attributes"]} == {
         "userName", "name", "displayName", "title", "active", "emails", "phoneNumbers"}
-    assert {a["name"] for a in schemas[ENTERPRISE]["attributes"]} == {"organization"}
+    assert {a["name"] for a in schemas[ENTERPRISE]["attributes"]} == {"organization", "employeeNumber", "manager"}
     types = directory.get("/ResourceTypes").get_json()["Resources"]
     assert [t["id"] for t in types] == ["User", "Group"]
     assert {a["name"] for a in schemas[GROUP]["attributes"]} == {"displayName", "members"}
@@ -161,3 +161,41 @@ def test_a_token_over_its_rate_limit_gets_429_with_retry_after(directory, app, s
     held = directory.get("/Users")
     assert held.status_code == 429 and held.mimetype == SCIM_JSON and int(held.headers["Retry-After"]) >= 1
     assert directory.get("/Users", token=other).status_code == 200  # per token
+
+
+def test_employee_number_and_manager_are_kept_as_sent_in_every_dialect(directory):
+    boss = directory.post("/Users", user_body("boss@example.com")).get_json()["id"]
+    body = user_body("nina@example.com")
+    body[ENTERPRISE] |= {"employeeNumber": "E-0042", "manager": {"value": boss}}
+    created = directory.post("/Users", body).get_json()
+    assert created[ENTERPRISE]["employeeNumber"] == "E-0042"
+    assert created[ENTERPRISE]["manager"] == {"value": boss, "$ref": f"http://localhost/scim/v2/Users/{boss}"}
+    path = f"/Users/{created['id']}"
+
+    # Entra: the manager as a bare string on a URN path; then removed
+    other = directory.post("/Users", user_body("other@example.com")).get_json()["id"]
+    directory.patch(path, [{"op": "Add", "path": f"{ENTERPRISE}:manager", "value": other}])
+    assert directory.get(path).get_json()[ENTERPRISE]["manager"]["value"] == other
+    found = directory.get("/Users", query_string={"filter": f'{ENTERPRISE}:manager.value eq "{other}"'}).get_json()
+    assert [r["id"] for r in found["Resources"]] == [created["id"]]
+    found = directory.get("/Users", query_string={"filter": f'{ENTERPRISE}:employeeNumber eq "E-0042"'}).get_json()
+    assert found["totalResults"] == 1
+    directory.patch(path, [{"op": "remove", "path": f"{ENTERPRISE}:manager"}])
+    assert "manager" not in directory.get(path).get_json()[ENTERPRISE]
+
+    # Entra's newer flag-style path-less replace with URN keys
+    directory.patch(path, [{"op": "replace", "value": {f"{ENTERPRISE}:employeeNumber": "E-0043"}}])
+    assert directory.get(path).get_json()[ENTERPRISE]["employeeNumber"] == "E-0043"
+    too_long = directory.patch(path, [{"op": "replace", "path": f"{ENTERPRISE}:employeeNumber", "value": "9" * 101}])
+    assert too_long.status_code == 400 and directory.get(path).get_json()[ENTERPRISE]["employeeNumber"] == "E-0043"
+
+
+def test_the_user_page_and_users_show_name_the_manager(directory, admin_client, runner):
+    boss = directory.post("/Users", user_body("boss@example.com")).get_json()["id"]
+    body = user_body("nina@example.com")
+    body[ENTERPRISE] |= {"employeeNumber": "E-0042", "manager": boss}
+    nina_id = directory.post("/Users", body).get_json()["id"]
+    page = admin_client.get(f"/users/{nina_id}").get_data(as_text=True)
+    assert "E-0042" in page and f'href="/users/{boss}"' in page
+    shown = runner.invoke(args=["users", "show", "nina@example.com", "--json"])
+    assert '"manager": "boss@example.com"' in shown.output and '"employee_number": "E-0042"' in shown.output

@@ -1,5 +1,5 @@
 """SCIM Groups: a provider's directory groups and their members; role memberships the directory's groups give
-(source "scim")
+(source "scim"); the enterprise user's employeeNumber and manager on the identity link
 
 Revision ID: 0014
 Revises: 0013
@@ -56,9 +56,14 @@ def upgrade():
     )
     op.create_index(op.f('ix_directory_group_member_user_id'), 'directory_group_member', ['user_id'])
     _sources(NEW_SOURCES)
+    # In place, never a batch copy (user_identity's rows are what every sign-in resolves people by).
+    op.add_column('user_identity', sa.Column('employee_number', sa.String(length=100), nullable=True))
+    op.add_column('user_identity', sa.Column('manager', sa.String(length=250), nullable=True))
 
 
 def downgrade():
+    op.execute('ALTER TABLE user_identity DROP COLUMN manager')
+    op.execute('ALTER TABLE user_identity DROP COLUMN employee_number')
     # The directory's roles go with its groups: without them nothing would ever remove those memberships.
     op.execute("DELETE FROM role_membership WHERE source = 'scim'")
     _sources(OLD_SOURCES)
