@@ -127,3 +127,12 @@ def prune_events(conn: Connection, older_than: timedelta, **match: str) -> int:
     old = (select(_EVENTS.c.id).where(*(_EVENTS.c[k] == v for k, v in match.items()), _EVENTS.c.occurred_at < cutoff)
            .order_by(_EVENTS.c.occurred_at).limit(PRUNE_BATCH))
     return conn.execute(delete(_EVENTS).where(_EVENTS.c.id.in_(old.scalar_subquery()))).rowcount
+
+
+def latest(idp_slug: str, category: str, action_prefix: str, limit: int = 10) -> list[AuditEvent]:
+    """A provider's latest events of a category whose action starts with the prefix (e.g. what its directory sent
+    lately), newest first; walks the idp_slug index newest first and stops after `limit` matches."""
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.idp_slug == idp_slug, AuditEvent.category == category,
+                                 AuditEvent.action.startswith(action_prefix))
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)))

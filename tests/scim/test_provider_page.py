@@ -46,3 +46,15 @@ def test_only_administrators_reach_the_scim_settings(client, app):
     token = csrf_token(client, "/contacts")
     response = client.post("/designer/sso/okta/scim/tokens", data={"csrf_token": token})
     assert response.status_code == 403
+
+
+def test_the_provider_page_shows_what_came_in_lately(admin_client, directory):
+    assert "Nothing yet." in _text(admin_client.get("/designer/sso/entra"))
+    user_id = directory.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                        "userName": "nina@example.com"}).get_json()["id"]
+    directory.post("/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "all-staff",
+                               "members": [{"value": user_id}, {"value": "424242"}]})
+    page = _text(admin_client.get("/designer/sso/entra"))
+    lately = page[page.index("Lately from the directory"):]
+    assert lately.index("Created group all-staff") < lately.index("Created nina@example.com")  # newest first
+    assert "1 skipped" in lately and "idp_slug=entra" in lately

@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from htmx_flask import make_response as htmx_response
 
+from crm.audit import services as audit
+from crm.audit.models import PROVISIONING
 from crm.auth.access import admin_required
 from crm.designer.sso_config.forms import (
     AttributeMappingForm,
@@ -106,6 +108,7 @@ def _page(provider: IdentityProvider, **forms):
         "attempts": recent_attempts(provider.id),
         "update_on": mappings.UPDATE_ON,
         "scim_tokens": scim_tokens.all_tokens(provider), "scim_url": scim_url(), "users_from": USERS_FROM_LABELS,
+        "scim_lately": audit.latest(provider.slug, PROVISIONING, "scim.") if provider.scim_enabled else [],
     }
     return render_template("designer/sso/provider.html", **context)
 
