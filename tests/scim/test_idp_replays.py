@@ -106,3 +106,66 @@ def test_entra_provisioning_cycle(directory):
     assert directory.delete(f"/Users/{user_id}").status_code == 204
     assert directory.get(f"/Users/{user_id}").status_code == 404
     assert _crm("Test_User_dfeef4c5@contoso.com")["contact"]["full_name"] == "Eve Entra-Smith"  # records stay
+
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def _roles(username: str) -> dict[str, str]:
+    return {r["name"]: r["source"] for r in _crm(username)["roles"]}
+
+
+def test_okta_group_push(directory):
+    """Okta's Group Push: a displayName lookup, create with members, rename by a path-less replace, members added
+    and removed by PATCH, `replace members []`, delete."""
+    ids = [directory.post("/Users", {"schemas": [USER], "userName": f"{n}@atko.com", "active": True}).get_json()["id"]
+           for n in ("amy", "bob")]
+    assert directory.get("/Groups", query_string={"filter": 'displayName eq "All-Staff"'}).get_json()[
+        "totalResults"] == 0
+    created = directory.post("/Groups", {"schemas": [GROUP], "displayName": "All-Staff",
+                                         "members": [{"value": ids[0], "display": "amy@atko.com"}]})
+    assert created.status_code == 201
+    group = created.get_json()
+    assert group["members"] == [{"value": ids[0], "display": "amy@atko.com", "type": "User",
+                                 "$ref": f"http://localhost/scim/v2/Users/{ids[0]}"}]
+    assert _roles("amy@atko.com") == {"All employees": "scim"} and _roles("bob@atko.com") == {}
+    path = f"/Groups/{group['id']}"
+    renamed = directory.patch(path, [{"op": "replace", "value": {"id": group["id"], "displayName": "Staff"}}])
+    assert renamed.get_json()["displayName"] == "Staff" and _roles("amy@atko.com") == {}  # no longer mapped
+    directory.patch(path, [{"op": "replace", "value": {"id": group["id"], "displayName": "all-staff"}}])
+    directory.patch(path, [{"op": "add", "path": "members", "value": [{"value": ids[1], "display": "bob@atko.com"}]},
+                           {"op": "remove", "path": f'members[value eq "{ids[0]}"]'}])
+    assert _roles("amy@atko.com") == {} and _roles("bob@atko.com") == {"All employees": "scim"}
+    directory.patch(path, [{"op": "replace", "path": "members", "value": []}])
+    assert _roles("bob@atko.com") == {}
+    assert directory.delete(path).status_code == 204 and directory.get(path).status_code == 404
+
+
+def test_entra_group_provisioning(directory):
+    """Entra ID: a group lookup by displayName without members, create with the Microsoft schema URN, member
+    additions and a removal as value lists with capitalised ops, a membership check by filter, delete."""
+    ids = [directory.post("/Users", {"schemas": [USER], "userName": f"{n}@contoso.com", "active": True,
+                                     "externalId": n}).get_json()["id"] for n in ("ann", "ben")]
+    lookup = directory.get("/Groups", query_string={"excludedAttributes": "members",
+                                                     "filter": 'displayName eq "Sales"'})
+    assert lookup.get_json()["totalResults"] == 0
+    created = directory.post("/Groups", {
+        "schemas": [GROUP, "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+        "externalId": "6f2c9a1e-3b1d-4c1f-9f41-0c7b1a2d3e4f", "displayName": "Sales", "members": []})
+    assert created.status_code == 201
+    path = f"/Groups/{created.get_json()['id']}"
+    added = directory.patch(path, [{"op": "Add", "path": "members", "value": [{"value": ids[0]}, {"value": ids[1]}]}])
+    assert added.status_code == 200
+    assert _roles("ann@contoso.com") == {"Sales": "scim"} and _roles("ben@contoso.com") == {"Sales": "scim"}
+    check = directory.get("/Groups", query_string={
+        "excludedAttributes": "members", "filter": f'id eq "{created.get_json()["id"]}" and members eq "{ids[1]}"'})
+    assert check.get_json()["totalResults"] == 1 and "members" not in check.get_json()["Resources"][0]
+    directory.patch(path, [{"op": "Remove", "path": "members", "value": [{"value": ids[1]}]}])
+    assert _roles("ben@contoso.com") == {} and _roles("ann@contoso.com") == {"Sales": "scim"}
+    directory.patch(path, [{"op": "Replace", "path": "displayName", "value": "Sales (EMEA)"}])
+    assert _roles("ann@contoso.com") == {"Sales": "scim"}  # mapped by its object id, whatever its name
+    assert directory.delete(path).status_code == 204 and _roles("ann@contoso.com") == {}
+    events = [e.action for e in db.session.scalars(db.select(AuditEvent).where(AuditEvent.action.like("scim.group%"))
+                                                   .order_by(AuditEvent.id))]
+    assert events == ["scim.group_create", "scim.group_patch", "scim.group_patch", "scim.group_patch",
+                      "scim.group_delete"]
