@@ -20,6 +20,7 @@ from crm.extensions import db
 from crm.identity_providers.directory_groups import leave_groups
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.scim_tokens import ScimToken
+from crm.provisioning.resolver import resolve
 from crm.scim.errors import ScimError
 from crm.scim.resources import CONTACT_KEYS, IDENTITY_KEYS, apply_patch, values_of_resource
 from crm.search_keys import fold
@@ -83,34 +84,35 @@ def values_of(user: User) -> dict[str, Any]:
 
 
 def create(provider: IdentityProvider, token: ScimToken, body: Any) -> tuple[User, bool]:
-    """POST /Users: a new user (or a user this directory deleted, brought back: same externalId or userName); 409
-    when the userName is taken. Returns the user and whether it is new."""
+    """POST /Users: the person is looked up by the same resolver as a SAML sign-in (externalId as the immutable id,
+    then userName as the NameID, then a local user of that name that may be linked). Someone new is created; a user
+    this directory deleted is brought back; a local user safe to link (no password, no administrator role) is
+    adopted, as their first SAML sign-in would; anyone else is a 409. Returns the user and whether it is new."""
     values, ignored = values_of_resource(body)
     values.setdefault("active", True)
-    deleted = _deleted_match(provider, values)
-    if deleted is not None:
-        if deleted.contact is not None and deleted.contact.type is not None \
-                and deleted.contact.type.name_key == fold(FORMER_EMPLOYEE):
-            _set_type(deleted.contact, EMPLOYEE)
-        _write(provider, token, deleted, values, ignored, "scim.user_restore", f"Restored {deleted.username}")
-        return deleted, False
     username = values["userName"].strip()
-    if db.session.scalar(select(User.id).where(User.username_key == fold(username))) is not None:
-        raise ScimError(409, f"A user named {username} already exists.", "uniqueness")
-    user = User(username=username, user_type=provider.new_user_type, active=True, source="scim", created_at=utcnow())
-    user.identity = UserIdentity(provider_id=provider.id, name_id=username)
-    db.session.add(user)
-    _write(provider, token, user, values, ignored, "scim.user_create", f"Created {username}", new=True)
-    return user, True
-
-
-def _deleted_match(provider: IdentityProvider, values: dict[str, Any]) -> User | None:
-    keys = [UserIdentity.name_id_key == fold(values["userName"])]
-    if values.get("externalId"):
-        keys.append(UserIdentity.immutable_id == values["externalId"])
-    return db.session.scalar(select(User).join(UserIdentity, UserIdentity.user_id == User.id)
-                             .where(UserIdentity.provider_id == provider.id, User.inactive_reason == SCIM_DELETED,
-                                    or_(*keys)).limit(1))
+    found = resolve(db.session.connection(), provider.id, provider.slug, username, values.get("externalId") or None)
+    if found.refusal is not None:
+        raise ScimError(409, f"{username} cannot be provisioned here: {found.refusal.reason}.", "uniqueness")
+    if found.state is None:
+        user = User(username=username, user_type=provider.new_user_type, active=True, source="scim",
+                    created_at=utcnow())
+        user.identity = UserIdentity(provider_id=provider.id, name_id=username)
+        db.session.add(user)
+        _write(provider, token, user, values, ignored, "scim.user_create", f"Created {username}", new=True)
+        return user, True
+    user = db.session.get(User, found.state.user_id)
+    if not found.state.bound:
+        user.identity, user.source = UserIdentity(provider_id=provider.id, name_id=username), "scim"
+        _write(provider, token, user, values, ignored, "scim.user_link", f"Linked the existing user {user.username}")
+        return user, False
+    if user.inactive_reason != SCIM_DELETED:
+        raise ScimError(409, f"{user.username} already exists for this provider (id {user.id}).", "uniqueness")
+    if user.contact is not None and user.contact.type is not None \
+            and user.contact.type.name_key == fold(FORMER_EMPLOYEE):
+        _set_type(user.contact, EMPLOYEE)
+    _write(provider, token, user, values, ignored, "scim.user_restore", f"Restored {user.username}")
+    return user, False
 
 
 def replace(provider: IdentityProvider, token: ScimToken, user: User, body: Any) -> None:

@@ -151,3 +151,19 @@ def test_the_users_page_shows_scim_users_and_why_they_are_inactive(directory, ad
     directory.patch(f"/Users/{user_id}", [{"op": "replace", "path": "active", "value": False}])
     page = admin_client.get("/users").get_data(as_text=True)
     assert "SCIM" in page and "by the directory" in page
+
+
+def test_a_post_goes_through_the_sign_ins_resolver_a_linkable_local_user_is_adopted(directory, scim_provider):
+    from tests import factories
+
+    factories.user("kim@example.com", password=None)  # made by hand, never signed in: what a first SAML login links
+    factories.user("admin2@example.com")  # a local password: an administrator must link it
+    adopted = directory.post("/Users", user_body("Kim@example.com", "ext-kim"))
+    assert adopted.status_code == 201
+    kim = user_json(db.session.scalar(db.select(User).where(User.username_key == "kim@example.com")))
+    assert kim["source"] == "scim" and kim["identity"] == {"idp": "entra", "name_id": "Kim@example.com"}
+    assert kim["external_id"] == "ext-kim" and len(_users()) == 2
+    assert db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.action.like("scim.user%"))).all() == [
+        "scim.user_link"]
+    refused = directory.post("/Users", user_body("admin2@example.com"))
+    assert refused.status_code == 409 and "local password" in refused.get_json()["detail"]
