@@ -15,7 +15,7 @@ from crm.audit.models import PROVISIONING
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.models import Account, Contact, ContactType, Department
-from crm.contacts.services import find_lookup
+from crm.contacts.services import ContactInvalid, apply_values, find_lookup, validate_values
 from crm.extensions import db
 from crm.identity_providers.directory_groups import leave_groups
 from crm.identity_providers.models import IdentityProvider
@@ -193,33 +193,26 @@ def _set_directory_facts(user: User, values: dict[str, Any]) -> None:
 
 
 def _set_contact(user: User, values: dict[str, Any]) -> list[str]:
-    """The contact's fields from the values; an unknown department is left out (and noted), an unknown organization
-    becomes a new account."""
+    """The contact's fields from the values, checked as the contact form checks them (contacts.services): an unknown
+    department is left out (and noted), an unknown organization becomes a new account; the notes."""
     notes: list[str] = []
-    for key in CONTACT_KEYS:
-        limit = FIELDS_BY_KEY[key].max_length if key in FIELDS_BY_KEY else None
-        if values.get(key) and limit and len(values[key]) > limit:
-            raise ScimError(400, f"{key} is longer than {limit} characters.", "invalidValue")
-    contact = user.contact or Contact(full_name=user.username)
-    user.contact = contact
-    for key in ("given_name", "surname", "email", "phone", "mobile_phone", "job_title"):
-        setattr(contact, key, values.get(key))
-    contact.full_name = values.get("full_name") or " ".join(
-        p for p in (values.get("given_name"), values.get("surname")) if p) or user.username
-    department = values.get("department")
-    contact.department = find_lookup("department", department)
-    if department and contact.department is None:
-        notes.append(f'"{department}" is not a known department: left out.')
-    organization = values.get("account")
-    if organization:
-        account = find_lookup("account", organization)
-        if account is None:
-            account = Account(name=organization)
-            db.session.add(account)
-            notes.append(f"Account {organization} was created.")
-        contact.account = account
-    else:
-        contact.account = None
+    given = {key: values.get(key) for key in CONTACT_KEYS}
+    if given["department"] and find_lookup("department", given["department"]) is None:
+        notes.append(f'"{given["department"]}" is not a known department: left out.')
+        given["department"] = None
+    if given["account"] and find_lookup("account", given["account"]) is None \
+            and len(given["account"]) <= FIELDS_BY_KEY["account"].max_length:
+        db.session.add(Account(name=given["account"].strip()))
+        db.session.flush()
+        notes.append(f"Account {given['account']} was created.")
+    try:
+        clean = validate_values(given)
+    except ContactInvalid as invalid:
+        raise ScimError(400, f"Invalid value: {invalid}", "invalidValue") from None
+    clean["full_name"] = clean["full_name"] or " ".join(
+        p for p in (clean["given_name"], clean["surname"]) if p) or user.username
+    user.contact = user.contact or Contact(full_name=user.username)
+    apply_values(user.contact, clean)
     return notes
 
 
