@@ -7,6 +7,7 @@ from sqlalchemy import Select, false, func, select
 
 from crm.audit import services as audit
 from crm.contacts.models import Account, Contact
+from crm.contacts.services import EVERY_ACCOUNT
 from crm.extensions import db
 from crm.search_keys import fold, prefix_range
 
@@ -44,7 +45,6 @@ def save_account(account: Account | None, values: dict[str, Any]) -> Account:
     return account
 
 
-EVERY_ACCOUNT = object()  # `only` for a user who sees every account
 
 
 def list_statement(q: str = "", only: int | None | object = EVERY_ACCOUNT) -> Select:

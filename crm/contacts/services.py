@@ -166,7 +166,7 @@ def search_statement(q: str = "", sort: str = "name", descending: bool = False) 
     return stmt.order_by(*_order(Contact, sort, descending))
 
 
-EVERY_ACCOUNT = object()  # `within` for a user who sees every contact
+EVERY_ACCOUNT = object()  # `within` (contacts) or `only` (accounts) for a user who sees every account
 
 
 def search_contacts(q: str, sort: str, descending: bool, page: int | Window, per_page: int,
