@@ -30,7 +30,9 @@ SIMPLE_PATHS = {
     f"{ENTERPRISE.lower()}:manager": "manager", f"{ENTERPRISE.lower()}:manager.value": "manager",
 }
 TYPED = {("emails", "work"): "email", ("phonenumbers", "work"): "phone", ("phonenumbers", "mobile"): "mobile_phone"}
-_VALUE_PATH = re.compile(r'^(emails|phonenumbers)\[\s*type\s+eq\s+"([a-z]+)"\s*\](?:\.value)?$', re.IGNORECASE)
+# emails[type eq "work"], phoneNumbers[type eq "mobile"].value, emails[primary eq true], emails[value eq "…"]
+_VALUE_PATH = re.compile(r'^(emails|phonenumbers)\[\s*(type|value|primary)\s+eq\s+(?:"([^"]*)"|(true))\s*\]'
+                         r'(?:\.value)?$', re.IGNORECASE)
 
 
 def user_resource(user, identity, location: str) -> dict[str, Any]:
@@ -102,7 +104,7 @@ def set_path(values: dict[str, Any], path: str, value: Any, ignored: list[str]) 
     if lowered in SIMPLE_PATHS:
         values[SIMPLE_PATHS[lowered]] = _scalar(SIMPLE_PATHS[lowered], value)
     elif match := _VALUE_PATH.match(lowered):
-        key = TYPED.get((match.group(1), match.group(2)))
+        key = _entry_of(values, *match.groups())
         if key is None:
             ignored.append(path)
         else:
@@ -120,6 +122,20 @@ def set_path(values: dict[str, Any], path: str, value: Any, ignored: list[str]) 
         _set_multi(values, lowered, value, path)
     else:
         ignored.append(path)
+
+
+def _entry_of(values: dict[str, Any], attribute: str, compared: str, text: str | None, flag: str | None) -> str | None:
+    """Which CRM value an entry filter of emails or phoneNumbers picks: by type (work, mobile), the primary (the one
+    email), or by value (what it holds now; none holding it is a 400 noTarget); None: an entry the CRM does not keep."""
+    if compared == "type":
+        return TYPED.get((attribute, text or ""))
+    keys = ("email",) if attribute == "emails" else ("phone", "mobile_phone")
+    if compared == "primary":
+        return keys[0] if flag and attribute == "emails" else None
+    held = next((k for k in keys if (values.get(k) or "").lower() == (text or "")), None)
+    if held is None:
+        raise ScimError(400, f"No {attribute} entry has the value {text}.", "noTarget")
+    return held
 
 
 def _set_multi(values: dict[str, Any], attribute: str, items: Any, path: str) -> None:

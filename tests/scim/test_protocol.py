@@ -1,6 +1,7 @@
 """/scim/v2 as a protocol: tokens first, discovery, filters in SQL, paging, projections, errors in SCIM JSON."""
 import pytest
 
+from crm.auth.models import User
 from crm.extensions import db
 from crm.identity_providers.scim_tokens import new_token
 from tests import factories
@@ -199,3 +200,28 @@ def test_the_user_page_and_users_show_name_the_manager(directory, admin_client, 
     assert "E-0042" in page and f'href="/users/{boss}"' in page
     shown = runner.invoke(args=["users", "show", "nina@example.com", "--json"])
     assert '"manager": "boss@example.com"' in shown.output and '"employee_number": "E-0042"' in shown.output
+
+
+@pytest.mark.parametrize(("operation", "expected"), [
+    ({"op": "replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"}, {"email": "new@example.com"}),
+    ({"op": "replace", "path": "emails[primary eq true].value", "value": "new@example.com"}, {"email": "new@example.com"}),
+    ({"op": "remove", "path": 'emails[value eq "NINA@example.com"]'}, {"email": None}),
+    ({"op": "remove", "path": 'phoneNumbers[value eq "+1 555 0100"]'}, {"phone": None, "mobile_phone": "+1 555 0199"}),
+    ({"op": "replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0111"},
+     {"phone": "+1 555 0100", "mobile_phone": "+1 555 0111"}),
+    ({"op": "add", "path": 'addresses[type eq "work"].locality', "value": "Oslo"}, {"email": "nina@example.com"}),
+])
+def test_patch_paths_with_entry_filters(directory, operation, expected):
+    body = user_body("nina@example.com", phoneNumbers=[{"type": "work", "value": "+1 555 0100"},
+                                                      {"type": "mobile", "value": "+1 555 0199"}])
+    user_id = directory.post("/Users", body).get_json()["id"]
+    assert directory.patch(f"/Users/{user_id}", [operation]).status_code == 200
+    db.session.expire_all()
+    c = db.session.get(User, int(user_id)).contact
+    assert {key: getattr(c, key) for key in expected} == expected
+
+
+def test_a_value_filter_that_matches_nothing_is_a_400_no_target(directory):
+    user_id = directory.post("/Users", user_body("nina@example.com")).get_json()["id"]
+    response = directory.patch(f"/Users/{user_id}", [{"op": "remove", "path": 'emails[value eq "other@example.com"]'}])
+    assert response.status_code == 400 and response.get_json()["scimType"] == "noTarget"
