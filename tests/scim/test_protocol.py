@@ -202,9 +202,12 @@ def test_the_user_page_and_users_show_name_the_manager(directory, admin_client, 
     assert '"manager": "boss@example.com"' in shown.output and '"employee_number": "E-0042"' in shown.output
 
 
+NEW = "new@example.com"
+
+
 @pytest.mark.parametrize(("operation", "expected"), [
-    ({"op": "replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"}, {"email": "new@example.com"}),
-    ({"op": "replace", "path": "emails[primary eq true].value", "value": "new@example.com"}, {"email": "new@example.com"}),
+    ({"op": "replace", "path": 'emails[type eq "work"].value', "value": "new@example.com"}, {"email": NEW}),
+    ({"op": "replace", "path": "emails[primary eq true].value", "value": "new@example.com"}, {"email": NEW}),
     ({"op": "remove", "path": 'emails[value eq "NINA@example.com"]'}, {"email": None}),
     ({"op": "remove", "path": 'phoneNumbers[value eq "+1 555 0100"]'}, {"phone": None, "mobile_phone": "+1 555 0199"}),
     ({"op": "replace", "path": 'phoneNumbers[type eq "mobile"].value', "value": "+1 555 0111"},
