@@ -1,10 +1,12 @@
 """Jinja helpers: navigation, dates, query-string URLs for sorting and paging."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from crm.timeutil import utcnow
 
@@ -27,6 +29,28 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.filters["datetime"] = format_datetime
     app.jinja_env.filters["dash"] = lambda v: "—" if v in (None, "") else v
     app.jinja_env.globals["utcnow"] = utcnow
+    app.jinja_env.globals["admin_notices"] = admin_notices
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A banner every administrator sees on every page until its cause is gone (a break-glass sign-in this week, a
+    signing certificate about to expire): words, and a link to where to look."""
+
+    text: str
+    link: str | None = None
+    link_text: str | None = None
+    level: str = "warn"
+
+
+def add_admin_notices(app: Flask, source: Callable[[], list[Notice]]) -> None:
+    """Let an area put banners in front of administrators (asked only when an administrator's page is drawn)."""
+    app.extensions.setdefault("crm.admin_notices", []).append(source)
+
+
+def admin_notices() -> list[Notice]:
+    """Every banner for administrators now (the base template asks when the signed-in user is one)."""
+    return [notice for source in current_app.extensions.get("crm.admin_notices", ()) for notice in source()]
 
 
 def url_with(**changes: object) -> str:

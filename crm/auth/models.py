@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.auth import passwords
@@ -44,6 +44,8 @@ class User(UserMixin, db.Model):
     # "scim" for a user the directory created; None otherwise (JIT when bound to a provider, else manual).
     source: Mapped[str | None] = mapped_column(String(10))
     user_type: Mapped[str] = mapped_column(String(20), default="employee")
+    # A break-glass administrator keeps a password where single sign-on is required (at most 3; each sign-in audited)
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -62,9 +62,12 @@ def session_token() -> str | None:
 
 
 def password_sign_in(user: User) -> None:
-    """Sign in a user whose password was checked: a new session row, the time of sign-in, one commit."""
+    """Sign in a user whose password was checked: a new session row, the time of sign-in, what the other areas
+    record of it (a break-glass administrator's sign-in is audited), one commit."""
     token = open_session(user.id, PASSWORD)
     user.last_login_at = utcnow()
+    for step in current_app.extensions.get("crm.password_sign_in_steps", ()):
+        step(user)
     db.session.commit()
     start_session(token)
 
@@ -77,6 +80,35 @@ def add_login_buttons(app: Flask, buttons: Callable[[], list[LoginButton]]) -> N
 def login_buttons() -> list[LoginButton]:
     """Every button the other ways in offer now."""
     return [b for source in current_app.extensions.get("crm.login_buttons", ()) for b in source()]
+
+
+def add_password_sign_in_step(app: Flask, step: Callable[[User], None]) -> None:
+    """Let another area record a password sign-in in its transaction (before the session starts)."""
+    app.extensions.setdefault("crm.password_sign_in_steps", []).append(step)
+
+
+@dataclass(frozen=True)
+class SignInRealm:
+    """Where what was typed on the login page signs in: the buttons of the providers that own it, and the name of
+    the provider that requires single sign-on of it (then the password form is not offered)."""
+
+    buttons: tuple[LoginButton, ...] = ()
+    enforced_by: str | None = None
+
+
+RealmFinder = Callable[[str | None, User | None, str | None], SignInRealm]
+
+
+def add_realm_finder(app: Flask, finder: RealmFinder) -> None:
+    """Let single sign-on say where an identifier (and its user), or a provider's slug, signs in."""
+    app.extensions["crm.realm_finder"] = finder
+
+
+def find_realm(identifier: str | None, user: User | None = None, idp: str | None = None) -> SignInRealm:
+    """The realm of an identifier typed on the login page (and the user it names), or of `?idp=SLUG`; without
+    single sign-on, none: the password form."""
+    finder = current_app.extensions.get("crm.realm_finder")
+    return finder(identifier, user, idp) if finder else SignInRealm()
 
 
 def add_logout_step(app: Flask, step: Callable[[], str | None]) -> None:

@@ -74,6 +74,11 @@ class IdentityProvider(db.Model):
     # sign-in), "scim" (the directory pushes them; a sign-in only authenticates) or "both".
     scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     users_from: Mapped[str] = mapped_column(String(10), default=USERS_FROM_JIT, server_default=USERS_FROM_JIT)
+    # "Require single sign-on for its users": its users (bound to it, or with a username or email in its email
+    # domains, allowed_domains) cannot sign in with a password, break-glass administrators excepted (realms.py).
+    enforce_sso: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When a Test Sign In through it last passed every check: enforcement needs one in the last hour.
+    test_passed_at: Mapped[datetime | None] = mapped_column(DateTime)
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -13,6 +13,7 @@ from crm.audit.models import CONFIG
 from crm.auth.models import USER_TYPES
 from crm.config import is_production
 from crm.extensions import db
+from crm.identity_providers import realms
 from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
 from crm.identity_providers.models import (
     SSO_BINDING_POST,
@@ -96,6 +97,9 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
     clean["allowed_domains"] = [d.lower().lstrip("@") for d in split_list(clean.get("allowed_domains"))]
     if bad := [d for d in clean["allowed_domains"] if not DOMAIN.match(d)]:
         errors["allowed_domains"] = f"Not a domain name: {', '.join(bad)}."
+    if "enforce_sso" in clean:
+        clean["enforce_sso"] = bool(clean["enforce_sso"])
+        _guard_enforcement(clean, provider, errors)
     clean["required_groups"] = split_list(clean.get("required_groups"))
     if clean["required_groups"] and not (clean.get("groups_attribute") or (provider and provider.role_mappings)):
         errors["groups_attribute"] = ("Required groups need the Groups attribute: the SAML attribute that lists the "
@@ -104,6 +108,20 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
     if errors:
         raise ProviderInvalid(errors)
     return clean
+
+
+def _guard_enforcement(clean: dict[str, Any], provider: IdentityProvider | None, errors: dict[str, str]) -> None:
+    """The lock-out guard (realms.py): turning enforcement on needs a passed Test Sign In within the hour and a
+    break-glass administrator; while it is on, no email domain may belong to another enforcing provider too."""
+    if not clean["enforce_sso"] or "allowed_domains" in errors:
+        return
+    if provider is None:
+        errors["enforce_sso"] = "Save the provider and run a Test Sign In through it before requiring single sign-on."
+    elif not provider.enforce_sso:
+        if problems := realms.enforcement_problems(provider, clean["allowed_domains"]):
+            errors["enforce_sso"] = " ".join(problems)
+    elif clashes := realms.domain_clashes(provider, clean["allowed_domains"]):
+        errors["allowed_domains"] = " ".join(clashes)
 
 
 def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
@@ -125,7 +143,8 @@ def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
-            "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from")
+            "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
+            "enforce_sso")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

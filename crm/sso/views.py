@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -17,10 +18,19 @@ from werkzeug.exceptions import TooManyRequests
 
 from crm.audit.services import new_reference
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import LoginButton, add_login_buttons, add_logout_step
+from crm.auth.services import (
+    LoginButton,
+    SignInRealm,
+    add_login_buttons,
+    add_logout_step,
+    add_password_sign_in_step,
+    add_realm_finder,
+)
 from crm.extensions import csrf, db
+from crm.identity_providers import realms
 from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
+from crm.identity_providers.services import find_provider
 from crm.sso import browser, flood, logout
 from crm.sso.attempts import TEST, record_attempt
 from crm.sso.checks import Inspection, validate
@@ -29,6 +39,7 @@ from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
 from crm.sso.settings import cached_settings, sp_metadata, sp_urls
 from crm.sso.signin import complete_sign_in, refuse
+from crm.templating import Notice, add_admin_notices, format_datetime
 from crm.timeutil import utcnow
 
 bp = Blueprint("sso", __name__, url_prefix="/sso")
@@ -41,6 +52,9 @@ def _plug_into_auth(state) -> None:
     """The login page shows a button per provider, and logout ends the IdP's session too; what the endpoints refuse
     is rate-limited."""
     add_login_buttons(state.app, login_buttons)
+    add_realm_finder(state.app, realm_of)
+    add_password_sign_in_step(state.app, _break_glass_audit)
+    add_admin_notices(state.app, _break_glass_notices)
     add_logout_step(state.app, idp_logout_url)
     flood.install(state.app)
 
@@ -76,6 +90,8 @@ def login(slug: str):
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
     url = auth.login(return_to=relay_state)
     browser.remember_request(slug, auth.get_last_request_id(), test)
+    if hint := (request.args.get("login_hint") or "").strip()[:250]:  # what the login page was given: Entra ID and
+        url += "&" + urlencode({"login_hint": hint})  # others fill in the email, so nobody types it twice
     return redirect(url)
 
 
@@ -132,14 +148,25 @@ def _test_sign_in(config: ProviderConfig):
     and the admin stays signed in as themselves."""
     request_id = browser.pending_request_id(config.slug)
     browser.forget_request()
-    attempt_id = record_attempt(db.session.connection(), config.id, request.form.get("SAMLResponse"), TEST,
-                                request_id=request_id)
+    saml_response = request.form.get("SAMLResponse")
+    attempt_id = record_attempt(db.session.connection(), config.id, saml_response, TEST, request_id=request_id)
+    if attempt_id is not None and _passes(config, saml_response, request_id):
+        realms.passed_test_sign_in(db.session.get(IdentityProvider, config.id))  # the lock-out guard counts it
     db.session.commit()
     if attempt_id is None:
         flash("Test Sign In: the identity provider posted no SAMLResponse, or one over 64 KB, which is not kept for "
               "a report.", "error")
         return redirect(url_for("designer.sso_config.provider", slug=config.slug) + "#troubleshooting")
     return redirect(url_for("designer.sso_config.attempt", slug=config.slug, attempt_id=attempt_id))
+
+
+def _passes(config: ProviderConfig, saml_response: str, request_id: str | None) -> bool:
+    """Whether a Test Sign In's response passes every check a sign-in makes (nothing is provisioned)."""
+    try:
+        validate(_inspection(config, saml_response, request_id))
+    except SamlRejected:
+        return False
+    return True
 
 
 def _printable(text: str) -> str:
@@ -192,6 +219,34 @@ def login_buttons() -> list[LoginButton]:
             .order_by(IdentityProvider.display_name))
     return [LoginButton(f"Login via SSO ({display_name})", "sso.login", {"slug": slug})
             for slug, display_name in db.session.execute(stmt)]
+
+
+def realm_of(identifier: str | None, user, slug: str | None) -> SignInRealm:
+    """Home realm discovery for the login page: the providers that own the identifier (or the one with this slug),
+    and the one that requires single sign-on of it."""
+    if slug is not None:
+        provider = find_provider(slug)
+        found = (provider,) if provider is not None and provider.enabled else ()
+        return SignInRealm(tuple(_button(p) for p in found))
+    realm = realms.realm_of(identifier, user)
+    return SignInRealm(tuple(_button(p) for p in realm.providers),
+                       realm.enforced_by.display_name if realm.enforced_by is not None else None)
+
+
+def _button(provider: IdentityProvider) -> LoginButton:
+    return LoginButton(f"Login via SSO ({provider.display_name})", "sso.login", {"slug": provider.slug})
+
+
+def _break_glass_audit(user) -> None:
+    if user.break_glass:
+        realms.record_break_glass_sign_in(user, request.remote_addr)
+
+
+def _break_glass_notices() -> list[Notice]:
+    """Every break-glass sign-in of the last week, in front of every administrator."""
+    return [Notice(f"Break-glass administrator {e.actor_name} signed in with a password on "
+                   f"{format_datetime(e.occurred_at)}.", url_for("audit.detail", event_id=e.id), "See the event")
+            for e in realms.recent_break_glass_sign_ins()]
 
 
 def idp_logout_url() -> str | None:

@@ -12,6 +12,7 @@ from crm.auth.models import User
 from crm.auth.sessions import session_json
 from crm.cli import fail, print_json
 from crm.extensions import db
+from crm.identity_providers import realms
 from crm.users import services as users
 
 cli = AppGroup("users", help="List and show users; list and end their sessions.")
@@ -113,3 +114,20 @@ def _set_active(username: str, active: bool) -> None:
     db.session.commit()
     state = "active" if active else "inactive"
     click.echo(f"{user.username} is {state}{'' if changed else ' already'}.")
+
+
+@cli.command("break-glass")
+@click.argument("username")
+@click.argument("state", type=click.Choice(["on", "off"]))
+def users_break_glass(username: str, state: str) -> None:
+    """Mark (on) or unmark (off) a break-glass administrator: they keep their password where single sign-on is
+    required (at most 3; each of their sign-ins is audited and shown to every administrator for a week)."""
+    user = users.find_user(username) or fail(f'no user named "{username}".')
+    try:
+        changed = realms.set_break_glass(user, state == "on")
+    except realms.PolicyRefused as refused:
+        db.session.rollback()
+        fail(str(refused))
+    db.session.commit()
+    click.echo(f"{user.username} is {'' if state == 'on' else 'not '}a break-glass administrator"
+               f"{'' if changed else ' already'}.")

@@ -13,6 +13,7 @@ from crm.auth.sessions import end_sessions, end_sessions_after_change, live_sess
 from crm.contacts.models import Contact
 from crm.contacts.services import contact_values
 from crm.extensions import db
+from crm.identity_providers import realms
 from crm.licensing.models import LicenseSeat
 from crm.roles.models import RoleMembership
 from crm.roles.services import active_admins
@@ -98,6 +99,7 @@ def user_json(user: User) -> dict[str, Any]:
         "source": user.source or ("jit" if getattr(user, "identity", None) is not None else "manual"),
         "external_id": user.identity.immutable_id if getattr(user, "identity", None) is not None else None,
         "inactive_reason": user.inactive_reason,
+        "break_glass": bool(user.break_glass),
         "employee_number": user.identity.employee_number if getattr(user, "identity", None) is not None else None,
         "manager": _manager_name(user),
         # active, through a provider, and no seat was free for them (an admin grants one, or one is released)
@@ -188,6 +190,9 @@ def sessions_of(user: User) -> list:
 def change_password(user: User, password: str) -> int:
     """Give the user a new local password (the policy's minimum applies) and end every session of theirs, the
     administrator's own one too when they change their own; how many sessions ended."""
+    if (enforcer := realms.password_refused_by(user)) is not None:
+        raise UserError(f"{enforcer.display_name} requires single sign-on of {user.username}: no password is set for "
+                        "them (a break-glass administrator keeps one).")
     try:
         user.set_password(password)
     except WeakPassword as weak:

@@ -7,6 +7,9 @@ from flask_login import current_user
 from crm.auth.access import admin_required
 from crm.auth.models import User
 from crm.extensions import db
+from crm.identity_providers import realms
+from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.services import all_providers
 from crm.licensing import services as licensing
 from crm.licensing.models import LicensePackage
 from crm.pagination import page_arg, paginate
@@ -43,8 +46,6 @@ def detail(user_id: int):
     user = _get(user_id)
     held_roles = {m.role_id for m in user.memberships}
     held_packages = {s.package_id for s in user.seats}
-    from crm.identity_providers.services import all_providers
-
     return render_template(
         "users/detail.html", user=user, providers=all_providers(), sessions=services.sessions_of(user),
         manager=services.manager_of(user),
@@ -61,6 +62,16 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     return _act(user, lambda: services.set_active(user, active),
                 f"{user.username} is now {'active' if active else 'inactive'}.")
+
+
+@bp.post("/<int:user_id>/break-glass")
+@admin_required
+def set_break_glass(user_id: int):
+    """Mark or unmark a break-glass administrator (the lock-out guard's rules apply)."""
+    user = _get(user_id)
+    on = request.form.get("break_glass") == "1"
+    return _act(user, lambda: realms.set_break_glass(user, on),
+                f"{user.username} is {'now' if on else 'no longer'} a break-glass administrator.")
 
 
 @bp.post("/<int:user_id>/licenses")
@@ -104,8 +115,6 @@ def remove_role(user_id: int, role_id: int):
 @admin_required
 def link_identity(user_id: int):
     """Bind the user to an identity provider's NameID (e.g. after the IdP changed it), instead of a duplicate."""
-    from crm.identity_providers.models import IdentityProvider
-
     user = _get(user_id)
     provider = db.session.get(IdentityProvider, _form_int("provider_id")) or abort(400)
     name_id = request.form.get("name_id", "")
@@ -132,7 +141,7 @@ def sign_out_everywhere(user_id: int):
 def _act(user: User, action, success: str):
     try:
         changed = action()
-    except (services.UserError, licensing.LicenseError, roles.RoleError) as error:
+    except (services.UserError, licensing.LicenseError, roles.RoleError, realms.PolicyRefused) as error:
         db.session.rollback()
         flash(str(error), "error")
     else:

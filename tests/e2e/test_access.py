@@ -43,7 +43,7 @@ def _person(live_server, username: str, *, roles=(), seat: bool = True, permissi
 
 
 def _log_in(page: Page, username: str) -> None:
-    page.goto("/login")
+    page.goto("/login?step=password")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()

@@ -42,10 +42,14 @@ def test_admin_signs_in_through_the_form_and_lands_on_contacts(page: Page, live_
     expect(page).to_have_url(re.compile(r"/login\?next="))  # signed out: sent to the login page
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_text("Sign in to continue.")).to_be_visible()
-    expect(page.get_by_label("Username")).to_be_focused()
+    expect(page.get_by_label("Email or username")).to_be_focused()
     check_accessibility(page, label="login page")
 
-    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Email or username").fill("admin")  # no provider owns it: the password form
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_label("Password")).to_be_focused()
+    expect(page.get_by_label("Username")).to_have_value("admin")
+    check_accessibility(page, label="password form")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_text("The username or password is not correct.")).to_be_visible()

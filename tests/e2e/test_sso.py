@@ -126,3 +126,37 @@ def test_the_database_unavailable_page_looks_right_and_is_accessible(page: Page,
         page.set_viewport_size(PHONE)
         overflow = no_horizontal_overflow(page)
         assert overflow["scrollWidth"] <= overflow["innerWidth"], overflow
+
+
+def test_home_realm_discovery_and_the_enforced_sso_form(page: Page, live_server, demo_provider, console_errors):
+    """The login page asks who you are first: an email of the demo IdP's domain goes straight to it; where single
+    sign-on is required, the password form says so and offers only the provider's button, at phone width too."""
+    from crm.extensions import db
+    from crm.identity_providers.models import IdentityProvider
+    from tests.e2e.conftest import PASSWORD, _user
+
+    page.goto("/login")
+    page.get_by_label("Email or username").fill("nina.novak@example.com")
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in as…")  # at the demo IdP, no button to find
+
+    with live_server.app.app_context():
+        _user("kim@example.com", given_name="Kim", surname="Local")  # a local user with a password, in its domain
+        provider = db.session.scalar(db.select(IdentityProvider).filter_by(slug="demo"))
+        provider.enforce_sso = True  # (the lock-out guard is tested without a browser)
+        db.session.commit()
+        db.session.remove()
+    console_errors.allow("status of 403")
+    page.set_viewport_size(PHONE)
+    page.goto("/login?step=password")
+    page.get_by_label("Username").fill("kim@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Your organization signs in with Demo IdP")
+    expect(page.get_by_role("link", name="Sign in with a password")).to_have_count(0)
+    check_accessibility(page, label="enforced single sign-on")
+    sizes = no_horizontal_overflow(page)
+    assert sizes["scrollWidth"] <= sizes["innerWidth"], sizes
+    screenshot(page, "login-enforced-sso")
+    page.get_by_role("link", name="Login via SSO (Demo IdP)").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sign in as…")

@@ -85,7 +85,11 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--users-from", type=click.Choice(["jit", "scim", "both"]),
               help="Where users come from: SAML sign-in (jit), the directory (scim) or both.")
 @click.option("--licenses", help='"all", or package names separated by commas.')
-@click.option("--allowed-domains", help="Comma-separated; empty string allows every domain.")
+@click.option("--email-domains", "--allowed-domains", "allowed_domains",
+              help="Comma-separated email domains: the login page sends them to this provider, and only they are "
+                   "linked and admitted; empty string: every domain.")
+@click.option("--enforce", type=ON_OFF, help="on: its users cannot sign in with a password (break-glass "
+                                             "administrators can); needs a passed Test Sign In within the hour.")
 @click.option("--required-groups", help="Comma-separated; empty string lets everyone in.")
 @click.option("--groups-attribute")
 @click.option("--user-type", type=click.Choice(["employee", "external"]))
@@ -93,13 +97,14 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the signing certificate(s) with the PEM file's (one or two).")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
-                allowed_domains, required_groups, groups_attribute, user_type, display_name, certificate_file) -> None:
+                allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name,
+                certificate_file) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
-                      ("scim_enabled", scim)):
+                      ("scim_enabled", scim), ("enforce_sso", enforce)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:

@@ -46,8 +46,15 @@ class ProviderForm(FlaskForm):
         (LICENSES_SELECTED, "Only the packages chosen below")])
     licenses = MultiCheckboxField("Packages", choices=[], validate_choice=False)
     new_user_type = SelectField("User type of new users", choices=[("employee", "Employee"), ("external", "External")])
-    allowed_domains = TextAreaField("Allowed email domains", validators=[Length(max=4000)],
-                                    description="One per line or comma-separated. Empty: every domain.")
+    allowed_domains = TextAreaField("Email domains", validators=[Length(max=4000)],
+                                    description="One per line or comma-separated. The login page sends people of "
+                                                "these domains to this provider, and only they are linked and "
+                                                "admitted. Empty: every domain (and no home realm).")
+    enforce_sso = BooleanField("Require single sign-on for its users",
+                               description="Its users, and local users whose username or email is in its email "
+                                           "domains, cannot sign in with a password (break-glass administrators "
+                                           "can). Needs a Test Sign In that passed within the last hour and a "
+                                           "break-glass administrator.")
     required_groups = TextAreaField("Required groups", validators=[Length(max=4000)],
                                     description="The user must be in at least one. Empty: everyone the IdP sends.")
     groups_attribute = StringField("Groups attribute", validators=[Optional(), Length(max=500)],
@@ -63,7 +70,7 @@ class ProviderForm(FlaskForm):
             "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
-            "allowed_domains", "required_groups", "groups_attribute", "immutable_id_attribute")}
+            "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute")}
 
 
 class NewProviderForm(ProviderForm):
