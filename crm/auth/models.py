@@ -47,6 +47,9 @@ class User(UserMixin, db.Model):
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When an administrator, the directory or a sign-in last made the user active again: the dormant clock starts
+    # over then, so a user reactivated by hand is not reclaimed again before they had the chance to sign in.
+    reactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     contact: Mapped[Contact | None] = relationship(lazy="joined")
     memberships: Mapped[list[RoleMembership]] = relationship(

@@ -74,6 +74,9 @@ class IdentityProvider(db.Model):
     # sign-in), "scim" (the directory pushes them; a sign-in only authenticates) or "both".
     scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     users_from: Mapped[str] = mapped_column(String(10), default=USERS_FROM_JIT, server_default=USERS_FROM_JIT)
+    # Seat reclaim: a JIT user of this provider who has not signed in for this many days is deactivated as
+    # dormant and their seats go back to the pool (`users deactivate-dormant`); None: never.
+    dormant_days: Mapped[int | None] = mapped_column(Integer)
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
