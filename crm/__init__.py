@@ -58,9 +58,11 @@ def _register_blueprints(app: Flask) -> None:
     from crm.licensing.views import bp as licensing_bp
     from crm.roles.views import bp as roles_bp
     from crm.sso.views import bp as sso_bp
+    from crm.users.reclaim_views import bp as reclaim_bp
     from crm.users.views import bp as users_bp
 
-    for bp in (auth_bp, contacts_bp, accounts_bp, users_bp, roles_bp, licensing_bp, audit_bp, designer_bp, sso_bp):
+    for bp in (auth_bp, contacts_bp, accounts_bp, users_bp, roles_bp, licensing_bp, reclaim_bp, audit_bp, designer_bp,
+               sso_bp):
         app.register_blueprint(bp)
 
     from crm.scim.views import register_scim

@@ -45,10 +45,14 @@ class User(UserMixin, db.Model):
     source: Mapped[str | None] = mapped_column(String(10))
     user_type: Mapped[str] = mapped_column(String(20), default="employee")
     # A break-glass administrator keeps a password where single sign-on is required (at most 3; each sign-in audited)
-    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    break_glass: Mapped[bool] = mapped_column(Boolean, server_default=false())  # (a database default only: the
+    # first sign-in inserts users inside a CTE, where SQLAlchemy fills in no Python-side default)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When an administrator, the directory or a sign-in last made the user active again: the dormant clock starts
+    # over then, so a user reactivated by hand is not reclaimed again before they had the chance to sign in.
+    reactivated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     contact: Mapped[Contact | None] = relationship(lazy="joined")
     memberships: Mapped[list[RoleMembership]] = relationship(

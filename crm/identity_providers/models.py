@@ -79,6 +79,9 @@ class IdentityProvider(db.Model):
     enforce_sso: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # When a Test Sign In through it last passed every check: enforcement needs one in the last hour.
     test_passed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Seat reclaim: a JIT user of this provider who has not signed in for this many days is deactivated as
+    # dormant and their seats go back to the pool (`users deactivate-dormant`); None: never.
+    dormant_days: Mapped[int | None] = mapped_column(Integer)
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -29,6 +29,7 @@ from crm.licensing.services import find_package
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 RESERVED_SLUGS = {"new", "import", "presets"}
+MIN_DORMANT_DAYS, MAX_DORMANT_DAYS = 1, 3650
 T = TypeVar("T")
 
 
@@ -92,6 +93,8 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
         clean["scim_enabled"] = bool(clean["scim_enabled"])
     if clean.get("users_from", USERS_FROM_JIT) not in USERS_FROM:
         errors["users_from"] = "Choose where users come from: jit (SAML sign-in), scim or both."
+    if "dormant_days" in clean:
+        clean["dormant_days"] = _dormant_days(clean["dormant_days"], errors)
     if clean.get("new_user_type", "employee") not in USER_TYPES:
         errors["new_user_type"] = f"Choose one of: {', '.join(USER_TYPES)}."
     clean["allowed_domains"] = [d.lower().lstrip("@") for d in split_list(clean.get("allowed_domains"))]
@@ -124,6 +127,20 @@ def _guard_enforcement(clean: dict[str, Any], provider: IdentityProvider | None,
         errors["allowed_domains"] = " ".join(clashes)
 
 
+def _dormant_days(value: Any, errors: dict[str, str]) -> int | None:
+    """The days without sign-in before a JIT user's seats are reclaimed: a whole number of days, or None (off).
+    Off is spelled None, "", "off" (the command line) or absent; zero would reclaim everyone at once, so it is
+    refused rather than read as off."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "off")):
+        return None
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit() or not MIN_DORMANT_DAYS <= int(text) <= MAX_DORMANT_DAYS:
+        errors["dormant_days"] = (f"Enter a whole number of days from {MIN_DORMANT_DAYS} to {MAX_DORMANT_DAYS}, or "
+                                  "leave it empty to never reclaim seats.")
+        return None
+    return int(text)
+
+
 def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
     policy = clean.get("license_policy") or LICENSES_ALL
     names = split_list(clean.get("licenses"))
@@ -144,7 +161,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
-            "enforce_sso")
+            "enforce_sso", "dormant_days")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

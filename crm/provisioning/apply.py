@@ -61,6 +61,8 @@ _UPDATE_CONTACT = update(_contacts).where(  # the columns to set are the paramet
     _contacts.c.id == select(_users.c.contact_id).where(_users.c.id == bindparam("b_user_id")).scalar_subquery())
 _REMEMBER_IMMUTABLE_ID = (update(_identities).where(_identities.c.id == bindparam("b_id"))
                           .values(immutable_id=bindparam("b_immutable_id")))
+_REACTIVATE = (update(_users).where(_users.c.id == bindparam("b_user_id"))
+               .values(active=True, inactive_reason=None, reactivated_at=bindparam("b_now")))
 _ADD_MEMBERS = insert(_memberships)
 _REMOVE_SSO_MEMBERS = delete(_memberships).where(_memberships.c.user_id == bindparam("b_user_id"),
                                                  _memberships.c.source == SSO,
@@ -118,7 +120,8 @@ class Lookups:
 def writes_anything(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, resolution: Resolution) -> bool:
     """Whether applying the plan writes anything (else the sign-in writes only its closing records, which is one
     statement). Follows apply_plan branch by branch; a test holds the two together."""
-    if plan.action == CREATE or plan.link or plan.roles_add or plan.roles_remove or plan.grant_licenses:
+    if (plan.action == CREATE or plan.link or plan.roles_add or plan.roles_remove or plan.grant_licenses
+            or plan.reactivate):
         return True
     if not (resolution.state and resolution.state.contact) or plan.contact:
         return True
@@ -155,6 +158,8 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     elif immutable_id and resolution.binding_id and resolution.stored_immutable_id is None:
         # bound before the IdP sent one: remember it from now on
         conn.execute(_REMEMBER_IMMUTABLE_ID, {"b_id": resolution.binding_id, "b_immutable_id": immutable_id})
+    if plan.reactivate:  # a dormant user comes back; the dormant clock starts over
+        conn.execute(_REACTIVATE, {"b_user_id": user_id, "b_now": now})
     _write_roles(conn, plan, user_id, now)
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:

@@ -40,7 +40,8 @@ def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) ->
     state = resolution.state
     plan = plan_sign_in(identity, policy, state, Lookups(conn).exists)
     who = (f"New user {identity.name_id} would be created" if plan.action == CREATE else
-           f"Existing user {state.username}" + (" would be linked to this provider" if plan.link else ""))
+           f"Existing user {state.username}" + (" would be linked to this provider" if plan.link else "")
+           + (" would be reactivated (deactivated as dormant)" if plan.reactivate else ""))
     result = DryRun(plan=plan, user=who)
     rules = {r.field: r for r in policy.field_rules}
     for key, change in plan.field_changes.items():

@@ -74,6 +74,7 @@ class Plan:
     roles_remove: Mapping[int, str] = field(default_factory=dict)
     groups_known: bool = True
     notes: tuple[str, ...] = ()
+    reactivate: bool = False  # a dormant user comes back (active again, seats by the license policy)
 
     def __post_init__(self) -> None:
         for name in ("contact", "field_changes", "roles_add", "roles_remove"):
@@ -83,7 +84,8 @@ class Plan:
     @property
     def changes_anything(self) -> bool:
         """True when applying it writes more than the sign-in time."""
-        return bool(self.action == CREATE or self.link or self.contact or self.roles_add or self.roles_remove)
+        return bool(self.action == CREATE or self.link or self.contact or self.roles_add or self.roles_remove
+                    or self.reactivate)
 
 
 def denied(username: str, denial: Denial, user_id: int | None = None) -> Plan:

@@ -11,6 +11,7 @@ from crm.provisioning.plan import CREATE, UPDATE, Plan, UserState, denied, deny
 from crm.search_keys import fold
 
 BY_DIRECTORY = ("scim", "scim_deleted")  # crm.users.lifecycle's reasons (provisioning does not import it)
+DORMANT = "dormant"  # deactivated for not signing in: the next valid sign-in brings the user back
 LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_USERNAME = 250
@@ -24,9 +25,11 @@ def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserStat
     if refusal:
         return denied(identity.name_id, refusal, user_id)
     link = bool(state and not state.bound)
+    comes_back = _comes_back(state)
+    back_notes = (f"{state.username} was deactivated as dormant and is active again.",) if comes_back else ()
     if state is not None and not policy.jit:
-        return Plan(UPDATE, identity.name_id, user_id, link,
-                    notes=("Just-In-Time provisioning is off: contact and roles were not updated.",))
+        return Plan(UPDATE, identity.name_id, user_id, link, grant_licenses=comes_back, reactivate=comes_back,
+                    notes=back_notes + ("Just-In-Time provisioning is off: contact and roles were not updated.",))
     values, notes = desired_contact(identity, policy, state, lookup_exists)
     too_long = [f for f, v in values.items() if v and FIELDS_BY_KEY[f].max_length
                 and len(v) > FIELDS_BY_KEY[f].max_length]
@@ -36,9 +39,15 @@ def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserStat
     contact, field_changes = _contact_changes(identity.name_id, values, state)
     roles_add, roles_remove, groups_known, role_notes = _role_changes(identity, policy, state)
     return Plan(UPDATE if state else CREATE, identity.name_id, user_id, link, contact=contact,
-                field_changes=field_changes, grant_licenses=_first_sign_in(state, link),
+                field_changes=field_changes, grant_licenses=_first_sign_in(state, link) or comes_back,
                 roles_add=roles_add, roles_remove=roles_remove, groups_known=groups_known,
-                notes=tuple(notes + role_notes))
+                notes=back_notes + tuple(notes + role_notes), reactivate=comes_back)
+
+
+def _comes_back(state: UserState | None) -> bool:
+    """A user deactivated as dormant (seat reclaim) is brought back by a sign-in that passes every access rule; the
+    seats they gave up are granted again by the license policy, where free."""
+    return state is not None and not state.active and state.inactive_reason == DORMANT
 
 
 def _first_sign_in(state: UserState | None, link: bool) -> bool:
@@ -55,7 +64,7 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
     if state is not None and not state.active and state.inactive_reason in BY_DIRECTORY:
         return deny("deactivated_by_directory", f"user {state.username} was deactivated by the directory (SCIM, "
                                                 f"{state.inactive_reason}): a sign-in never reactivates them")
-    if state is not None and not state.active:
+    if state is not None and not state.active and state.inactive_reason != DORMANT:
         return deny("inactive", f"user {state.username} is not active")
     if state is not None and not state.bound and (refusal := _link_refusal(policy, state)):
         return refusal

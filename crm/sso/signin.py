@@ -131,7 +131,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     if outcome == "denied" and applied is not None:  # signed up, but no package had a free seat
         plan = Plan(plan.action, plan.username, applied.user_id, plan.link,
                     deny("no_seat", "no license package had a free seat"), plan.contact, plan.field_changes,
-                    plan.grant_licenses, plan.roles_add, plan.roles_remove, plan.groups_known, plan.notes)
+                    plan.grant_licenses, plan.roles_add, plan.roles_remove, plan.groups_known, plan.notes,
+                    plan.reactivate)
     who = resolution.state.username if resolution.state else identity.name_id
     audit = _audit_row(config, identity, plan, applied, outcome, who)
     signed_in = outcome != "denied"
@@ -164,7 +165,8 @@ def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
         return "denied"
     if plan.action == CREATE:
         return "created"
-    if plan.link or plan.field_changes or plan.roles_add or plan.roles_remove or applied.licenses_granted:
+    if (plan.link or plan.field_changes or plan.roles_add or plan.roles_remove or applied.licenses_granted
+            or plan.reactivate):
         return "updated"
     return "unchanged"
 
@@ -178,11 +180,13 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
     return event_row(
         "sso.sign_in", f"{VERBS[outcome]} {identity.name_id} through {config.slug}", category=PROVISIONING,
         actor=ACTOR, target_type="User", target_id=user_id, target_label=who.strip()[:250],
-        changes={k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()},
+        changes={k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()}
+        | ({"active": {"before": False, "after": True}} if plan.reactivate and applied else {}),
         details={"attributes": {name: list(values) for name, values in identity.attributes.items()},
                  "name_id_format": identity.name_id_format, "assertion_id": identity.assertion_id,
                  "licenses_granted": granted, "roles_added": sorted(plan.roles_add.values()),
-                 "roles_removed": sorted(plan.roles_remove.values()), "notes": notes},
+                 "roles_removed": sorted(plan.roles_remove.values()), "notes": notes}
+        | ({"reactivated": True} if plan.reactivate and applied else {}),
         idp_slug=config.slug, name_id=identity.name_id[:250], outcome=outcome,
         reason=plan.denial.reason if plan.denial else "; ".join(notes) or None)
 

@@ -13,6 +13,7 @@ from crm.auth.sessions import session_json
 from crm.cli import fail, print_json
 from crm.extensions import db
 from crm.identity_providers import realms
+from crm.users import dormant
 from crm.users import services as users
 
 cli = AppGroup("users", help="List and show users; list and end their sessions.")
@@ -131,3 +132,36 @@ def users_break_glass(username: str, state: str) -> None:
     db.session.commit()
     click.echo(f"{user.username} is {'' if state == 'on' else 'not '}a break-glass administrator"
                f"{'' if changed else ' already'}.")
+
+
+@cli.command("deactivate-dormant")
+@click.option("--days", type=click.IntRange(min=1), metavar="N",
+              help="Reclaim from JIT users of every provider who have not signed in for N days (default: each "
+                   "provider's own setting; providers without one are left alone).")
+@click.option("--dry-run", is_flag=True, help="List who would be deactivated and which seats freed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: [{username, provider, last_sign_in, seats}].")
+def users_deactivate_dormant(days: int | None, dry_run: bool, as_json: bool) -> None:
+    """Deactivate JIT users who have not signed in for N days and release their seats (for cron). Administrators,
+    local users and users from SCIM are never deactivated; a dormant user's next SSO sign-in brings them back."""
+    if dry_run:
+        found = dormant.find_dormant(days)
+    else:
+        found = dormant.reclaim(days)
+        db.session.commit()
+    if as_json:
+        print_json([user.as_json() for user in found])
+        return
+    for user in found:
+        click.echo(f"{user.username}\t{user.provider}\tlast sign-in {_when(user.last_sign_in)}"
+                   f"\t{', '.join(user.seats) or 'no seats'}")
+    seats = sum(len(user.seats) for user in found)
+    verb = "Would deactivate" if dry_run else "Deactivated"
+    click.echo(f"{verb} {len(found)} dormant user{'s' if len(found) != 1 else ''}; "
+               f"{seats} seat{'s' if seats != 1 else ''} {'would be ' if dry_run else ''}released.")
+    if days is None and not dormant.reclaim_is_on():
+        click.echo("note: no identity provider reclaims seats; set one with `sso set SLUG --dormant-days N`, "
+                   "or pass --days N.", err=True)
+
+
+def _when(moment) -> str:
+    return moment.isoformat(timespec="minutes") if moment else "never"

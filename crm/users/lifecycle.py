@@ -10,6 +10,7 @@ from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from crm.licensing.models import LicensePackage
 from crm.licensing.services import NoSeatLeft, all_packages, release_seat, take_seat
+from crm.timeutil import utcnow
 
 SCIM, SCIM_DELETED, ADMIN, DORMANT = "scim", "scim_deleted", "admin", "dormant"
 BY_DIRECTORY = (SCIM, SCIM_DELETED)  # a SAML sign-in never brings these back
@@ -30,8 +31,8 @@ def deactivate(user: User, reason: str) -> dict[str, Any]:
 
 def reactivate(user: User, provider: IdentityProvider | None) -> dict[str, Any]:
     """Make the user active again, with a seat in each package the provider's license policy grants that has a free
-    one (none free: active without a license, waiting for a seat)."""
-    user.active, user.inactive_reason = True, None
+    one (none free: active without a license, waiting for a seat). The dormant clock starts over."""
+    user.active, user.inactive_reason, user.reactivated_at = True, None, utcnow()
     granted = grant_by_policy(user, provider) if provider is not None else []
     return {"licenses_granted": granted, "waiting_for_seat": provider is not None and not granted
             and bool(_packages_of(provider))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, exists, or_, select
+from sqlalchemy.orm import selectinload
 
 from crm.audit import services as audit
 from crm.auth.models import USER_TYPES, User
@@ -75,7 +76,8 @@ def _other_active_admins(user: User) -> int:
 def search_statement(q: str = "", active: str = "", role_id: int | None = None,
                      package_id: int | None = None) -> Select:
     """Users by username or contact name prefix, filtered by state, role and license."""
-    stmt = select(User).outerjoin(User.contact).order_by(User.username_key)
+    # (the list shows where each user comes from: their SSO bindings in one more statement, not one per row)
+    stmt = select(User).outerjoin(User.contact).options(selectinload(User.identity)).order_by(User.username_key)
     if fold(q):
         stmt = stmt.where(or_(prefix_range(User.username_key, q), prefix_range(Contact.name_key, q),
                               prefix_range(Contact.surname_key, q)))

@@ -94,10 +94,12 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--groups-attribute")
 @click.option("--user-type", type=click.Choice(["employee", "external"]))
 @click.option("--display-name")
+@click.option("--dormant-days", metavar="N|off",
+              help="Deactivate JIT users who have not signed in for N days and release their seats; off: never.")
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the signing certificate(s) with the PEM file's (one or two).")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
-                allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name,
+                allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
                 certificate_file) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
@@ -113,7 +115,7 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
         values["licenses"] = providers.split_list(licenses) if selected else []
     for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
-                       ("display_name", display_name), ("users_from", users_from)):
+                       ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days)):
         if value is not None:
             values[key] = value
 

@@ -64,13 +64,21 @@ class ProviderForm(FlaskForm):
                                          description="Optional: a stable user id the IdP sends (Entra: "
                                                      "objectidentifier).")
 
+    dormant_days = StringField("Reclaim seats after N days without sign-in", validators=[Optional(), Length(max=10)],
+                               render_kw={"inputmode": "numeric"},
+                               description="A user this provider created who has not signed in for this many days "
+                                           "(or since creation) is deactivated and their seats are released; their "
+                                           "next sign-in brings them back when a seat is free. Administrators and "
+                                           "users from SCIM never are. Empty: never.")
+
     def values(self) -> dict:
         """Submitted settings for the provider services."""
         return {name: self[name].data for name in (
             "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
-            "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute")}
+            "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
+            "dormant_days")}
 
 
 class NewProviderForm(ProviderForm):
