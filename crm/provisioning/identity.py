@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 
@@ -29,3 +29,15 @@ class SamlIdentity:
     def first(self, name: str | None) -> str | None:
         """The first non-blank value of an attribute, stripped, or None."""
         return next((v.strip() for v in self.values(name) if v.strip()), None)
+
+    @property
+    def transient(self) -> bool:
+        """A one-time NameID (SAML 2.0 transient): a new random value at every sign-in, never a person's name."""
+        return self.name_id_format == TRANSIENT
+
+    def named(self, name_id: str) -> SamlIdentity:
+        """The same identity under another NameID (the immutable id, when the IdP's NameID is transient)."""
+        return replace(self, name_id=name_id)
+
+
+TRANSIENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"

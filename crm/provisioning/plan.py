@@ -35,6 +35,8 @@ DENIALS = {
                    "Ask your administrator to link your account.",
     "username_taken": "An account with this username already exists but could not be matched to you safely. "
                       "Ask your administrator.",
+    "transient_name_id": "Your identity provider sent a one-time identifier that cannot identify you from one "
+                         "sign-in to the next. Ask your administrator to set the provider's Immutable ID attribute.",
 }
 
 

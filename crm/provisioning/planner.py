@@ -7,7 +7,7 @@ from collections.abc import Callable
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
 from crm.provisioning.identity import SamlIdentity
-from crm.provisioning.plan import CREATE, UPDATE, Plan, UserState, denied, deny
+from crm.provisioning.plan import CREATE, UPDATE, Denial, Plan, UserState, denied, deny
 from crm.search_keys import fold
 
 BY_DIRECTORY = ("scim", "scim_deleted")  # crm.users.lifecycle's reasons (provisioning does not import it)
@@ -15,6 +15,26 @@ DORMANT = "dormant"  # deactivated for not signing in: the next valid sign-in br
 LookupExists = Callable[[str, str], bool]  # (field, name) -> does a Type/Department with that name exist?
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_USERNAME = 250
+
+
+def identify(identity: SamlIdentity, policy: ProviderPolicy) -> tuple[SamlIdentity, Denial | None]:
+    """Who the sign-in is about, before anyone is looked up. A transient NameID is a new random value at every
+    sign-in (SimpleSAMLphp's default): it must never become a username, or one person becomes a new user (holding
+    seats) at each sign-in. The provider's immutable id attribute then identifies the person and gives the
+    username; without one the sign-in is refused, and the reason tells the admin what to set."""
+    if not identity.transient:
+        return identity, None
+    immutable = identity.first(policy.immutable_id_attribute)
+    if immutable:
+        return identity.named(immutable), None
+    if policy.immutable_id_attribute:
+        why = (f"the NameID is transient (a one-time value) and the Immutable ID attribute "
+               f"{policy.immutable_id_attribute} was not sent: send it, or a persistent or email NameID")
+    else:
+        why = ("the NameID is transient (a one-time value): set the provider's Immutable ID attribute (e.g. mail or "
+               "eduPersonPrincipalName) so it identifies the person, or have the IdP send a persistent or email "
+               "NameID")
+    return identity, deny("transient_name_id", why)
 
 
 def plan_sign_in(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None,

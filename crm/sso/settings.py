@@ -78,12 +78,28 @@ def cached_settings(provider: ProviderConfig):
                       lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
 
 
+NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+
+
+def _asking_for_lasting_name_ids(metadata: bytes | str) -> bytes:
+    """The metadata's NameIDFormat made the formats a person keeps from one sign-in to the next (persistent, then
+    email): an IdP left on its defaults (SimpleSAMLphp sends transient ones) picks one of them. The AuthnRequest still
+    asks for any format, so IdPs that send an email under "unspecified" keep working."""
+    text = metadata.decode() if isinstance(metadata, bytes) else metadata
+    single = f"<md:NameIDFormat>{NAMEID_UNSPECIFIED}</md:NameIDFormat>"
+    if single not in text:
+        raise ValueError("the SP metadata has no NameIDFormat to replace")
+    lasting = "".join(f"<md:NameIDFormat>{f}</md:NameIDFormat>" for f in (NAMEID_PERSISTENT, NAMEID_EMAIL))
+    return text.replace(single, lasting).encode()
+
+
 def sp_metadata(provider: ProviderConfig) -> str:
     """This SP's metadata XML for the provider (what the IdP admin imports)."""
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
     settings = OneLogin_Saml2_Settings(saml_settings(provider), sp_validation_only=True)
-    metadata = settings.get_sp_metadata()
+    metadata = _asking_for_lasting_name_ids(settings.get_sp_metadata())
     errors = settings.validate_metadata(metadata)
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")

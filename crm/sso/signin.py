@@ -26,8 +26,8 @@ from crm.identity_providers.config import ProviderConfig
 from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan, writes_anything
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
-from crm.provisioning.planner import plan_sign_in
-from crm.provisioning.resolver import resolve
+from crm.provisioning.planner import identify, plan_sign_in
+from crm.provisioning.resolver import Resolution, resolve
 from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
 from crm.sso.checks import CLOCK_SKEW, ValidatedResponse
 from crm.sso.models import UsedAssertion
@@ -116,9 +116,10 @@ def _begin_writing(conn: Connection) -> None:
 
 def _sign_in_once(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, saml_response: str,
                   request_id: str | None) -> SignInOutcome:
-    identity, policy, now = validated.identity, config.policy, utcnow()
-    resolution = resolve(conn, policy.provider_id, policy.slug, identity.name_id,
-                         identity.first(policy.immutable_id_attribute))
+    policy, now = config.policy, utcnow()
+    identity, unidentified = identify(validated.identity, policy)
+    resolution = Resolution(refusal=unidentified) if unidentified else resolve(
+        conn, policy.provider_id, policy.slug, identity.name_id, identity.first(policy.immutable_id_attribute))
     lookups = Lookups(conn)
     if resolution.state is None and resolution.refusal is None:
         lookups.read_ahead(identity, policy)

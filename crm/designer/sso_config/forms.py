@@ -61,8 +61,10 @@ class ProviderForm(FlaskForm):
                                    description="The SAML attribute that lists the user's groups (for required "
                                                "groups).")
     immutable_id_attribute = StringField("Immutable ID attribute", validators=[Optional(), Length(max=500)],
-                                         description="Optional: a stable user id the IdP sends (Entra: "
-                                                     "objectidentifier).")
+                                         description="A stable user id the IdP sends (Entra: objectidentifier; "
+                                                     "mail or eduPersonPrincipalName elsewhere). Needed when the IdP "
+                                                     "sends a transient (one-time) NameID, SimpleSAMLphp's default: "
+                                                     "it then identifies the person and gives the username.")
 
     dormant_days = StringField("Reclaim seats after N days without sign-in", validators=[Optional(), Length(max=10)],
                                render_kw={"inputmode": "numeric"},
