@@ -189,7 +189,7 @@ def read_published_metadata(document: bytes, entity_id: str, signing_cert: str |
     root = _metadata_root(parse_xml(document, max_bytes))
     if signing_cert:
         verify_metadata_signature(root, signing_cert)
-        valid_until = parse_time(root.get("validUntil"))
+        valid_until = _valid_until(root)
         if valid_until is None:
             raise MetadataInvalid("The metadata has no validUntil: a signed federation document must say until when "
                                   "it may be used.")
@@ -200,6 +200,13 @@ def read_published_metadata(document: bytes, entity_id: str, signing_cert: str |
         return _choose_entity(root, None, now)
     except ChooseIdentityProvider:
         return _choose_entity(root, entity_id, now)
+
+
+def _valid_until(root: etree._Element) -> datetime | None:
+    try:
+        return parse_time(root.get("validUntil"))
+    except (ValueError, OverflowError):
+        raise MetadataInvalid(f"The metadata's validUntil {root.get('validUntil')[:40]!r} is not a date.") from None
 
 
 ALLOWED_TRANSFORMS = {
@@ -234,9 +241,9 @@ def verify_metadata_signature(root: etree._Element, signing_cert: str) -> None:
     if root_id:
         xmlsec.tree.add_ids(root, ["ID"])
     context = xmlsec.SignatureContext()
-    context.key = xmlsec.Key.from_memory(signing_cert, xmlsec.KeyFormat.CERT_PEM, None)
     context.set_enabled_key_data([xmlsec.KeyData.X509])
     try:
+        context.key = xmlsec.Key.from_memory(signing_cert, xmlsec.KeyFormat.CERT_PEM, None)
         context.verify(signature)
     except xmlsec.Error:
         raise MetadataInvalid("The metadata's signature does not verify with the configured metadata-signing "

@@ -20,10 +20,9 @@ from crm.audit import services as audit
 from crm.audit.models import CONFIG
 from crm.extensions import db
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInvalid
-from crm.identity_providers.metadata_source import FetchFailed, FetchPolicy, fetch_metadata
+from crm.identity_providers.metadata_source import FetchPolicy, fetch_metadata
 from crm.identity_providers.models import IdentityProvider
-from crm.sso.metadata import IdpMetadata, MetadataInvalid, read_published_metadata
+from crm.sso.metadata import IdpMetadata, read_published_metadata
 from crm.timeutil import utcnow
 
 _PROVIDERS = IdentityProvider.__table__
@@ -80,7 +79,9 @@ def refresh_provider(provider: IdentityProvider, automatic: bool = False) -> Ref
         metadata = read_published_metadata(fetched.body, entity_id, signing_cert,
                                            int(current_app.config["METADATA_MAX_BYTES"]))
         return _apply(provider_id, url, metadata, fetched.url, fetched.redirects, automatic)
-    except (FetchFailed, MetadataInvalid, CertificateInvalid, providers.ProviderInvalid, IntegrityError) as error:
+    # FetchFailed, MetadataInvalid, CertificateInvalid and ProviderInvalid are ValueErrors, with the reason in words;
+    # any other ValueError (a library refusing the document) is a reason too, never a 500 or a traceback in cron.
+    except (ValueError, IntegrityError) as error:
         db.session.rollback()
         reason = "; ".join(error.errors.values()) if isinstance(error, providers.ProviderInvalid) else str(error)
         if isinstance(error, IntegrityError):

@@ -261,3 +261,67 @@ def test_a_page_starts_the_refresh_in_its_own_thread_and_the_acs_never_does(admi
     admin_client.get("/contacts")
     schedule.thread.join(10)
     assert _state()[3] == [_fingerprint(rolled)] and server.requests == ["/m.xml"]
+
+
+# --- the pages ------------------------------------------------------------------------------------------------
+
+def test_a_new_provider_reads_its_metadata_url_and_keeps_it(admin_client, app, server):
+    import html
+    import re
+
+    url = server.publish("/okta.xml", idp("okta", certificates=(key_pair("okta-app")[1],)))
+    token = csrf_token(admin_client, "/designer/sso/new")
+    page = html.unescape(admin_client.post("/designer/sso/new", data={
+        "csrf_token": token, "action": "import", "metadata_url": url}).get_data(as_text=True))
+    assert 'value="https://idp.example.com/okta"' in page and "Read the metadata" in page
+    certificate_text = re.search(r'<textarea[^>]*name="certificate"[^>]*>\s*([^<]*)</textarea>', page).group(1)
+    saved = admin_client.post("/designer/sso/new", data={
+        "csrf_token": token, "action": "save", "slug": "okta", "display_name": "Okta", "metadata_url": url,
+        "entity_id": "https://idp.example.com/okta", "sso_url": "https://idp.example.com/okta/sso",
+        "sso_binding": "redirect", "license_policy": "all", "new_user_type": "employee",
+        "certificate": certificate_text})
+    assert saved.status_code == 302
+    page = admin_client.get("/designer/sso/okta").get_data(as_text=True)
+    assert f"Metadata URL <code>{url}</code>" in page and "Refresh now" in page
+    broken = html.unescape(admin_client.post("/designer/sso/new", data={
+        "csrf_token": token, "action": "import", "metadata_url": server.url("/gone.xml")}).get_data(as_text=True))
+    assert "answered 404" in broken
+
+
+def test_settings_take_a_metadata_url_and_signing_certificate_and_refuse_bad_ones(admin_client, app, server):
+    provider = _provider()
+    token = csrf_token(admin_client, "/designer/sso/entra")
+    form = {"csrf_token": token, "display_name": "Entra", "slug": "entra", "entity_id": provider.entity_id,
+            "sso_url": provider.sso_url, "sso_binding": "redirect", "license_policy": "all",
+            "new_user_type": "employee", "enabled": "y"}
+    bad = admin_client.post("/designer/sso/entra", data=form | {"metadata_url": "ftp://x.example/m",
+                                                                "metadata_signing_cert": "not a certificate"})
+    text = bad.get_data(as_text=True)
+    assert "The metadata URL must be a full http(s) URL." in text and "neither PEM nor base64" in text
+    assert _state() and db.session.scalar(select(IdentityProvider.metadata_url)) is None
+    signer = key_pair("federation-signer")[1]
+    url = server.publish("/feed.xml", b"")
+    good = admin_client.post("/designer/sso/entra", data=form | {"metadata_url": url, "metadata_signing_cert": signer})
+    assert good.status_code == 302
+    db.session.rollback()
+    saved = db.session.scalar(select(IdentityProvider))
+    assert saved.metadata_url == url and saved.metadata_signing_cert == parse_certificate(signer).pem
+    [event] = _events("sso.provider_update")
+    assert event.changes["metadata_url"] == {"before": None, "after": url}
+    assert event.changes["metadata_signing_cert"]["after"] == _fingerprint(signer)  # a fingerprint, not the PEM
+    page = admin_client.get("/designer/sso/entra").get_data(as_text=True)
+    assert "Signed metadata required" in page
+
+
+def test_sso_set_takes_a_metadata_signing_certificate_file(runner, app, server, tmp_path):
+    _provider(url=server.publish("/feed.xml", sign_metadata(_federation(in_days(7)))))
+    pem = tmp_path / "signer.pem"
+    pem.write_text(key_pair("federation-signer")[1])
+    assert runner.invoke(args=["sso", "set", "entra", "--metadata-signing-cert", str(pem)]).exit_code == 0
+    assert runner.invoke(args=["sso", "refresh", "entra"]).exit_code == 0
+    pem.write_text(key_pair("someone-else")[1])
+    assert runner.invoke(args=["sso", "set", "entra", "--metadata-signing-cert", str(pem)]).exit_code == 0
+    failed = runner.invoke(args=["sso", "refresh", "entra", "--json"])
+    assert failed.exit_code == 1 and "does not verify" in json.loads(failed.output)[0]["error"]
+    assert runner.invoke(args=["sso", "set", "entra", "--metadata-signing-cert", ""]).exit_code == 0
+    assert db.session.scalar(select(IdentityProvider.metadata_signing_cert)) is None

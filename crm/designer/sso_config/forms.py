@@ -36,7 +36,7 @@ class ProviderForm(FlaskForm):
                                description="Where the IdP publishes its metadata. Certificates and URLs are "
                                            "refreshed from it on their own (every 24 hours by default) and with "
                                            "Refresh now.")
-    metadata_signing_cert = TextAreaField("Metadata-signing certificate", validators=[Optional(), Length(max=20000)],
+    metadata_signing_cert = TextAreaField("Metadata signer's certificate", validators=[Optional(), Length(max=20000)],
                                           render_kw={"class": "mono", "rows": 3},
                                           description="Federations sign their metadata: with this PEM certificate, "
                                                       "a fetched document is used only when its signature verifies "
