@@ -223,6 +223,8 @@ def test_sso_set_and_add_idp_take_a_metadata_url(runner, app, server):
     listed = json.loads(runner.invoke(args=["sso", "list", "--json"]).output)[0]
     assert listed["metadata_url"] == url and listed["last_refreshed"]
     assert listed["certificates"][0]["fingerprint"] == _fingerprint(key_pair("okta-app")[1])
+    exported = json.loads(runner.invoke(args=["sso", "export", "okta"]).output)["providers"][0]
+    assert exported["metadata_url"] == url and exported["metadata_signing_cert"] is None  # configuration as code
     bad = runner.invoke(args=["sso", "set", "okta", "--metadata-url", "ftp://example.com/x"])
     assert bad.exit_code == 1 and "full http(s) URL" in bad.output
     assert runner.invoke(args=["sso", "set", "okta", "--metadata-url", ""]).exit_code == 0
