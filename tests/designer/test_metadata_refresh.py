@@ -327,3 +327,13 @@ def test_sso_set_takes_a_metadata_signing_certificate_file(runner, app, server, 
     assert failed.exit_code == 1 and "does not verify" in json.loads(failed.output)[0]["error"]
     assert runner.invoke(args=["sso", "set", "entra", "--metadata-signing-cert", ""]).exit_code == 0
     assert db.session.scalar(select(IdentityProvider.metadata_signing_cert)) is None
+
+
+def test_the_provider_list_says_where_certificates_come_from(admin_client, app, server):
+    _provider(url=server.publish("/m.xml", idp()))
+    _provider("okta", url=server.url("/missing.xml"))
+    from crm.sso.refresh import refresh_all
+
+    assert [r.ok for r in refresh_all()] == [True, False]
+    page = admin_client.get("/designer/sso").get_data(as_text=True)
+    assert "From its metadata URL, refreshed" in page and "Last refresh failed" in page
