@@ -35,12 +35,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     _register_cli(app)
 
     from crm.audit.sign_ins import audit_password_failures
+    from crm.designer.sso_config.warnings import register_certificate_warnings
     from crm.dev_idp import register_dev_idp
+    from crm.sso.refresh_schedule import register_refresh_schedule
     from crm.web import register_web
 
     register_dev_idp(app)
     register_web(app)
     audit_password_failures(app)
+    register_refresh_schedule(app)
+    register_certificate_warnings(app)
     return app
 
 

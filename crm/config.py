@@ -27,6 +27,11 @@ DEFAULTS = {
     "SESSION_MAX_HOURS": 7 * 24,  # and every session ends this long after sign-in (CRM_SESSION_MAX_HOURS)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "HSTS_MAX_AGE": 365 * 24 * 3600,  # production over https: browsers keep to https for a year
+    # IdP metadata fetched from a provider's metadata URL (crm/identity_providers/metadata_source.py)
+    "METADATA_MAX_BYTES": 10 * 1024 * 1024,  # a larger document is refused (CRM_METADATA_MAX_BYTES)
+    "METADATA_TIMEOUT_SECONDS": 10,  # the whole fetch, redirects included
+    "METADATA_REFRESH_HOURS": 24,  # a provider whose last refresh is older is refreshed on its own; 0: never
+    "METADATA_CHECK_SECONDS": 300,  # how often each process looks for such providers (after a page, never the ACS)
 }
 MIN_SECRET_KEY_BYTES = 32
 

@@ -15,7 +15,9 @@ from crm.timeutil import utcnow
 
 _PEM = re.compile(r"-----BEGIN CERTIFICATE-----(.*?)-----END CERTIFICATE-----", re.S)
 EXPIRY_WARNING = timedelta(days=30)
-MAX_CERTIFICATES = 2  # the current one and the next, for a rollover without downtime
+# Every signing certificate an IdP publishes is kept (Entra's multi-tenant metadata lists four). The cap only bounds
+# what one hostile response can cost: a signature no certificate verifies is tried against each of them.
+MAX_CERTIFICATES = 10
 
 
 class CertificateInvalid(ValueError):
@@ -106,10 +108,16 @@ def require_current(info: CertificateInfo, now: datetime | None = None) -> Certi
 
 
 def read_certificates(text: str | None) -> list[CertificateInfo]:
-    """One or two current certificates from pasted text (PEM blocks or one bare base64 body)."""
+    """The current certificates from pasted text (PEM blocks or one bare base64 body)."""
     blocks = _PEM.findall(text or "") or ([text] if (text or "").strip() else [])
     if not blocks:
         raise CertificateInvalid("Add the IdP's signing certificate, or import its metadata.")
     if len(blocks) > MAX_CERTIFICATES:
-        raise CertificateInvalid("At most two signing certificates can be configured at once.")
+        raise CertificateInvalid(f"At most {MAX_CERTIFICATES} signing certificates can be configured at once.")
     return [require_current(parse_certificate(block)) for block in blocks]
+
+
+def usable(certificates, now: datetime | None = None) -> list:
+    """The certificates a signature may be verified with: those not expired (an expired one is never used)."""
+    now = now or utcnow()
+    return [c for c in certificates if c.not_after > now]

@@ -82,6 +82,15 @@ class IdentityProvider(db.Model):
     # Seat reclaim: a JIT user of this provider who has not signed in for this many days is deactivated as
     # dormant and their seats go back to the pool (`users deactivate-dormant`); None: never.
     dormant_days: Mapped[int | None] = mapped_column(Integer)
+    # Metadata from a URL (crm/sso/refresh.py): fetched by "Refresh now", `sso refresh` and on its own once the last
+    # refresh is older than CRM_METADATA_REFRESH_HOURS. A federation's metadata must verify with
+    # metadata_signing_cert (PEM). The bookkeeping columns below are written with plain UPDATEs, so a refresh that
+    # changes nothing leaves config_version (and every cache keyed on it) alone.
+    metadata_url: Mapped[str | None] = mapped_column(String(1000))
+    metadata_signing_cert: Mapped[str | None] = mapped_column(Text)
+    last_refreshed: Mapped[datetime | None] = mapped_column(DateTime)
+    refresh_claimed_at: Mapped[datetime | None] = mapped_column(DateTime)  # a worker refreshing it since then
+    refresh_error: Mapped[str | None] = mapped_column(Text)  # why the last refresh failed; None when it worked
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -101,7 +110,8 @@ class IdentityProvider(db.Model):
 
 
 class IdpCertificate(db.Model):
-    """An IdP signing certificate; two at once allow a rollover without downtime."""
+    """An IdP signing certificate. Every one the IdP publishes is kept (Entra lists four); an expired one stays on
+    the page, marked expired, and no sign-in is verified with it."""
 
     __tablename__ = "idp_certificate"
     __table_args__ = (UniqueConstraint("provider_id", "fingerprint_sha256"),)

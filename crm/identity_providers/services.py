@@ -14,7 +14,14 @@ from crm.auth.models import USER_TYPES
 from crm.config import is_production
 from crm.extensions import db
 from crm.identity_providers import realms
-from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
+from crm.identity_providers.certificates import (
+    MAX_CERTIFICATES,
+    CertificateInfo,
+    CertificateInvalid,
+    parse_certificate,
+    require_current,
+)
+from crm.identity_providers.metadata_source import metadata_url_error
 from crm.identity_providers.models import (
     SSO_BINDING_POST,
     SSO_BINDING_REDIRECT,
@@ -85,6 +92,12 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
         if message := _url_error(clean.get(key), label, required):
             errors[key] = message
     clean["slo_url"] = clean.get("slo_url") or None
+    if "metadata_url" in clean:
+        clean["metadata_url"] = clean["metadata_url"] or None
+        if message := metadata_url_error(clean["metadata_url"], current_app):
+            errors["metadata_url"] = message
+    if "metadata_signing_cert" in clean:
+        _validate_signing_cert(clean, provider, errors)
     if "logout_signed" in clean:
         clean["logout_signed"] = bool(clean["logout_signed"])
     if clean.get("sso_binding", SSO_BINDING_REDIRECT) not in (SSO_BINDING_REDIRECT, SSO_BINDING_POST):
@@ -141,6 +154,22 @@ def _dormant_days(value: Any, errors: dict[str, str]) -> int | None:
     return int(text)
 
 
+def _validate_signing_cert(clean: dict[str, Any], provider: IdentityProvider | None, errors: dict[str, str]) -> None:
+    """The certificate a federation signs its metadata with: normalised PEM, current when it is new."""
+    text = clean["metadata_signing_cert"]
+    if not text:
+        clean["metadata_signing_cert"] = None
+        return
+    try:
+        info = parse_certificate(text)
+        if provider is None or info.pem != provider.metadata_signing_cert:
+            require_current(info)
+    except CertificateInvalid as error:
+        errors["metadata_signing_cert"] = str(error)
+        return
+    clean["metadata_signing_cert"] = info.pem
+
+
 def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
     policy = clean.get("license_policy") or LICENSES_ALL
     names = split_list(clean.get("licenses"))
@@ -161,7 +190,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
-            "enforce_sso", "dormant_days")
+            "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:
@@ -171,14 +200,22 @@ def provider_values(provider: IdentityProvider) -> dict[str, Any]:
     return values
 
 
+def _audited(values: dict[str, Any]) -> dict[str, Any]:
+    """Settings as the audit trail shows them: the metadata-signing certificate by its fingerprint."""
+    pem = values.get("metadata_signing_cert")
+    return values | ({"metadata_signing_cert": parse_certificate(pem).fingerprint_sha256} if pem else {})
+
+
 def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
                   certificates: list[CertificateInfo] = ()) -> IdentityProvider:
     """Create or update a provider (a new one needs a current signing certificate); audit the change."""
     clean = validate(values, provider)
     if provider is None and not certificates:
         raise ProviderInvalid({"certificate": "Add the IdP's signing certificate, or import its metadata."})
-    before = provider_values(provider) if provider else {}
+    before = _audited(provider_values(provider)) if provider else {}
     provider = provider or IdentityProvider()
+    if before and clean.get("metadata_url", provider.metadata_url) != provider.metadata_url:
+        provider.last_refreshed = provider.refresh_error = None  # a new URL is due for a refresh at once
     for key in SETTINGS:
         if key in clean:
             setattr(provider, key, clean[key])
@@ -187,7 +224,7 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     db.session.flush()
     for info in certificates:
         add_certificate(provider, info, audited=False)
-    changes = audit.diff(before, provider_values(provider))
+    changes = audit.diff(before, _audited(provider_values(provider)))
     if certificates and not before:
         changes["certificates"] = {"before": None, "after": [c.fingerprint_sha256 for c in certificates]}
     if changes:
@@ -197,13 +234,23 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     return provider
 
 
-def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:
-    """Add a current signing certificate; at most two at once (for rollover)."""
-    require_current(info)
+def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True,
+                    published: bool = False) -> IdpCertificate:
+    """Add a current signing certificate (every one the IdP uses, up to MAX_CERTIFICATES).
+
+    `published`: the IdP's own metadata lists it, so one valid only from a later day is its next key, kept ahead of
+    the rollover (a pasted one must be valid now).
+    """
+    if published:
+        if info.expired():
+            raise CertificateInvalid(f"This certificate expired on {info.not_after:%Y-%m-%d} ({info.subject}).")
+    else:
+        require_current(info)
     if any(c.fingerprint_sha256 == info.fingerprint_sha256 for c in provider.certificates):
         raise ProviderInvalid({"certificate": "This certificate is already configured."})
     if len(provider.certificates) >= MAX_CERTIFICATES:
-        raise ProviderInvalid({"certificate": "Two certificates are already configured; remove the older one first."})
+        raise ProviderInvalid({"certificate": f"{MAX_CERTIFICATES} certificates are already configured; remove an "
+                                              "expired or unused one first."})
     cert = IdpCertificate(pem=info.pem, fingerprint_sha256=info.fingerprint_sha256, subject=info.subject[:500],
                           not_before=info.not_before, not_after=info.not_after)
     provider.certificates.append(cert)
@@ -231,3 +278,36 @@ def delete_provider(provider: IdentityProvider) -> None:
     audit.record("sso.provider_delete", f"Deleted identity provider {provider.display_name}", category=CONFIG,
                  target=provider, idp_slug=provider.slug, changes=audit.diff(provider_values(provider), {}))
     db.session.delete(provider)
+
+
+PUBLISHED = ("entity_id", "sso_url", "sso_binding", "slo_url")  # what an IdP's metadata decides
+
+
+def describe_certificate(cert: CertificateInfo | IdpCertificate) -> str:
+    """A certificate as the audit trail and the refresh report name it."""
+    return f"{cert.subject} · valid to {cert.not_after:%Y-%m-%d} · {cert.fingerprint_sha256}"
+
+
+def apply_published(provider: IdentityProvider, published: dict[str, Any],
+                    certificates: list[CertificateInfo]) -> dict[str, Any]:
+    """Bring the provider in line with its IdP's metadata in the current transaction: the Entity ID and URLs, and
+    exactly the certificates published (new ones added, those no longer listed removed). Returns what changed, for
+    one audit event the caller writes; raises ProviderInvalid or CertificateInvalid (the caller rolls back, so a
+    document that cannot be used changes nothing)."""
+    clean = validate(provider_values(provider) | {k: published[k] for k in PUBLISHED}, provider)
+    changes = audit.diff({k: getattr(provider, k) for k in PUBLISHED}, {k: clean[k] for k in PUBLISHED})
+    for key in PUBLISHED:
+        setattr(provider, key, clean[key])
+    wanted = {c.fingerprint_sha256: c for c in certificates}
+    removed = [c for c in provider.certificates if c.fingerprint_sha256 not in wanted]
+    for cert in removed:
+        provider.certificates.remove(cert)
+    db.session.flush()
+    have = {c.fingerprint_sha256 for c in provider.certificates}
+    added = [info for fingerprint, info in wanted.items() if fingerprint not in have]
+    for info in added:
+        add_certificate(provider, info, audited=False, published=True)
+    if added or removed:
+        changes["certificates"] = {"added": [describe_certificate(c) for c in added],
+                                   "removed": [describe_certificate(c) for c in removed]}
+    return changes

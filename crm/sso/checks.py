@@ -184,8 +184,17 @@ def check_signature(ins: Inspection) -> Finding:
                     "Signed with SHA-1: " + ", ".join(map(str, algorithms)),
                     "SHA-1 is refused. Switch the IdP's signing algorithm to SHA-256.")
     xmlsec.tree.add_ids(ins.root, ["ID"])  # the References point at the elements' IDs
-    ins.verified_by = next((c for c in ins.config.certificates if all(_verifies(e, c) for e in signed)), None)
+    named = _keyinfo_body(ins.assertion)
+    ins.verified_by = next((c for c in _candidates(ins.config, ins.now, named)
+                            if all(_verifies(e, c) for e in signed)), None)
     if ins.verified_by is None:
+        expired = next((c for c in ins.config.certificates if c.not_after <= ins.now and c.body == named), None)
+        if expired is not None:
+            return fail("signature", "signed with an expired certificate",
+                        f"Signed with the certificate {expired.subject} (SHA-256 {expired.fingerprint_sha256}), which "
+                        f"expired on {expired.not_after:%Y-%m-%d}; an expired certificate is never used.",
+                        "The IdP still signs with its old key: activate its new certificate there, then refresh the "
+                        "provider's metadata (or add the new certificate here).")
         configured = "; ".join(c.fingerprint_sha256 for c in ins.config.certificates)
         return fail("signature", "no configured certificate verifies the signature",
                     "No configured certificate verifies this signature.",
@@ -193,6 +202,21 @@ def check_signature(ins: Inspection) -> Finding:
                     f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
     return ok(f"Verified with the configured certificate {ins.verified_by.subject} "
               f"(SHA-256 {ins.verified_by.fingerprint_sha256}).")
+
+
+def _keyinfo_body(signed) -> str | None:
+    """The base64 certificate the signature's KeyInfo names (the IdP's hint, never trusted as a key)."""
+    node = signed.find(f"{DS}Signature/{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate")
+    return "".join((node.text or "").split()) if node is not None else None
+
+
+def _candidates(config: ProviderConfig, now: datetime, named: str | None) -> list[CertificateInfo]:
+    """The certificates a signature may verify with: every one not expired, the one the KeyInfo names first, so a
+    valid response costs one verification however many certificates the IdP publishes."""
+    current = [c for c in config.certificates if c.not_after > now]
+    if named and len(current) > 1:
+        current.sort(key=lambda c: c.body != named)
+    return current
 
 
 def _verifies(element, certificate: CertificateInfo) -> bool:

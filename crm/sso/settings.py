@@ -5,8 +5,10 @@ from typing import Any
 
 from flask import current_app
 
+from crm.identity_providers.certificates import usable
 from crm.identity_providers.config import ProviderConfig, cached_for
 from crm.identity_providers.models import SSO_BINDING_POST
+from crm.sso.rejections import SamlRejected
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -35,7 +37,8 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
             "url": provider.sso_url,
             "binding": BINDING_POST if provider.sso_binding == SSO_BINDING_POST else BINDING_REDIRECT,
         },
-        "x509certMulti": {"signing": [c.body for c in provider.certificates]},
+        # Only certificates still valid: an expired one never verifies anything (logout messages included).
+        "x509certMulti": {"signing": [c.body for c in usable(provider.certificates)]},
     }
     if provider.slo_url:
         idp["singleLogoutService"] = {"url": provider.slo_url, "binding": BINDING_REDIRECT}
@@ -70,11 +73,15 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
 def cached_settings(provider: ProviderConfig):
     """The provider's OneLogin_Saml2_Settings, built once per configuration version (and base URL).
 
-    Building parses and checks the certificates and the whole dict, which would otherwise happen per sign-in.
+    Building parses and checks the certificates and the whole dict, which would otherwise happen per sign-in. The
+    certificates still valid are part of the key, so one expiring drops out of the settings without a change.
     """
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-    return cached_for(provider.version, f"saml-settings {current_app.config['BASE_URL']}",
+    current = tuple(c.fingerprint_sha256 for c in usable(provider.certificates))
+    if not current:
+        raise SamlRejected("signature", f"every signing certificate of {provider.slug} has expired", 403)
+    return cached_for(provider.version, f"saml-settings {current_app.config['BASE_URL']} {current}",
                       lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
 
 

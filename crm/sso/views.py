@@ -81,7 +81,10 @@ def login(slug: str):
     if not config.enabled and not test:
         return _refused(config, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
     relay_state = safe_next(request.args.get("next")) or "/"
-    settings = cached_settings(config)
+    try:
+        settings = cached_settings(config)
+    except SamlRejected as rejected:  # every certificate expired: no response could be verified
+        return _refused(config, rejected)
     if config.sso_binding == SSO_BINDING_POST:
         authn = OneLogin_Saml2_Authn_Request(settings)
         browser.remember_request(slug, authn.get_id(), test)
@@ -255,6 +258,10 @@ def idp_logout_url() -> str | None:
     config = provider_config(info["slug"]) if info else None
     if not (config and config.slo_url):
         return None
-    auth = OneLogin_Saml2_Auth(saml_request_data(url_for("sso.sls", slug=config.slug)), cached_settings(config))
+    try:
+        settings = cached_settings(config)
+    except SamlRejected:  # every certificate expired: the CRM's own session still ends
+        return None
+    auth = OneLogin_Saml2_Auth(saml_request_data(url_for("sso.sls", slug=config.slug)), settings)
     return auth.logout(return_to=url_for("auth.login", _external=False), name_id=info["name_id"],
                        session_index=info["session_index"], name_id_format=info["name_id_format"])

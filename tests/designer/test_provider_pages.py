@@ -4,6 +4,7 @@ import io
 
 from crm.audit.models import AuditEvent
 from crm.extensions import db
+from crm.identity_providers.certificates import MAX_CERTIFICATES
 from crm.identity_providers.models import IdentityProvider
 from tests import factories
 from tests.conftest import csrf_token
@@ -118,15 +119,20 @@ def test_settings_save_with_chosen_packages_domains_and_groups(admin_client, app
     assert event.changes["display_name"] == {"before": "Okta", "after": "Okta contractors"}
 
 
-def test_certificate_rollover_two_at_most_never_none(admin_client, app):
+def test_certificate_rollover_every_certificate_up_to_the_cap_never_none(admin_client, app):
     provider = factories.provider("okta")
     token = csrf_token(admin_client, "/designer/sso/okta")
     add = lambda cert: _text(admin_client.post("/designer/sso/okta/certificates",  # noqa: E731
                                                data={"csrf_token": token, "certificate": cert}, follow_redirects=True))
     assert "Certificate added." in add(key_pair("next-key")[1])
-    assert "Two certificates are already configured" in add(key_pair("third-key")[1])
+    assert "Certificate added." in add(key_pair("third-key")[1])  # Entra publishes four: every one is kept
     page = admin_client.get("/designer/sso/okta").get_data(as_text=True)
-    assert page.count('class="cert"') == 2
+    assert page.count('class="cert"') == 3
+    for n in range(MAX_CERTIFICATES - 3):
+        assert "Certificate added." in add(key_pair(f"more-{n}")[1])
+    assert f"{MAX_CERTIFICATES} certificates are already configured" in add(key_pair("one-too-many")[1])
+    for cert in db.session.get(IdentityProvider, provider.id).certificates[2:]:
+        admin_client.post(f"/designer/sso/okta/certificates/{cert.id}/delete", data={"csrf_token": token})
     ids = [c.id for c in db.session.get(IdentityProvider, provider.id).certificates]
     admin_client.post(f"/designer/sso/okta/certificates/{ids[0]}/delete", data={"csrf_token": token})
     page = _text(admin_client.post(f"/designer/sso/okta/certificates/{ids[1]}/delete", data={"csrf_token": token},

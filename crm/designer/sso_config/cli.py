@@ -5,18 +5,23 @@ import json
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 
 from crm.designer.sso_config.scim_views import scim_url
 from crm.extensions import db
 from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
-from crm.identity_providers.certificates import CertificateInvalid, read_certificates
+from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
 from crm.identity_providers.config import config_of
+from crm.identity_providers.expiry import providers_at_risk
+from crm.identity_providers.metadata_source import FetchFailed, metadata_url_error
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
 from crm.identity_providers.presets import PRESETS
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
+from crm.sso.refresh import fetch_published, mark_refreshed, refresh_all
 from crm.sso.report import build_report
+from crm.timeutil import utcnow
 
 sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")
 ON_OFF = click.Choice(["on", "off"])
@@ -50,28 +55,55 @@ def _provider(slug: str):
 
 @sso_cli.command("add-idp")
 @click.argument("slug")
-@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--metadata-file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--metadata-url", help="Fetch the metadata from this URL, and refresh it from there later.")
+@click.option("--metadata-signing-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM of the certificate the (federation's) metadata must be signed with.")
 @click.option("--entity-id", help="Which IdP to take from a federation's metadata.")
 @click.option("--display-name", help="Name on the login button (default: from the metadata).")
 @click.option("--jit/--no-jit", default=False, show_default=True, help="Just-In-Time provisioning.")
 @click.option("--allow-idp-initiated/--no-allow-idp-initiated", default=False, show_default=True)
-def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiated) -> None:
-    """Add an identity provider from its metadata file."""
+def add_idp(slug, metadata_file, metadata_url, metadata_signing_cert, entity_id, display_name, jit,
+            allow_idp_initiated) -> None:
+    """Add an identity provider from its metadata file or URL."""
     if providers.find_provider(slug):
         _fail(f"an identity provider with slug {slug} already exists (use `sso set`).")
+    if bool(metadata_file) == bool(metadata_url):
+        _fail("give the metadata as exactly one of --metadata-file FILE or --metadata-url URL.")
+    signing_cert = _signing_cert(metadata_signing_cert.read_text()) if metadata_signing_cert else None
     try:
-        metadata = parse_idp_metadata(metadata_file.read_bytes(), entity_id)
+        if metadata_url:
+            if message := metadata_url_error(metadata_url, current_app):
+                _fail(message)
+            metadata = fetch_published(metadata_url, entity_id, signing_cert)
+        else:
+            metadata = parse_idp_metadata(metadata_file.read_bytes(), entity_id)
     except ChooseIdentityProvider as choose:
         _fail(f"{choose} Pass --entity-id with one of: {', '.join(choose.entity_ids[:10])}"
               + (" ..." if len(choose.entity_ids) > 10 else ""))
-    except MetadataInvalid as invalid:
+    except (MetadataInvalid, FetchFailed) as invalid:
         _fail(str(invalid))
     values = {"slug": slug, "display_name": display_name or slug, "entity_id": metadata.entity_id,
               "sso_url": metadata.sso_url, "sso_binding": metadata.sso_binding, "slo_url": metadata.slo_url,
-              "jit_enabled": jit, "allow_idp_initiated": allow_idp_initiated, "enabled": True, "show_on_login": True}
-    provider = _commit_or_fail(lambda: providers.save_provider(None, values, list(metadata.certificates)))
+              "jit_enabled": jit, "allow_idp_initiated": allow_idp_initiated, "enabled": True, "show_on_login": True,
+              "metadata_url": metadata_url, "metadata_signing_cert": signing_cert}
+
+    def add():
+        provider = providers.save_provider(None, values, list(metadata.certificates))
+        if metadata_url:
+            mark_refreshed(provider.id)
+        return provider
+
+    provider = _commit_or_fail(add)
     click.echo(f"Identity provider {provider.slug} added ({len(metadata.certificates)} signing certificate(s))."
                + "".join(f"\n  note: {n}" for n in metadata.notes))
+
+
+def _signing_cert(text: str) -> str:
+    try:
+        return parse_certificate(text).pem
+    except CertificateInvalid as error:
+        _fail(f"--metadata-signing-cert: {error}")
 
 
 @sso_cli.command("set")
@@ -97,10 +129,13 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--dormant-days", metavar="N|off",
               help="Deactivate JIT users who have not signed in for N days and release their seats; off: never.")
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Replace the signing certificate(s) with the PEM file's (one or two).")
+              help="Replace the signing certificate(s) with the PEM file's.")
+@click.option("--metadata-url", help='Refresh the metadata from this URL ("" for none).')
+@click.option("--metadata-signing-cert", metavar="PEM_FILE",
+              help='The certificate the metadata must be signed with ("" for none).')
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
-                certificate_file) -> None:
+                certificate_file, metadata_url, metadata_signing_cert) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
@@ -115,9 +150,15 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
         values["licenses"] = providers.split_list(licenses) if selected else []
     for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
-                       ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days)):
+                       ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days),
+                       ("metadata_url", metadata_url)):
         if value is not None:
             values[key] = value
+    if metadata_signing_cert is not None:
+        path = Path(metadata_signing_cert)
+        if metadata_signing_cert and not path.is_file():
+            _fail(f"--metadata-signing-cert: no file {metadata_signing_cert}.")
+        values["metadata_signing_cert"] = path.read_text() if metadata_signing_cert else None
 
     def change():
         providers.save_provider(provider, values)
@@ -171,11 +212,17 @@ def preset_command(slug, preset) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_command(as_json) -> None:
     """List identity providers."""
+    now = utcnow()
     rows = [{"slug": p.slug, "display_name": p.display_name, "entity_id": p.entity_id, "enabled": p.enabled,
              "jit_enabled": p.jit_enabled, "allow_idp_initiated": p.allow_idp_initiated,
              "show_on_login": p.show_on_login, "attribute_mappings": len(p.attribute_mappings),
              "role_mappings": len(p.role_mappings),
-             "certificates": [{"subject": c.subject, "not_after": c.not_after.isoformat()} for c in p.certificates]}
+             "certificates": [{"subject": c.subject, "fingerprint": c.fingerprint_sha256,
+                               "not_before": c.not_before.isoformat(), "not_after": c.not_after.isoformat(),
+                               "expired": c.not_after <= now} for c in p.certificates],
+             "metadata_url": p.metadata_url,
+             "last_refreshed": p.last_refreshed.isoformat() if p.last_refreshed else None,
+             "refresh_error": p.refresh_error}
             for p in providers.all_providers()]
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
@@ -183,6 +230,43 @@ def list_command(as_json) -> None:
     for row in rows:
         click.echo(f"{row['slug']}\t{row['display_name']}\tJIT {'on' if row['jit_enabled'] else 'off'}\t"
                    f"{row['entity_id']}")
+
+
+@sso_cli.command("refresh")
+@click.argument("slug", required=False)
+@click.option("--json", "as_json", is_flag=True)
+def refresh_command(slug, as_json) -> None:
+    """Refresh a provider (or every provider with a metadata URL) from its metadata URL; exit 1 if one failed."""
+    if slug:
+        provider = _provider(slug)
+        if not provider.metadata_url:
+            _fail(f"{slug} has no metadata URL (set one with `sso set {slug} --metadata-url URL`).")
+    results = refresh_all(slug)
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in results], indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            click.echo(result.summary(), err=not result.ok)
+        if not results:
+            click.echo("No provider has a metadata URL.")
+    if any(not r.ok for r in results):
+        raise SystemExit(1)
+
+
+@sso_cli.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def check_command(as_json) -> None:
+    """List providers whose last signing certificate expires within 30 days; exit 1 when there is one (monitoring)."""
+    at_risk = providers_at_risk()
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in at_risk], indent=2, ensure_ascii=False))
+    elif at_risk:
+        for row in at_risk:
+            click.echo(f"{row.slug}\t{row.level}\t{row.message()}")
+    else:
+        click.echo("No provider's signing certificates run out within 30 days.")
+    if at_risk:
+        raise SystemExit(1)
 
 
 @sso_cli.command("export")

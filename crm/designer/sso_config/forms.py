@@ -32,6 +32,15 @@ class ProviderForm(FlaskForm):
     logout_signed = BooleanField("The IdP signs its logout messages",
                                  description="Unsigned logout requests and responses from it are then refused. "
                                              "A signed one is always verified.")
+    metadata_url = StringField("Metadata URL", validators=[Optional(), Length(max=1000)],
+                               description="Where the IdP publishes its metadata. Certificates and URLs are "
+                                           "refreshed from it on their own (every 24 hours by default) and with "
+                                           "Refresh now.")
+    metadata_signing_cert = TextAreaField("Metadata signer's certificate", validators=[Optional(), Length(max=20000)],
+                                          render_kw={"class": "mono", "rows": 3},
+                                          description="Federations sign their metadata: with this PEM certificate, "
+                                                      "a fetched document is used only when its signature verifies "
+                                                      "with it and its validUntil lies ahead. Empty: not required.")
     enabled = BooleanField("Enabled", default=True, description="Off: nobody can sign in through this provider.")
     jit_enabled = BooleanField("Create and update users data when log in (Just-In-Time Provisioning)",
                                description="Unknown users are created on their first login; contacts and roles are "
@@ -80,7 +89,7 @@ class ProviderForm(FlaskForm):
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
-            "dormant_days")}
+            "dormant_days", "metadata_url", "metadata_signing_cert")}
 
 
 class NewProviderForm(ProviderForm):

@@ -6,9 +6,14 @@ from urllib.parse import urlsplit
 
 from flask import current_app, flash
 
+from crm.audit import services as audit
+from crm.audit.models import CONFIG
 from crm.identity_providers import services as providers
+from crm.identity_providers.certificates import CertificateInvalid, parse_certificate
+from crm.identity_providers.metadata_source import FetchFailed, metadata_url_error
 from crm.identity_providers.models import IdentityProvider
 from crm.sso.metadata import ChooseIdentityProvider, IdpMetadata, MetadataInvalid, parse_idp_metadata
+from crm.sso.refresh import describe_changes, fetch_published
 
 
 def _document(form) -> bytes | str:
@@ -23,9 +28,13 @@ def _document(form) -> bytes | str:
 
 
 def parse_form_metadata(form) -> IdpMetadata | None:
-    """Parse the metadata given in the form; put the reason on the form when it cannot be used."""
+    """Parse the metadata given in the form (pasted, uploaded, or, on a new provider, fetched from its metadata URL);
+    put the reason on the form when it cannot be used."""
     document = _document(form)
+    url = getattr(form, "metadata_url", None)
     if not (document.strip() if isinstance(document, str) else document.strip()):
+        if url is not None and url.data:
+            return _fetch_into(form)
         form.metadata_xml.errors = ["Paste the metadata XML or choose the metadata file."]
         return None
     try:
@@ -35,6 +44,27 @@ def parse_form_metadata(form) -> IdpMetadata | None:
         form.metadata_xml.errors = [str(choose)]
     except MetadataInvalid as invalid:
         form.metadata_xml.errors = [str(invalid)]
+    return None
+
+
+def _fetch_into(form) -> IdpMetadata | None:
+    url = form.metadata_url.data.strip()
+    if message := metadata_url_error(url, current_app):
+        form.metadata_url.errors = [message]
+        return None
+    try:
+        signing_cert = parse_certificate(form.metadata_signing_cert.data).pem if form.metadata_signing_cert.data \
+            else None
+    except CertificateInvalid as error:
+        form.metadata_signing_cert.errors = [str(error)]
+        return None
+    try:
+        return fetch_published(url, form.metadata_entity.data or None, signing_cert)
+    except ChooseIdentityProvider as choose:
+        form.metadata_entity.choices = [(e, e) for e in choose.entity_ids]
+        form.metadata_url.errors = [str(choose)]
+    except (MetadataInvalid, FetchFailed) as invalid:
+        form.metadata_url.errors = [str(invalid)]
     return None
 
 
@@ -66,19 +96,15 @@ def _display_name(host: str) -> str:
 
 
 def refresh_from_metadata(provider: IdentityProvider, form) -> tuple[str, ...]:
-    """Update Entity ID, URLs and certificates from new metadata, all or nothing; return the notes."""
+    """Update Entity ID, URLs and certificates from new metadata, all or nothing, in one audit event; return notes."""
     metadata = parse_form_metadata(form)
     if metadata is None:
         raise MetadataInvalid(form.metadata_xml.errors[0])
-    values = providers.provider_values(provider) | {
-        "entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "sso_binding": metadata.sso_binding,
-        "slo_url": metadata.slo_url}
-    providers.save_provider(provider, values)
-    keep = {c.fingerprint_sha256 for c in metadata.certificates}
-    for cert in [c for c in provider.certificates if c.fingerprint_sha256 not in keep]:
-        provider.certificates.remove(cert)
-    have = {c.fingerprint_sha256 for c in provider.certificates}
-    for info in metadata.certificates:
-        if info.fingerprint_sha256 not in have:
-            providers.add_certificate(provider, info)
+    published = {"entity_id": metadata.entity_id, "sso_url": metadata.sso_url, "sso_binding": metadata.sso_binding,
+                 "slo_url": metadata.slo_url}
+    changes = providers.apply_published(provider, published, list(metadata.certificates))
+    if changes:
+        audit.record("sso.metadata_update", f"Updated {provider.display_name} from uploaded metadata: "
+                     + "; ".join(describe_changes(changes)), category=CONFIG, target=provider,
+                     idp_slug=provider.slug, changes=changes)
     return metadata.notes

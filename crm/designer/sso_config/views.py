@@ -28,6 +28,7 @@ from crm.licensing.services import all_packages
 from crm.sso.attempts import TEST, recent_attempts
 from crm.sso.metadata import MetadataInvalid
 from crm.sso.models import SignInAttempt
+from crm.sso.refresh import describe_changes, refresh_provider
 from crm.sso.report import build_report
 from crm.sso.settings import sp_urls
 
@@ -171,6 +172,25 @@ def update_from_metadata(slug: str):
     db.session.commit()
     flash("Updated from the metadata." + "".join(f" {n}" for n in notes), "success")
     return redirect(url_for(".provider", slug=provider.slug))
+
+
+@bp.post("/<slug>/refresh")
+@admin_required
+def refresh(slug: str):
+    """Refresh now: fetch the metadata URL and apply what it publishes; a document that cannot be used changes
+    nothing and the page says why."""
+    provider = _provider(slug)
+    if not provider.metadata_url:
+        flash("This provider has no metadata URL: enter one under Settings first.", "error")
+        return redirect(url_for(".provider", slug=slug) + "#settings")
+    result = refresh_provider(provider)
+    if not result.ok:
+        flash(f"Refresh failed; nothing changed. {result.error}", "error")
+    elif result.changes:
+        flash("Refreshed from the metadata URL: " + "; ".join(describe_changes(result.changes)) + ".", "success")
+    else:
+        flash("Refreshed from the metadata URL: nothing changed.", "success")
+    return redirect(url_for(".provider", slug=slug) + "#certificates")
 
 
 @bp.post("/<slug>/certificates")
