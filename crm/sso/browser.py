@@ -75,6 +75,12 @@ def sso_session() -> dict | None:
     return session.get(SSO_SESSION) if current_user.is_authenticated else None
 
 
+def provider_signed_in_through() -> str | None:
+    """The slug of the provider this browser's last sign-in came through (kept in its cookie session even after the
+    session's row is gone), or None."""
+    return (session.get(SSO_SESSION) or {}).get("slug")
+
+
 def sso_session_of(slug: str) -> dict | None:
     """This browser's SSO session when it came through this provider (the NameID and session index it signed in
     with), or None."""

@@ -17,7 +17,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from crm.audit.services import new_reference
 from crm.auth.safe_urls import safe_next
-from crm.auth.services import LoginButton, add_login_buttons, add_logout_step
+from crm.auth.services import LoginButton, add_login_buttons, add_logout_step, add_sign_in_again_step
 from crm.extensions import csrf, db
 from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
@@ -38,10 +38,11 @@ log = logging.getLogger(__name__)
 
 @bp.record_once
 def _plug_into_auth(state) -> None:
-    """The login page shows a button per provider, and logout ends the IdP's session too; what the endpoints refuse
-    is rate-limited."""
+    """The login page shows a button per provider, logout ends the IdP's session too, and a session that ran out
+    signs in again through its provider; what the endpoints refuse is rate-limited."""
     add_login_buttons(state.app, login_buttons)
     add_logout_step(state.app, idp_logout_url)
+    add_sign_in_again_step(state.app, sign_in_again_url)
     flood.install(state.app)
 
 
@@ -61,7 +62,8 @@ def metadata(slug: str):
 
 @bp.get("/<slug>/login")
 def login(slug: str):
-    """Start SP-initiated sign-in: an AuthnRequest to the IdP, its id kept in the session, `next` as RelayState."""
+    """Start SP-initiated sign-in: an AuthnRequest to the IdP (ForceAuthn when the provider asks every sign-in to
+    authenticate again), its id kept in the session, `next` as RelayState."""
     config = _config(slug)
     test = request.args.get("test") == "1" and current_user.is_authenticated and current_user.is_admin
     if not config.enabled and not test:
@@ -69,12 +71,12 @@ def login(slug: str):
     relay_state = safe_next(request.args.get("next")) or "/"
     settings = cached_settings(config)
     if config.sso_binding == SSO_BINDING_POST:
-        authn = OneLogin_Saml2_Authn_Request(settings)
+        authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn)
         browser.remember_request(slug, authn.get_id(), test)
         return render_template("sso/post_binding.html", action=config.sso_url, relay_state=relay_state,
                                saml_request=authn.get_request(deflate=False))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
-    url = auth.login(return_to=relay_state)
+    url = auth.login(return_to=relay_state, force_authn=config.force_authn)
     browser.remember_request(slug, auth.get_last_request_id(), test)
     return redirect(url)
 
@@ -203,3 +205,16 @@ def idp_logout_url() -> str | None:
     auth = OneLogin_Saml2_Auth(saml_request_data(url_for("sso.sls", slug=config.slug)), cached_settings(config))
     return auth.logout(return_to=url_for("auth.login", _external=False), name_id=info["name_id"],
                        session_index=info["session_index"], name_id_format=info["name_id_format"])
+
+
+def sign_in_again_url(method: str | None, next_path: str) -> str | None:
+    """A session that signed in through a provider ("sso:<slug>") and ran out goes back through that provider's
+    sign-in, `next` kept (with the IdP's session still alive the browser comes straight back). When its row is gone,
+    the browser's own cookie says which provider it came through. None for a provider that is gone or disabled:
+    the login page then."""
+    slug = method.removeprefix("sso:") if method and method.startswith("sso:") else \
+        (None if method else browser.provider_signed_in_through())
+    config = provider_config(slug) if slug else None
+    if config is None or not config.enabled:
+        return None
+    return url_for("sso.login", slug=config.slug, next=next_path)

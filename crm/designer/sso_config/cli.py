@@ -22,6 +22,23 @@ sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (co
 ON_OFF = click.Choice(["on", "off"])
 
 
+class HoursOrNone(click.ParamType):
+    """A whole number of hours, or "none" (the console's own maximum); anything else is malformed (exit 2). The
+    range is the provider services' to check, so the CLI and the page give the same reason."""
+
+    name = "N|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value is None:
+            return value
+        if str(value).strip().lower() == "none":
+            return ""
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number of hours (or none).", param, ctx)
+
+
 def _fail(message: str) -> None:
     from crm.cli import fail
 
@@ -92,14 +109,20 @@ def add_idp(slug, metadata_file, entity_id, display_name, jit, allow_idp_initiat
 @click.option("--display-name")
 @click.option("--certificate-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Replace the signing certificate(s) with the PEM file's (one or two).")
+@click.option("--clock-skew", type=int, metavar="SECONDS",
+              help="0 to 300: how far the IdP's clock may be off when NotBefore and NotOnOrAfter are checked.")
+@click.option("--session-hours", type=HoursOrNone(),
+              help="1 to 720: the longest a session signed in through the provider lasts; none: the console's own.")
+@click.option("--force-authn", type=ON_OFF, help="on: every sign-in asks the IdP to authenticate the user again.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
-                allowed_domains, required_groups, groups_attribute, user_type, display_name, certificate_file) -> None:
+                allowed_domains, required_groups, groups_attribute, user_type, display_name, certificate_file,
+                clock_skew, session_hours, force_authn) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
-                      ("scim_enabled", scim)):
+                      ("scim_enabled", scim), ("force_authn", force_authn)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:
@@ -108,7 +131,8 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
         values["licenses"] = providers.split_list(licenses) if selected else []
     for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
-                       ("display_name", display_name), ("users_from", users_from)):
+                       ("display_name", display_name), ("users_from", users_from),
+                       ("clock_skew_seconds", clock_skew), ("session_max_hours", session_hours)):
         if value is not None:
             values[key] = value
 

@@ -56,6 +56,19 @@ class ProviderForm(FlaskForm):
     immutable_id_attribute = StringField("Immutable ID attribute", validators=[Optional(), Length(max=500)],
                                          description="Optional: a stable user id the IdP sends (Entra: "
                                                      "objectidentifier).")
+    # Whole numbers, typed as text so that the services give the one message for a bad value (as the CLI gets).
+    clock_skew_seconds = StringField("Clock skew (seconds)", default="120", validators=[Length(max=20)],
+                                     render_kw={"inputmode": "numeric"},
+                                     description="0 to 300. How far the IdP's clock may be off this server's when "
+                                                 "the assertion's NotBefore and NotOnOrAfter are checked.")
+    session_max_hours = StringField("Session lifetime (hours)", validators=[Length(max=20)],
+                                    render_kw={"inputmode": "numeric"},
+                                    description="1 to 720: a session signed in through this provider ends this long "
+                                                "after its sign-in (sooner when the IdP's SessionNotOnOrAfter says "
+                                                "so). Empty: the console's own maximum.")
+    force_authn = BooleanField("Force re-authentication (ForceAuthn)",
+                               description="Every sign-in asks the IdP to authenticate the user again, even when "
+                                           "the IdP's own session is still alive.")
 
     def values(self) -> dict:
         """Submitted settings for the provider services."""
@@ -63,7 +76,8 @@ class ProviderForm(FlaskForm):
             "display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
-            "allowed_domains", "required_groups", "groups_attribute", "immutable_id_attribute")}
+            "allowed_domains", "required_groups", "groups_attribute", "immutable_id_attribute", "clock_skew_seconds",
+            "session_max_hours", "force_authn")}
 
 
 class NewProviderForm(ProviderForm):
