@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User, UserSession
@@ -127,6 +127,19 @@ def user_for(token: str) -> User | None:
         db.session.commit()
     g.user_session_id = row.id
     return user
+
+
+def cap_lifetime(method: str, lifetime: timedelta) -> int:
+    """Bring the live sessions signed in this way ("sso:<slug>") within a new, shorter lifetime counted from their
+    sign-in, in the caller's transaction; how many now end sooner. (A shorter limit set by an administrator holds
+    for the sessions open now too, not only for later sign-ins.)"""
+    rows = db.session.execute(select(_SESSIONS.c.id, _SESSIONS.c.created_at, _SESSIONS.c.expires_at)
+                              .where(_SESSIONS.c.method == method)).all()
+    sooner = [{"row_id": r.id, "ends": r.created_at + lifetime} for r in rows if r.created_at + lifetime < r.expires_at]
+    if sooner:
+        db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == bindparam("row_id"))
+                           .values(expires_at=bindparam("ends")), sooner)
+    return len(sooner)
 
 
 def current_session_id() -> int | None:

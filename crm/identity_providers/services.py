@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from crm.audit import services as audit
 from crm.audit.models import CONFIG
 from crm.auth.models import USER_TYPES
+from crm.auth.sessions import cap_lifetime, sso_method
 from crm.config import is_production
 from crm.extensions import db
 from crm.identity_providers.certificates import MAX_CERTIFICATES, CertificateInfo, require_current
@@ -188,13 +190,23 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     for info in certificates:
         add_certificate(provider, info, audited=False)
     changes = audit.diff(before, provider_values(provider))
+    details = _shorten_open_sessions(provider, changes) if before else {}
     if certificates and not before:
         changes["certificates"] = {"before": None, "after": [c.fingerprint_sha256 for c in certificates]}
     if changes:
         audit.record("sso.provider_" + ("update" if before else "create"),
                      f"{'Changed' if before else 'Added'} identity provider {provider.display_name}",
-                     category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug)
+                     category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug, details=details or None)
     return provider
+
+
+def _shorten_open_sessions(provider: IdentityProvider, changes: dict[str, Any]) -> dict[str, Any]:
+    """A shorter session lifetime holds for the sessions open now too (a longer one only for later sign-ins: a
+    session never outlives what it was given at sign-in); what the audit event says of it."""
+    if "session_max_hours" not in changes or not provider.session_max_hours:
+        return {}
+    ended_sooner = cap_lifetime(sso_method(provider.slug), timedelta(hours=provider.session_max_hours))
+    return {"sessions_shortened": ended_sooner} if ended_sooner else {}
 
 
 def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True) -> IdpCertificate:

@@ -224,3 +224,23 @@ def test_durations_read_as_the_two_largest_units(seconds, words):
     from crm.templating import format_duration
 
     assert format_duration(seconds) == words
+
+
+def test_a_shorter_lifetime_holds_for_the_sessions_open_now(visitor, entra, runner):
+    """An administrator who lowers the lifetime to an hour ends a session signed in two hours ago at once (its
+    browser goes back through the provider); the audit event says how many sessions end sooner."""
+    import json
+
+    assert visitor.sign_in(attributes=nina()).status_code == 302
+    db.session.execute(db.update(UserSession).values(created_at=utcnow() - timedelta(hours=2)))
+    db.session.commit()
+    _set(runner, "--session-hours", "1")
+    assert _only_session().expires_at <= utcnow() - timedelta(minutes=59)
+    (event,) = json.loads(runner.invoke(args=["audit", "list", "--json", "--limit", "1"]).output)
+    assert event["details"]["sessions_shortened"] == 1
+    assert event["changes"] == {"session_max_hours": {"before": None, "after": 1}}
+    assert visitor.client.get("/accounts").headers["Location"] == "/sso/entra/login?next=/accounts"
+    assert visitor.sign_in(attributes=nina()).status_code == 302
+    ends = _only_session().expires_at
+    _set(runner, "--session-hours", "720")  # a longer one never lengthens a session
+    assert _only_session().expires_at == ends
