@@ -72,6 +72,7 @@ class Spec:
     at: datetime | None = None  # the moment the IdP signs (naive UTC; default now): tests that fix the server's clock
     scd_not_before: timedelta | None = None  # SubjectConfirmationData NotBefore (default: none, as most IdPs)
     session_not_on_or_after: timedelta | None = None  # the AuthnStatement's SessionNotOnOrAfter (default: none)
+    authn_instant: timedelta = timedelta()  # when the IdP authenticated the user (an old IdP session: negative)
 
     @property
     def acs(self) -> str:
@@ -119,7 +120,7 @@ def build_assertion(spec: Spec) -> etree._Element:
         restriction = etree.SubElement(conditions, _q(SAML, "AudienceRestriction"))
         etree.SubElement(restriction, _q(SAML, "Audience")).text = audience
     authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"),
-                             AuthnInstant=_instant(clock=spec.clock_offset, at=spec.at),
+                             AuthnInstant=_instant(spec.authn_instant, spec.clock_offset, spec.at),
                              SessionIndex=spec.session_index)
     if spec.session_not_on_or_after is not None:
         authn.set("SessionNotOnOrAfter", _instant(spec.session_not_on_or_after, spec.clock_offset, spec.at))

@@ -72,6 +72,7 @@ class Inspection:
     request_id: str | None  # the AuthnRequest this browser has pending
     now: datetime
     request_known: bool = True  # False for a pasted response: which request it answers is not known here
+    request_sent_at: datetime | None = None  # when this browser's AuthnRequest was sent (ForceAuthn's check)
     replay_lookup: Callable[[str], datetime | None] | None = None  # report only; the ACS's INSERT decides
     xml: bytes | None = None  # the decoded response (given when the ACS decoded it to decide on the re-post)
     root: object = None
@@ -358,6 +359,28 @@ def check_request(ins: Inspection) -> Finding:
     return ok(detail)
 
 
+def check_reauthentication(ins: Inspection) -> Finding:
+    """With ForceAuthn, the IdP authenticated the user after our request was sent (its AuthnInstant, give or take
+    the clock skew): ForceAuthn is only a request, and an IdP that ignored it would hand back its old session."""
+    if not ins.config.force_authn:
+        return ok("ForceAuthn is off for this provider.")
+    if ins.idp_initiated:
+        return ok("IdP-initiated: no AuthnRequest asked for ForceAuthn.")
+    if ins.request_sent_at is None:
+        return Finding(None, "Not checked: when the request was sent is not known here.")
+    authn = parse_time(ins.assertion.find(f"{SAML}AuthnStatement").get("AuthnInstant"))
+    sent, skew = ins.request_sent_at, ins.config.clock_skew
+    detail = (f"Request sent {sent:%H:%M:%S} UTC; the IdP authenticated the user "
+              + (f"at {authn:%H:%M:%S} UTC." if authn else "at no stated time."))
+    if authn is None or authn + skew < sent:
+        return fail("reauthentication", f"ForceAuthn was asked at {sent:%H:%M:%S} UTC but the IdP authenticated the "
+                                        f"user at {f'{authn:%H:%M:%S} UTC' if authn else 'no stated time'} "
+                    f"(clock skew allowed {skew.total_seconds():.0f} s)", detail,
+                    "The IdP reused its session instead of asking the user to sign in again. Let the IdP honour "
+                    "ForceAuthn, or turn Force re-authentication off for this provider.")
+    return ok(detail)
+
+
 def check_name_id(ins: Inspection) -> Finding:
     """A NameID of plain characters within the limits, an assertion ID, and the attributes, read as the identity
     that provisioning is handed."""
@@ -437,6 +460,7 @@ CHECKS: tuple[Check, ...] = (
     Check("destination", "Destination", check_destination),
     Check("validity", "Validity window", check_validity),
     Check("request", "Request", check_request),
+    Check("reauthentication", "Re-authentication (ForceAuthn)", check_reauthentication, quiet=True),
     Check("name_id", "NameID", check_name_id, quiet=True),
     Check("replay", "Replay", check_replay),
 )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -94,7 +95,8 @@ def acs(slug: str):
         return _test_sign_in(_config(slug))
     config, request_id = last_config(slug) or abort(404), browser.pending_request_id(slug)
     try:
-        config, validated, outcome = _sign_in(config, saml_response, request_id, document)
+        config, validated, outcome = _sign_in(config, saml_response, request_id, document,
+                                              browser.pending_request_sent_at(slug))
     except SamlRejected as rejected:
         return _refused(config, rejected, saml_response, request_id)
     if outcome.user_id is None:
@@ -105,12 +107,13 @@ def acs(slug: str):
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
 
 
-def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None, document: bytes | None):
+def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None, document: bytes | None,
+             sent_at: datetime | None = None):
     """Check the response and complete the sign-in with this worker's copy of the provider's configuration; when an
     admin changed it since, both are done again with the current one (before anyone is signed in or refused)."""
     for _ in range(3):
         try:
-            validated = validate(_inspection(config, saml_response, request_id, document))
+            validated = validate(_inspection(config, saml_response, request_id, document, sent_at))
             return config, validated, complete_sign_in(config, validated, saml_response, request_id)
         except (SamlRejected, ConfigChanged):
             current = provider_config(config.slug) or abort(404)
@@ -121,12 +124,14 @@ def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None,
 
 
 def _inspection(config: ProviderConfig, saml_response: str, request_id: str | None,
-                document: bytes | None = None) -> Inspection:
-    """The response checked against this provider, at this moment, for this browser's request."""
+                document: bytes | None = None, sent_at: datetime | None = None) -> Inspection:
+    """The response checked against this provider, at this moment, for this browser's request (sent at
+    `sent_at`)."""
     if not config.enabled:
         raise SamlRejected("disabled", f"identity provider {config.slug} is disabled", status=403)
     urls = sp_urls(config.slug)
-    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow(), xml=document)
+    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow(), xml=document,
+                      request_sent_at=sent_at)
 
 
 def _test_sign_in(config: ProviderConfig):

@@ -244,3 +244,16 @@ def test_a_shorter_lifetime_holds_for_the_sessions_open_now(visitor, entra, runn
     ends = _only_session().expires_at
     _set(runner, "--session-hours", "720")  # a longer one never lengthens a session
     assert _only_session().expires_at == ends
+
+
+def test_with_force_authn_an_idp_that_reused_its_session_is_refused(visitor, entra, runner, client):
+    """ForceAuthn is only a request: an answer whose AuthnInstant is from before the request (the IdP handed back
+    its old session) is refused, and the report says why; a fresh authentication signs in."""
+    _set(runner, "--force-authn", "on")
+    reused = visitor.sign_in(attributes=nina(), authn_instant=timedelta(hours=-2))
+    assert reused.status_code == 400 and "did not ask you to sign in again" in reused.get_data(as_text=True)
+    assert visitor.signed_in_as() is None
+    assert visitor.sign_in(attributes=nina(), authn_instant=timedelta(seconds=-5)).status_code == 302
+    _set(runner, "--force-authn", "off")
+    assert visitor.sign_in(attributes=nina(), authn_instant=timedelta(hours=-2)).status_code == 302
+
