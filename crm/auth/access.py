@@ -22,7 +22,8 @@ def unauthorized():
     session to its provider: with the IdP's session alive that is a silent round trip); `next` is kept either way.
     An htmx request reloads the whole page instead of swapping the login form into a fragment."""
     next_path = request.full_path.rstrip("?")
-    again = services.sign_in_again_url(g.get("ended_session_method"), next_path) if g.get("session_ended") else None
+    again = (services.sign_in_again_url(g.get("ended_session_method"), next_path)
+             if g.get("session_ended") and g.get("may_sign_in_again", True) else None)
     target = again or url_for("auth.login", next=next_path)
     if request.headers.get("HX-Request"):
         return "", 200, {"HX-Redirect": target}

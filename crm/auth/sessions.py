@@ -116,8 +116,8 @@ def user_for(token: str) -> User | None:
         if row is not None:
             db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.id == row.id))
             db.session.commit()
-            if row.User.active:  # ran out of time: the way it signed in may take it through the sign-in again
-                g.ended_session_method = row.method
+            # Ran out of time: the way it signed in may take it through its sign-in again (not a deactivated user).
+            g.ended_session_method, g.may_sign_in_again = row.method, row.User.active
         g.session_ended = True
         return None
     user = row.User

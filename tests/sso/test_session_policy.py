@@ -257,3 +257,12 @@ def test_with_force_authn_an_idp_that_reused_its_session_is_refused(visitor, ent
     _set(runner, "--force-authn", "off")
     assert visitor.sign_in(attributes=nina(), authn_instant=timedelta(hours=-2)).status_code == 302
 
+
+
+def test_a_deactivated_users_session_is_not_sent_to_the_provider(visitor, entra):
+    from crm.auth.models import User
+
+    assert visitor.sign_in(attributes=nina()).status_code == 302
+    db.session.execute(db.update(User).values(active=False))  # (by hand the sessions would be deleted too)
+    db.session.commit()
+    assert visitor.client.get("/accounts").headers["Location"] == "/login?next=/accounts"
