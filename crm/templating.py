@@ -27,6 +27,7 @@ def register_templating(app: Flask) -> None:
     app.jinja_env.globals["navigation"] = NAVIGATION
     app.jinja_env.globals["url_with"] = url_with
     app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["duration"] = format_duration
     app.jinja_env.filters["dash"] = lambda v: "—" if v in (None, "") else v
     app.jinja_env.globals["utcnow"] = utcnow
     app.jinja_env.globals["admin_notices"] = admin_notices
@@ -68,3 +69,16 @@ def url_with(**changes: object) -> str:
 def format_datetime(value: datetime | None) -> str:
     """'2026-11-23 14:05 UTC' or a dash."""
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def format_duration(seconds: int | float | None) -> str:
+    """'6 d 23 h', '7 h 59 min', '12 min', 'less than a minute' (the two largest units), or a dash."""
+    if seconds is None:
+        return "—"
+    minutes = int(seconds) // 60
+    if minutes < 1:
+        return "less than a minute"
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"

@@ -38,9 +38,9 @@ def _q(ns: str, tag: str) -> str:
     return f"{{{ns}}}{tag}"
 
 
-def _instant(delta: timedelta = timedelta(), clock: timedelta = timedelta()) -> str:
-    """A SAML timestamp `delta` from now, on an IdP clock that is `clock` off."""
-    return (datetime.now(UTC) + clock + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _instant(delta: timedelta = timedelta(), clock: timedelta = timedelta(), at: datetime | None = None) -> str:
+    """A SAML timestamp `delta` from now (or from `at`, naive UTC), on an IdP clock that is `clock` off."""
+    return ((at.replace(tzinfo=UTC) if at else datetime.now(UTC)) + clock + delta).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,10 @@ class Spec:
     assertion_id: str | None = None
     session_index: str = "_session-1"
     clock_offset: timedelta = timedelta()  # the IdP's clock is this far off: every timestamp moves
+    at: datetime | None = None  # the moment the IdP signs (naive UTC; default now): tests that fix the server's clock
+    scd_not_before: timedelta | None = None  # SubjectConfirmationData NotBefore (default: none, as most IdPs)
+    session_not_on_or_after: timedelta | None = None  # the AuthnStatement's SessionNotOnOrAfter (default: none)
+    authn_instant: timedelta = timedelta()  # when the IdP authenticated the user (an old IdP session: negative)
 
     @property
     def acs(self) -> str:
@@ -92,14 +96,16 @@ def build_assertion(spec: Spec) -> etree._Element:
     issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
     assertion = etree.Element(_q(SAML, "Assertion"), nsmap={"saml": SAML, "xs": XS, "xsi": XSI},
                               ID=spec.assertion_id or f"_a{uuid.uuid4().hex}", Version="2.0",
-                              IssueInstant=_instant(clock=spec.clock_offset))
+                              IssueInstant=_instant(clock=spec.clock_offset, at=spec.at))
     etree.SubElement(assertion, _q(SAML, "Issuer")).text = issuer
     subject = etree.SubElement(assertion, _q(SAML, "Subject"))
     name_id = etree.SubElement(subject, _q(SAML, "NameID"), Format=spec.name_id_format)
     name_id.text = spec.name_id
     confirmation = etree.SubElement(subject, _q(SAML, "SubjectConfirmation"), Method=BEARER)
     data = etree.SubElement(confirmation, _q(SAML, "SubjectConfirmationData"),
-                            NotOnOrAfter=_instant(spec.scd_not_on_or_after, spec.clock_offset))
+                            NotOnOrAfter=_instant(spec.scd_not_on_or_after, spec.clock_offset, spec.at))
+    if spec.scd_not_before is not None:
+        data.set("NotBefore", _instant(spec.scd_not_before, spec.clock_offset, spec.at))
     recipient = _pick(spec.recipient, spec.acs)
     if recipient is not None:
         data.set("Recipient", recipient)
@@ -107,14 +113,17 @@ def build_assertion(spec: Spec) -> etree._Element:
     if scd_irt is not None:
         data.set("InResponseTo", scd_irt)
     conditions = etree.SubElement(assertion, _q(SAML, "Conditions"),
-                                  NotBefore=_instant(spec.not_before, spec.clock_offset),
-                                  NotOnOrAfter=_instant(spec.not_on_or_after, spec.clock_offset))
+                                  NotBefore=_instant(spec.not_before, spec.clock_offset, spec.at),
+                                  NotOnOrAfter=_instant(spec.not_on_or_after, spec.clock_offset, spec.at))
     audience = _pick(spec.audience, spec.sp_entity_id)
     if audience is not None:
         restriction = etree.SubElement(conditions, _q(SAML, "AudienceRestriction"))
         etree.SubElement(restriction, _q(SAML, "Audience")).text = audience
-    authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"), AuthnInstant=_instant(clock=spec.clock_offset),
+    authn = etree.SubElement(assertion, _q(SAML, "AuthnStatement"),
+                             AuthnInstant=_instant(spec.authn_instant, spec.clock_offset, spec.at),
                              SessionIndex=spec.session_index)
+    if spec.session_not_on_or_after is not None:
+        authn.set("SessionNotOnOrAfter", _instant(spec.session_not_on_or_after, spec.clock_offset, spec.at))
     context = etree.SubElement(authn, _q(SAML, "AuthnContext"))
     etree.SubElement(context, _q(SAML, "AuthnContextClassRef")).text = \
         "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
@@ -161,7 +170,7 @@ def build_response(spec: Spec, assertion: etree._Element | None = None) -> etree
     """The samlp:Response with the (signed) assertion inside."""
     issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
     response = etree.Element(_q(SAMLP, "Response"), nsmap=NSMAP, ID=f"_r{uuid.uuid4().hex}", Version="2.0",
-                             IssueInstant=_instant())
+                             IssueInstant=_instant(at=spec.at))
     destination = _pick(spec.destination, spec.acs)
     if destination is not None:
         response.set("Destination", destination)

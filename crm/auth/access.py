@@ -6,7 +6,7 @@ from functools import wraps
 from flask import Response, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from crm.auth import sessions
+from crm.auth import services, sessions
 from crm.auth.models import User
 from crm.auth.permissions import ADMINISTER
 from crm.extensions import login_manager
@@ -18,15 +18,22 @@ login_manager.login_message_category = "info"
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    """Send signed-out users to the login page; an htmx request reloads the whole page instead of
-    swapping the login form into a fragment."""
+    """Send signed-out users to the login page, or a session that ran out back through the way it signed in (an SSO
+    session to its provider: with the IdP's session alive that is a silent round trip); `next` is kept either way.
+    An htmx request reloads the whole page instead of swapping the login form into a fragment."""
+    next_path = request.full_path.rstrip("?")
+    again = (services.sign_in_again_url(g.get("ended_session_method"), next_path)
+             if g.get("session_ended") and g.get("may_sign_in_again", True) else None)
+    target = again or url_for("auth.login", next=next_path)
     if request.headers.get("HX-Request"):
-        return "", 200, {"HX-Redirect": url_for("auth.login", next=request.full_path.rstrip("?"))}
+        return "", 200, {"HX-Redirect": target}
+    if again:
+        return redirect(again)
     if g.get("session_ended"):
         flash("Your session has ended. Sign in again.", "info")
     else:
         flash(login_manager.login_message, login_manager.login_message_category)
-    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    return redirect(target)
 
 
 @login_manager.user_loader

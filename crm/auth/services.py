@@ -119,3 +119,18 @@ def add_logout_step(app: Flask, step: Callable[[], str | None]) -> None:
 def logout_redirect() -> str | None:
     """Where a logout must go next (an IdP's logout page), decided before the session is forgotten."""
     return next((url for step in current_app.extensions.get("crm.logout_steps", ()) if (url := step())), None)
+
+
+def add_sign_in_again_step(app: Flask, step: Callable[[str | None, str], str | None]) -> None:
+    """Let another way in take a browser whose session ran out back through its own sign-in: the step gets how the
+    session signed in ("sso:<slug>"; None when its row is gone) and the page to return to, and returns where to
+    send the browser, or None."""
+    app.extensions.setdefault("crm.sign_in_again_steps", []).append(step)
+
+
+def sign_in_again_url(method: str | None, next_path: str) -> str | None:
+    """Where a browser whose session ended signs in again, when a way in other than the password claims it."""
+    if method == PASSWORD:
+        return None
+    return next((url for step in current_app.extensions.get("crm.sign_in_again_steps", ())
+                 if (url := step(method, next_path))), None)

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import User, UserSession
@@ -48,13 +48,18 @@ def max_lifetime() -> timedelta:
     return timedelta(hours=int(current_app.config["SESSION_MAX_HOURS"]))
 
 
-def new_session_row(user_id: int | None, method: str, now: datetime | None = None) -> tuple[str, dict[str, Any]]:
-    """A new session's token and its row (not written yet: the sign-in writes it in its own transaction)."""
+def new_session_row(user_id: int | None, method: str, now: datetime | None = None,
+                    ends_by: datetime | None = None) -> tuple[str, dict[str, Any]]:
+    """A new session's token and its row (not written yet: the sign-in writes it in its own transaction); `ends_by`:
+    a way in's own limit (an SSO provider's session lifetime, the IdP's SessionNotOnOrAfter) when it is sooner than
+    the console's maximum."""
     now = now or utcnow()
+    expires = now + max_lifetime()
     token = secrets.token_urlsafe(32)
     agent = request.headers.get("User-Agent", "") if has_request_context() else ""
     return token, {"token_hash": hash_token(token), "user_id": user_id, "method": method[:120], "created_at": now,
-                   "last_seen_at": now, "expires_at": now + max_lifetime(), "user_agent": user_agent_summary(agent)}
+                   "last_seen_at": now, "expires_at": min(expires, ends_by) if ends_by else expires,
+                   "user_agent": user_agent_summary(agent)}
 
 
 def write_session(conn: Connection, row: dict[str, Any]) -> None:
@@ -101,7 +106,7 @@ def user_for(token: str) -> User | None:
     if not token or len(token) > 100:
         return None
     row = db.session.execute(
-        select(User, UserSession.id, UserSession.last_seen_at, UserSession.expires_at,
+        select(User, UserSession.id, UserSession.method, UserSession.last_seen_at, UserSession.expires_at,
                User.seats.any().label("has_seat"))
         .join(UserSession, UserSession.user_id == User.id)
         .where(UserSession.token_hash == hash_token(token))
@@ -111,6 +116,8 @@ def user_for(token: str) -> User | None:
         if row is not None:
             db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.id == row.id))
             db.session.commit()
+            # Ran out of time: the way it signed in may take it through its sign-in again (not a deactivated user).
+            g.ended_session_method, g.may_sign_in_again = row.method, row.User.active
         g.session_ended = True
         return None
     user = row.User
@@ -120,6 +127,19 @@ def user_for(token: str) -> User | None:
         db.session.commit()
     g.user_session_id = row.id
     return user
+
+
+def cap_lifetime(method: str, lifetime: timedelta) -> int:
+    """Bring the live sessions signed in this way ("sso:<slug>") within a new, shorter lifetime counted from their
+    sign-in, in the caller's transaction; how many now end sooner. (A shorter limit set by an administrator holds
+    for the sessions open now too, not only for later sign-ins.)"""
+    rows = db.session.execute(select(_SESSIONS.c.id, _SESSIONS.c.created_at, _SESSIONS.c.expires_at)
+                              .where(_SESSIONS.c.method == method)).all()
+    sooner = [{"row_id": r.id, "ends": r.created_at + lifetime} for r in rows if r.created_at + lifetime < r.expires_at]
+    if sooner:
+        db.session.execute(update(_SESSIONS).where(_SESSIONS.c.id == bindparam("row_id"))
+                           .values(expires_at=bindparam("ends")), sooner)
+    return len(sooner)
 
 
 def current_session_id() -> int | None:
@@ -158,10 +178,21 @@ def live_sessions(user_id: int) -> list[UserSession]:
         .order_by(UserSession.created_at.desc(), UserSession.id.desc())))
 
 
+def ends_at(row: UserSession) -> datetime:
+    """When the session ends unless it is used before: the sooner of its own end (the console's maximum, or its
+    provider's lifetime or the IdP's SessionNotOnOrAfter) and the idle limit from when it was last seen."""
+    return min(row.expires_at, row.last_seen_at + idle_limit())
+
+
+def seconds_left(row: UserSession, now: datetime | None = None) -> int:
+    """How long the session has left, in whole seconds (0 once it ended)."""
+    return max(0, int((ends_at(row) - (now or utcnow())).total_seconds()))
+
+
 def session_json(row: UserSession) -> dict[str, Any]:
     """A session as `users sessions --json` prints it."""
     return {"id": row.id, "how": row.method, "created": _iso(row.created_at), "last_seen": _iso(row.last_seen_at),
-            "expires": _iso(min(row.expires_at, row.last_seen_at + idle_limit())), "user_agent": row.user_agent}
+            "expires": _iso(ends_at(row)), "seconds_left": seconds_left(row), "user_agent": row.user_agent}
 
 
 def _iso(moment: datetime) -> str:

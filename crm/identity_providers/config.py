@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from flask import current_app
@@ -38,6 +38,9 @@ class ProviderConfig:
     logout_signed: bool
     enabled: bool
     allow_idp_initiated: bool
+    clock_skew: timedelta  # allowed on NotBefore, NotOnOrAfter and SubjectConfirmationData
+    session_max: timedelta | None  # None: only the console's own limits
+    force_authn: bool
     certificates: tuple[CertificateInfo, ...]
     policy: ProviderPolicy
     version: tuple[int, int, datetime]  # (id, config_version, created_at): what the caches key on
@@ -49,8 +52,9 @@ class ProviderConfig:
                              for c in provider.certificates)
         return cls(provider.id, provider.slug, provider.display_name, provider.entity_id, provider.sso_url,
                    provider.sso_binding, provider.slo_url, provider.logout_signed, provider.enabled,
-                   provider.allow_idp_initiated,
-                   certificates, ProviderPolicy.from_provider(provider),
+                   provider.allow_idp_initiated, timedelta(seconds=provider.clock_skew_seconds),
+                   timedelta(hours=provider.session_max_hours) if provider.session_max_hours else None,
+                   provider.force_authn, certificates, ProviderPolicy.from_provider(provider),
                    (provider.id, provider.config_version, provider.created_at))
 
 

@@ -32,6 +32,8 @@ SSO_BINDING_REDIRECT = "redirect"
 SSO_BINDING_POST = "post"
 USERS_FROM_JIT, USERS_FROM_SCIM, USERS_FROM_BOTH = "jit", "scim", "both"
 USERS_FROM = (USERS_FROM_JIT, USERS_FROM_SCIM, USERS_FROM_BOTH)
+DEFAULT_CLOCK_SKEW, MAX_CLOCK_SKEW = 120, 300  # seconds
+MAX_SESSION_HOURS = 720
 
 provider_license_package = Table(
     "provider_license_package",
@@ -91,6 +93,13 @@ class IdentityProvider(db.Model):
     last_refreshed: Mapped[datetime | None] = mapped_column(DateTime)
     refresh_claimed_at: Mapped[datetime | None] = mapped_column(DateTime)  # a worker refreshing it since then
     refresh_error: Mapped[str | None] = mapped_column(Text)  # why the last refresh failed; None when it worked
+    # Sessions and time: the clock skew allowed on the assertion's times (0-300 s), the longest a session signed in
+    # through this provider lasts (1-720 hours; None: the console's own maximum), and whether every sign-in asks the
+    # IdP to authenticate the user again (ForceAuthn) instead of reusing the IdP's session.
+    clock_skew_seconds: Mapped[int] = mapped_column(Integer, default=DEFAULT_CLOCK_SKEW,
+                                                    server_default=str(DEFAULT_CLOCK_SKEW))
+    session_max_hours: Mapped[int | None] = mapped_column(Integer)
+    force_authn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from crm.audit import services as audit
 from crm.audit.models import CONFIG
 from crm.auth.models import USER_TYPES
+from crm.auth.sessions import cap_lifetime, sso_method
 from crm.config import is_production
 from crm.extensions import db
 from crm.identity_providers import realms
@@ -23,6 +25,8 @@ from crm.identity_providers.certificates import (
 )
 from crm.identity_providers.metadata_source import metadata_url_error
 from crm.identity_providers.models import (
+    MAX_CLOCK_SKEW,
+    MAX_SESSION_HOURS,
     SSO_BINDING_POST,
     SSO_BINDING_REDIRECT,
     USERS_FROM,
@@ -121,6 +125,7 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
         errors["groups_attribute"] = ("Required groups need the Groups attribute: the SAML attribute that lists the "
                                       "user's groups. Without it nobody could sign in.")
     _validate_licenses(clean, errors)
+    _validate_session_policy(clean, errors)
     if errors:
         raise ProviderInvalid(errors)
     return clean
@@ -186,11 +191,44 @@ def _validate_licenses(clean: dict[str, Any], errors: dict[str, str]) -> None:
     clean["license_policy"], clean["license_packages"] = policy, packages if policy == LICENSES_SELECTED else []
 
 
+def _whole_number(value: Any) -> int | None:
+    """An int from a form, the command line or an imported file ("120" too); None when it is not a whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,9}", value.strip()):
+        return int(value)
+    return None
+
+
+def _validate_session_policy(clean: dict[str, Any], errors: dict[str, str]) -> None:
+    """Clock skew 0-300 s; session lifetime 1-720 hours or none (the console's own maximum); ForceAuthn a switch.
+    Only the keys given are checked: an older export without them keeps the provider's values."""
+    if "clock_skew_seconds" in clean:
+        skew = _whole_number(clean["clock_skew_seconds"])
+        if skew is None or not 0 <= skew <= MAX_CLOCK_SKEW:
+            errors["clock_skew_seconds"] = (f"Clock skew must be a whole number of seconds from 0 to {MAX_CLOCK_SKEW}"
+                                            f" (got {clean['clock_skew_seconds']!r}).")
+        clean["clock_skew_seconds"] = skew
+    if "session_max_hours" in clean:
+        raw = clean["session_max_hours"]
+        hours = None if raw in (None, "") else _whole_number(raw)
+        if raw not in (None, "") and (hours is None or not 1 <= hours <= MAX_SESSION_HOURS):
+            errors["session_max_hours"] = (f"Session lifetime must be a whole number of hours from 1 to "
+                                           f"{MAX_SESSION_HOURS}, or empty for the console's own maximum "
+                                           f"(got {raw!r}).")
+        clean["session_max_hours"] = hours
+    if "force_authn" in clean:
+        clean["force_authn"] = bool(clean["force_authn"])
+
+
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
-            "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert")
+            "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds",
+            "session_max_hours", "force_authn")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:
@@ -225,13 +263,23 @@ def save_provider(provider: IdentityProvider | None, values: dict[str, Any],
     for info in certificates:
         add_certificate(provider, info, audited=False)
     changes = audit.diff(before, _audited(provider_values(provider)))
+    details = _shorten_open_sessions(provider, changes) if before else {}
     if certificates and not before:
         changes["certificates"] = {"before": None, "after": [c.fingerprint_sha256 for c in certificates]}
     if changes:
         audit.record("sso.provider_" + ("update" if before else "create"),
                      f"{'Changed' if before else 'Added'} identity provider {provider.display_name}",
-                     category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug)
+                     category=CONFIG, target=provider, changes=changes, idp_slug=provider.slug, details=details or None)
     return provider
+
+
+def _shorten_open_sessions(provider: IdentityProvider, changes: dict[str, Any]) -> dict[str, Any]:
+    """A shorter session lifetime holds for the sessions open now too (a longer one only for later sign-ins: a
+    session never outlives what it was given at sign-in); what the audit event says of it."""
+    if "session_max_hours" not in changes or not provider.session_max_hours:
+        return {}
+    ended_sooner = cap_lifetime(sso_method(provider.slug), timedelta(hours=provider.session_max_hours))
+    return {"sessions_shortened": ended_sooner} if ended_sooner else {}
 
 
 def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: bool = True,

@@ -3,6 +3,7 @@ session after sign-in (for single logout), and the decisions that read them."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from flask import current_app, request, session
 from flask_login import current_user, logout_user
@@ -30,6 +31,13 @@ def pending_request_id(slug: str) -> str | None:
     if pending.get("slug") != slug or time.time() - pending.get("at", 0) > PENDING_TTL:
         return None
     return pending.get("id")
+
+
+def pending_request_sent_at(slug: str) -> datetime | None:
+    """When this browser's pending AuthnRequest to this provider was sent (naive UTC), if one is pending."""
+    if pending_request_id(slug) is None:
+        return None
+    return datetime.fromtimestamp(session[PENDING]["at"], UTC).replace(tzinfo=None)
 
 
 def forget_request() -> None:
@@ -73,6 +81,12 @@ def sign_in(token: str, identity: SamlIdentity) -> None:
 def sso_session() -> dict | None:
     """How the signed-in user came through SSO (provider slug, NameID, session index), or None."""
     return session.get(SSO_SESSION) if current_user.is_authenticated else None
+
+
+def provider_signed_in_through() -> str | None:
+    """The slug of the provider this browser's last sign-in came through (kept in its cookie session even after the
+    session's row is gone), or None."""
+    return (session.get(SSO_SESSION) or {}).get("slug")
 
 
 def sso_session_of(slug: str) -> dict | None:

@@ -21,6 +21,7 @@ from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
 from crm.identity_providers.certificates import CertificateInfo
 from crm.identity_providers.config import ProviderConfig
+from crm.identity_providers.models import MAX_CLOCK_SKEW as MAX_CLOCK_SKEW_SECONDS
 from crm.provisioning.identity import SamlIdentity
 from crm.sso import prechecks, schema_cache
 from crm.sso.lookalikes import mixed_scripts
@@ -29,7 +30,10 @@ from crm.sso.xml import DS, SAML, SAMLP, element_text, parse_time
 
 schema_cache.install()
 
-CLOCK_SKEW = timedelta(seconds=C.ALLOWED_CLOCK_DRIFT)  # python3-saml's allowance on Conditions (300 s)
+# The most clock skew a provider may allow (its own setting is 0-300 s, checked here rather than by python3-saml,
+# whose allowance is a fixed ALLOWED_CLOCK_DRIFT for the whole process): how long past its NotOnOrAfter an
+# assertion id must still be remembered against replay.
+MAX_CLOCK_SKEW = timedelta(seconds=MAX_CLOCK_SKEW_SECONDS)
 MAX_NAME_ID = 250
 MAX_ID = 256
 SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
@@ -68,6 +72,7 @@ class Inspection:
     request_id: str | None  # the AuthnRequest this browser has pending
     now: datetime
     request_known: bool = True  # False for a pasted response: which request it answers is not known here
+    request_sent_at: datetime | None = None  # when this browser's AuthnRequest was sent (ForceAuthn's check)
     replay_lookup: Callable[[str], datetime | None] | None = None  # report only; the ACS's INSERT decides
     xml: bytes | None = None  # the decoded response (given when the ACS decoded it to decide on the re-post)
     root: object = None
@@ -76,6 +81,7 @@ class Inspection:
     identity: SamlIdentity | None = None
     friendly_names: dict[str, str] = field(default_factory=dict)
     not_on_or_after: datetime | None = None
+    session_ends: datetime | None = None  # the assertion's SessionNotOnOrAfter
     idp_initiated: bool = False
     expired: bool = False
 
@@ -293,42 +299,65 @@ def check_destination(ins: Inspection) -> Finding:
 
 
 def check_validity(ins: Inspection) -> Finding:
-    """Conditions within their window (300 s of skew allowed), a bearer confirmation and the session still
-    current, and a NotOnOrAfter at all (else the assertion would be valid for ever)."""
-    now = ins.now
+    """Conditions and a bearer confirmation within their windows, give or take the provider's clock skew (0-300 s,
+    not python3-saml's fixed 300 s), the IdP's session still current as sent (SessionNotOnOrAfter gets no
+    allowance), and a NotOnOrAfter at all (else the assertion would be valid for ever)."""
+    now, skew = ins.now, ins.config.clock_skew
     conditions = ins.assertion.find(f"{SAML}Conditions")
     not_before, not_after = parse_time(conditions.get("NotBefore")), parse_time(conditions.get("NotOnOrAfter"))
     confirmations = [(parse_time(d.get("NotBefore")), parse_time(d.get("NotOnOrAfter"))) for d in ins.bearer_data()]
     session = ins.assertion.find(f"{SAML}AuthnStatement")
-    session_end = parse_time(session.get("SessionNotOnOrAfter"))
+    ins.session_ends = session_end = parse_time(session.get("SessionNotOnOrAfter"))
     problems = []
-    if not_before and not_before - CLOCK_SKEW > now:
+    if not_before and not_before - skew > now:
         problems.append(f"not valid before {not_before:%H:%M:%S} UTC")
-    if not_after and not_after + CLOCK_SKEW <= now:
+    if not_after and not_after + skew <= now:
         problems.append(f"expired at {not_after:%H:%M:%S} UTC")
-    if not any((nb is None or nb <= now) and (na is None or na > now) for nb, na in confirmations):
-        ended = [na for _, na in confirmations if na]
-        problems.append(f"its subject confirmation ended at {max(ended):%H:%M:%S} UTC" if ended
+    if not any((nb is None or nb - skew <= now) and (na is None or na + skew > now) for nb, na in confirmations):
+        problems.append(_confirmation_problem(confirmations, now, skew) if confirmations
                         else "it has no current bearer subject confirmation")
     if session_end and session_end <= now:
         problems.append(f"its session ended at {session_end:%H:%M:%S} UTC")
     ins.expired = bool(problems)
     ends = [t for t in (not_after, *(na for _, na in confirmations)) if t]
     ins.not_on_or_after = max(ends) if ends else None
-    issued = parse_time(ins.assertion.get("IssueInstant"))
-    skew = (now - issued).total_seconds() if issued else None
-    detail = (f"Issued {issued:%Y-%m-%d %H:%M:%S} UTC, {abs(skew):.0f} s {'ago' if skew >= 0 else 'in the future'}; "
-              if issued else "") + (", ".join(problems) or "within its validity window") + "."
-    hint = None
-    if skew is not None and abs(skew) > 120 and (problems or skew < 0):
-        hint = (f"Clock skew: this server's clock and the IdP's differ by about {abs(skew) / 60:.0f} minutes. "
-                "Sync both with NTP; 5 minutes are tolerated.")
+    detail, hint = _validity_words(ins, problems, skew)
     if not ends:
         return fail("invalid", "the assertion has no NotOnOrAfter: it would be valid for ever",
                     detail.rstrip(".") + "; it has no NotOnOrAfter, so it would be valid for ever.", hint)
     if problems:
-        return fail("expired", "; ".join(problems), detail, hint)
+        return fail("expired", "; ".join(problems) + f"; server time {now:%H:%M:%S} UTC, clock skew allowed "
+                                                     f"{skew.total_seconds():.0f} s", detail, hint)
     return ok(detail)
+
+
+def _confirmation_problem(confirmations: list, now: datetime, skew: timedelta) -> str:
+    """Why no bearer confirmation is current: it starts later, or the last one ended."""
+    starts = [nb for nb, _ in confirmations if nb and nb - skew > now]
+    if starts and len(starts) == len(confirmations):
+        return f"its subject confirmation is not valid before {min(starts):%H:%M:%S} UTC"
+    ended = [na for _, na in confirmations if na]
+    return f"its subject confirmation ended at {max(ended):%H:%M:%S} UTC" if ended \
+        else "it has no current bearer subject confirmation"
+
+
+def _validity_words(ins: Inspection, problems: list[str], skew: timedelta) -> tuple[str, str | None]:
+    """The report's detail (issue time, the server's time, the skew allowed, what is wrong) and, when the clocks
+    look apart, the hint that names the clock skew."""
+    now = ins.now
+    issued = parse_time(ins.assertion.get("IssueInstant"))
+    off = (now - issued).total_seconds() if issued else None
+    allowed = skew.total_seconds()
+    detail = ((f"Issued {issued:%Y-%m-%d %H:%M:%S} UTC, {abs(off):.0f} s {'ago' if off >= 0 else 'in the future'}; "
+               if issued else "") + f"this server's time {now:%Y-%m-%d %H:%M:%S} UTC, clock skew allowed "
+              f"{allowed:.0f} s; " + (", ".join(problems) or "within its validity window") + ".")
+    hint = None
+    if problems and off is not None and (abs(off) > allowed or off < 0):
+        apart = f"about {abs(off) / 60:.0f} minutes" if abs(off) >= 90 else f"{abs(off):.0f} s"
+        hint = (f"Clock skew: this server's clock ({now:%H:%M:%S} UTC) and the IdP's differ by {apart}; this "
+                f"provider allows {allowed:.0f} s. Sync both with NTP, or raise the provider's clock skew (at most "
+                f"{MAX_CLOCK_SKEW.total_seconds():.0f} s).")
+    return detail, hint
 
 
 def check_request(ins: Inspection) -> Finding:
@@ -351,6 +380,28 @@ def check_request(ins: Inspection) -> Finding:
     if outer != ins.request_id or inner != {ins.request_id}:
         return fail("unsolicited", f"InResponseTo (response {outer}, assertion {sorted(inner)}) does not match the "
                                    f"request {ins.request_id}", detail)
+    return ok(detail)
+
+
+def check_reauthentication(ins: Inspection) -> Finding:
+    """With ForceAuthn, the IdP authenticated the user after our request was sent (its AuthnInstant, give or take
+    the clock skew): ForceAuthn is only a request, and an IdP that ignored it would hand back its old session."""
+    if not ins.config.force_authn:
+        return ok("ForceAuthn is off for this provider.")
+    if ins.idp_initiated:
+        return ok("IdP-initiated: no AuthnRequest asked for ForceAuthn.")
+    if ins.request_sent_at is None:
+        return Finding(None, "Not checked: when the request was sent is not known here.")
+    authn = parse_time(ins.assertion.find(f"{SAML}AuthnStatement").get("AuthnInstant"))
+    sent, skew = ins.request_sent_at, ins.config.clock_skew
+    detail = (f"Request sent {sent:%H:%M:%S} UTC; the IdP authenticated the user "
+              + (f"at {authn:%H:%M:%S} UTC." if authn else "at no stated time."))
+    if authn is None or authn + skew < sent:
+        return fail("reauthentication", f"ForceAuthn was asked at {sent:%H:%M:%S} UTC but the IdP authenticated the "
+                                        f"user at {f'{authn:%H:%M:%S} UTC' if authn else 'no stated time'} "
+                    f"(clock skew allowed {skew.total_seconds():.0f} s)", detail,
+                    "The IdP reused its session instead of asking the user to sign in again. Let the IdP honour "
+                    "ForceAuthn, or turn Force re-authentication off for this provider.")
     return ok(detail)
 
 
@@ -433,6 +484,7 @@ CHECKS: tuple[Check, ...] = (
     Check("destination", "Destination", check_destination),
     Check("validity", "Validity window", check_validity),
     Check("request", "Request", check_request),
+    Check("reauthentication", "Re-authentication (ForceAuthn)", check_reauthentication, quiet=True),
     Check("name_id", "NameID", check_name_id, quiet=True),
     Check("replay", "Replay", check_replay),
 )
@@ -448,6 +500,7 @@ class ValidatedResponse:
     identity: SamlIdentity
     idp_initiated: bool
     not_on_or_after: datetime
+    session_ends: datetime | None = None  # SessionNotOnOrAfter: the session here ends then at the latest
 
 
 def validate(ins: Inspection, checks: tuple[Check, ...] | None = None) -> ValidatedResponse:
@@ -459,7 +512,7 @@ def validate(ins: Inspection, checks: tuple[Check, ...] | None = None) -> Valida
             raise SamlRejected("malformed", f"{check.key}: {type(error).__name__}: {error}") from None
         if finding.passed is False:  # what the encoding check refuses never parsed: not worth an audit event
             raise SamlRejected(finding.code, finding.reason or finding.detail, unread=check.key == "encoding")
-    return ValidatedResponse(ins.identity, ins.idp_initiated, ins.not_on_or_after)
+    return ValidatedResponse(ins.identity, ins.idp_initiated, ins.not_on_or_after, ins.session_ends)
 
 
 @dataclass(frozen=True)

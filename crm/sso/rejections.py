@@ -15,6 +15,8 @@ USER_MESSAGES = {
     "issuer": "The sign-in response came from an identity provider this CRM does not trust here.",
     "status": "Your identity provider did not sign you in.",
     "unsolicited": "This CRM did not start that sign-in. Please start again from the login page.",
+    "reauthentication": "Your identity provider did not ask you to sign in again, as this CRM requires. Please try "
+                        "again, or ask your administrator.",
     "replay": "This sign-in response was already used. Please sign in again.",
     "limits": "Your identity provider sent more data than the CRM accepts. Ask your administrator.",
     "disabled": "Sign-in through this identity provider is switched off. Ask your administrator.",

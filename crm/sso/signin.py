@@ -29,7 +29,7 @@ from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import identify, plan_sign_in
 from crm.provisioning.resolver import Resolution, resolve
 from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
-from crm.sso.checks import CLOCK_SKEW, ValidatedResponse
+from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
 from crm.sso.models import UsedAssertion
 from crm.sso.records import ConfigChanged, Replayed, write_sign_in_records
 from crm.sso.rejections import SamlRejected
@@ -140,14 +140,22 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     attempt = attempt_row(config.id, saml_response, "signed in" if signed_in else "refused",
                           name_id=identity.name_id, reference=audit["reference"], request_id=request_id)
     used = {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
-            "expires_at": max(validated.not_on_or_after, now) + CLOCK_SKEW}
+            "expires_at": max(validated.not_on_or_after, now) + MAX_CLOCK_SKEW}
     returning_user = applied.user_id if signed_in and plan.action != CREATE else None
-    token, session = new_session_row(applied.user_id, sso_method(config.slug), now) if signed_in else (None, None)
+    token, session = (new_session_row(applied.user_id, sso_method(config.slug), now,
+                                      session_ends(config, validated, now)) if signed_in else (None, None))
     write_sign_in_records(conn, config, used, audit, attempt, returning_user, session)
     _now_and_then_tidy(conn, config.id, now)
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"], token)
     return SignInOutcome(None, "denied", audit["reference"], None, plan.denial.message, plan.denial.code)
+
+
+def session_ends(config: ProviderConfig, validated: ValidatedResponse, now: datetime) -> datetime | None:
+    """When a session signed in through this provider must end at the latest, on top of the console's own limits:
+    the provider's session lifetime, or the assertion's SessionNotOnOrAfter when that is sooner."""
+    limits = [t for t in (config.session_max and now + config.session_max, validated.session_ends) if t]
+    return min(limits) if limits else None
 
 
 def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:
@@ -158,7 +166,7 @@ def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> Non
     sessions.now_and_then_prune(conn, now)
     if secrets.randbelow(PURGE_EVERY) == 0:
         table = UsedAssertion.__table__
-        conn.execute(delete(table).where(table.c.provider_id == provider_id, table.c.expires_at < now - CLOCK_SKEW))
+        conn.execute(delete(table).where(table.c.provider_id == provider_id, table.c.expires_at < now - MAX_CLOCK_SKEW))
 
 
 def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
@@ -25,6 +26,7 @@ from crm.auth.services import (
     add_logout_step,
     add_password_sign_in_step,
     add_realm_finder,
+    add_sign_in_again_step,
 )
 from crm.extensions import csrf, db
 from crm.identity_providers import realms
@@ -49,13 +51,14 @@ log = logging.getLogger(__name__)
 
 @bp.record_once
 def _plug_into_auth(state) -> None:
-    """The login page shows a button per provider, and logout ends the IdP's session too; what the endpoints refuse
-    is rate-limited."""
+    """The login page shows a button per provider, logout ends the IdP's session too, and a session that ran out
+    signs in again through its provider; what the endpoints refuse is rate-limited."""
     add_login_buttons(state.app, login_buttons)
     add_realm_finder(state.app, realm_of)
     add_password_sign_in_step(state.app, _break_glass_audit)
     add_admin_notices(state.app, _break_glass_notices)
     add_logout_step(state.app, idp_logout_url)
+    add_sign_in_again_step(state.app, sign_in_again_url)
     flood.install(state.app)
 
 
@@ -75,7 +78,8 @@ def metadata(slug: str):
 
 @bp.get("/<slug>/login")
 def login(slug: str):
-    """Start SP-initiated sign-in: an AuthnRequest to the IdP, its id kept in the session, `next` as RelayState."""
+    """Start SP-initiated sign-in: an AuthnRequest to the IdP (ForceAuthn when the provider asks every sign-in to
+    authenticate again), its id kept in the session, `next` as RelayState."""
     config = _config(slug)
     test = request.args.get("test") == "1" and current_user.is_authenticated and current_user.is_admin
     if not config.enabled and not test:
@@ -86,12 +90,12 @@ def login(slug: str):
     except SamlRejected as rejected:  # every certificate expired: no response could be verified
         return _refused(config, rejected)
     if config.sso_binding == SSO_BINDING_POST:
-        authn = OneLogin_Saml2_Authn_Request(settings)
+        authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn)
         browser.remember_request(slug, authn.get_id(), test)
         return render_template("sso/post_binding.html", action=config.sso_url, relay_state=relay_state,
                                saml_request=authn.get_request(deflate=False))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
-    url = auth.login(return_to=relay_state)
+    url = auth.login(return_to=relay_state, force_authn=config.force_authn)
     browser.remember_request(slug, auth.get_last_request_id(), test)
     if hint := (request.args.get("login_hint") or "").strip()[:250]:  # what the login page was given: Entra ID and
         url += "&" + urlencode({"login_hint": hint})  # others fill in the email, so nobody types it twice
@@ -111,7 +115,8 @@ def acs(slug: str):
         return _test_sign_in(_config(slug))
     config, request_id = last_config(slug) or abort(404), browser.pending_request_id(slug)
     try:
-        config, validated, outcome = _sign_in(config, saml_response, request_id, document)
+        config, validated, outcome = _sign_in(config, saml_response, request_id, document,
+                                              browser.pending_request_sent_at(slug))
     except SamlRejected as rejected:
         return _refused(config, rejected, saml_response, request_id)
     if outcome.user_id is None:
@@ -122,12 +127,13 @@ def acs(slug: str):
     return redirect(safe_next(request.form.get("RelayState")) or url_for("auth.home"))
 
 
-def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None, document: bytes | None):
+def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None, document: bytes | None,
+             sent_at: datetime | None = None):
     """Check the response and complete the sign-in with this worker's copy of the provider's configuration; when an
     admin changed it since, both are done again with the current one (before anyone is signed in or refused)."""
     for _ in range(3):
         try:
-            validated = validate(_inspection(config, saml_response, request_id, document))
+            validated = validate(_inspection(config, saml_response, request_id, document, sent_at))
             return config, validated, complete_sign_in(config, validated, saml_response, request_id)
         except (SamlRejected, ConfigChanged):
             current = provider_config(config.slug) or abort(404)
@@ -138,12 +144,14 @@ def _sign_in(config: ProviderConfig, saml_response: str, request_id: str | None,
 
 
 def _inspection(config: ProviderConfig, saml_response: str, request_id: str | None,
-                document: bytes | None = None) -> Inspection:
-    """The response checked against this provider, at this moment, for this browser's request."""
+                document: bytes | None = None, sent_at: datetime | None = None) -> Inspection:
+    """The response checked against this provider, at this moment, for this browser's request (sent at
+    `sent_at`)."""
     if not config.enabled:
         raise SamlRejected("disabled", f"identity provider {config.slug} is disabled", status=403)
     urls = sp_urls(config.slug)
-    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow(), xml=document)
+    return Inspection(config, saml_response, urls["acs"], urls["entity_id"], request_id, utcnow(), xml=document,
+                      request_sent_at=sent_at)
 
 
 def _test_sign_in(config: ProviderConfig):
@@ -265,3 +273,16 @@ def idp_logout_url() -> str | None:
     auth = OneLogin_Saml2_Auth(saml_request_data(url_for("sso.sls", slug=config.slug)), settings)
     return auth.logout(return_to=url_for("auth.login", _external=False), name_id=info["name_id"],
                        session_index=info["session_index"], name_id_format=info["name_id_format"])
+
+
+def sign_in_again_url(method: str | None, next_path: str) -> str | None:
+    """A session that signed in through a provider ("sso:<slug>") and ran out goes back through that provider's
+    sign-in, `next` kept (with the IdP's session still alive the browser comes straight back). When its row is gone,
+    the browser's own cookie says which provider it came through. None for a provider that is gone or disabled:
+    the login page then."""
+    slug = method.removeprefix("sso:") if method and method.startswith("sso:") else \
+        (None if method else browser.provider_signed_in_through())
+    config = provider_config(slug) if slug else None
+    if config is None or not config.enabled:
+        return None
+    return url_for("sso.login", slug=config.slug, next=next_path)

@@ -126,6 +126,7 @@ def test_a_copied_cookie_stops_working_after_sign_out_everywhere(page: Page, liv
     admin.goto(f"/users/{sam}")
     sessions = admin.get_by_role("region", name="Sessions")
     expect(sessions.locator("tbody tr")).to_have_count(1)
+    expect(sessions.get_by_role("cell").last).to_contain_text(re.compile(r"^\d+ h \d+ min \(ends "))  # time left
     check_accessibility(admin, label="user sessions")
     screenshot(admin, "user-sessions")
     admin.once("dialog", lambda dialog: dialog.accept())

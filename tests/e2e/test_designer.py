@@ -323,6 +323,37 @@ def test_settings_show_lists_one_per_line_and_save_unchanged(page: Page, live_se
     expect(groups).to_have_value("CRM-Users")
 
 
+def test_sessions_and_time_on_the_provider_page(page: Page, live_server, make_provider):
+    """Clock skew, session lifetime and ForceAuthn: labelled fields, a bad value refused next to its field (nothing
+    saved), good values saved and shown again."""
+    slug = make_provider("entra")
+    sign_in(page, "admin")
+    page.goto(f"/designer/sso/{slug}")
+    group = page.get_by_role("group", name="Sessions and time")
+    skew, hours = group.get_by_label("Clock skew (seconds)"), group.get_by_label("Session lifetime (hours)")
+    force = group.get_by_label("Force re-authentication (ForceAuthn)")
+    expect(skew).to_have_value("120")
+    expect(hours).to_have_value("")
+    expect(force).not_to_be_checked()
+    skew.fill("400")
+    hours.fill("24")
+    page.get_by_role("button", name="Save settings").click()
+    skew = page.get_by_role("group", name="Sessions and time").get_by_label("Clock skew (seconds)")
+    expect(skew).to_have_attribute("aria-invalid", "true")
+    expect(skew).to_have_accessible_description(re.compile(r"from 0 to 300 \(got '400'\)"))
+    check_accessibility(page, label="provider page with a refused clock skew")
+    page.goto(f"/designer/sso/{slug}")
+    expect(page.get_by_label("Clock skew (seconds)")).to_have_value("120")  # nothing was saved
+    page.get_by_label("Clock skew (seconds)").fill("45")
+    page.get_by_label("Session lifetime (hours)").fill("12")
+    page.get_by_label("Force re-authentication (ForceAuthn)").check()
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_have_text("Settings saved.")
+    expect(page.get_by_label("Clock skew (seconds)")).to_have_value("45")
+    expect(page.get_by_label("Session lifetime (hours)")).to_have_value("12")
+    expect(page.get_by_label("Force re-authentication (ForceAuthn)")).to_be_checked()
+
+
 # --- 6. without JavaScript ---------------------------------------------------------------------------------------
 
 def test_mapping_rows_work_without_javascript(live_server, make_provider, new_context, console_errors):

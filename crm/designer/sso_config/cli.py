@@ -27,6 +27,23 @@ sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (co
 ON_OFF = click.Choice(["on", "off"])
 
 
+class HoursOrNone(click.ParamType):
+    """A whole number of hours, or "none" (the console's own maximum); anything else is malformed (exit 2). The
+    range is the provider services' to check, so the CLI and the page give the same reason."""
+
+    name = "N|none"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value is None:
+            return value
+        if str(value).strip().lower() == "none":
+            return ""
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a whole number of hours (or none).", param, ctx)
+
+
 def _fail(message: str) -> None:
     from crm.cli import fail
 
@@ -133,15 +150,20 @@ def _signing_cert(text: str) -> str:
 @click.option("--metadata-url", help='Refresh the metadata from this URL ("" for none).')
 @click.option("--metadata-signing-cert", metavar="PEM_FILE",
               help='The certificate the metadata must be signed with ("" for none).')
+@click.option("--clock-skew", type=int, metavar="SECONDS",
+              help="0 to 300: how far the IdP's clock may be off when NotBefore and NotOnOrAfter are checked.")
+@click.option("--session-hours", type=HoursOrNone(),
+              help="1 to 720: the longest a session signed in through the provider lasts; none: the console's own.")
+@click.option("--force-authn", type=ON_OFF, help="on: every sign-in asks the IdP to authenticate the user again.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
-                certificate_file, metadata_url, metadata_signing_cert) -> None:
+                certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
-                      ("scim_enabled", scim), ("enforce_sso", enforce)):
+                      ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:
@@ -151,7 +173,8 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
     for key, value in (("allowed_domains", allowed_domains), ("required_groups", required_groups),
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
                        ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days),
-                       ("metadata_url", metadata_url)):
+                       ("metadata_url", metadata_url), ("clock_skew_seconds", clock_skew),
+                       ("session_max_hours", session_hours)):
         if value is not None:
             values[key] = value
     if metadata_signing_cert is not None:

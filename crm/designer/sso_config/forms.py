@@ -81,6 +81,19 @@ class ProviderForm(FlaskForm):
                                            "(or since creation) is deactivated and their seats are released; their "
                                            "next sign-in brings them back when a seat is free. Administrators and "
                                            "users from SCIM never are. Empty: never.")
+    # Whole numbers, typed as text so that the services give the one message for a bad value (as the CLI gets).
+    clock_skew_seconds = StringField("Clock skew (seconds)", default="120", validators=[Length(max=20)],
+                                     render_kw={"inputmode": "numeric"},
+                                     description="0 to 300. How far the IdP's clock may be off this server's when "
+                                                 "the assertion's NotBefore and NotOnOrAfter are checked.")
+    session_max_hours = StringField("Session lifetime (hours)", validators=[Length(max=20)],
+                                    render_kw={"inputmode": "numeric"},
+                                    description="1 to 720: a session signed in through this provider ends this long "
+                                                "after its sign-in (sooner when the IdP's SessionNotOnOrAfter says "
+                                                "so). Empty: the console's own maximum.")
+    force_authn = BooleanField("Force re-authentication (ForceAuthn)",
+                               description="Every sign-in asks the IdP to authenticate the user again, even when "
+                                           "the IdP's own session is still alive.")
 
     def values(self) -> dict:
         """Submitted settings for the provider services."""
@@ -89,7 +102,8 @@ class ProviderForm(FlaskForm):
             "jit_enabled",
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
-            "dormant_days", "metadata_url", "metadata_signing_cert")}
+            "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds", "session_max_hours",
+            "force_authn")}
 
 
 class NewProviderForm(ProviderForm):
