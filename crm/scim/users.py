@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
@@ -60,7 +60,7 @@ def user_id_of(value) -> int | None:
 
 def page(provider: IdentityProvider, condition, start: int, count: int) -> tuple[int, list[User]]:
     """The total matching and one page of them, in id order: the page's ids first, from as few tables as the filter
-    needs, then those users with their identity links in one more statement (not one per user)."""
+    needs, then those users with their identity links in one more statement (not a statement per user)."""
     if condition is None:
         total, ids = _every_user_page(provider.id, start, count)
     else:
@@ -72,7 +72,7 @@ def page(provider: IdentityProvider, condition, start: int, count: int) -> tuple
             total = db.session.scalar(select(func.count()).select_from(matching.subquery()))
     if not ids:
         return total, []
-    users = db.session.scalars(select(User).where(User.id.in_(ids)).options(selectinload(User.identity))
+    users = db.session.scalars(select(User).where(User.id.in_(ids)).options(joinedload(User.identity))
                                .order_by(User.id))
     return total, list(users)
 
@@ -194,6 +194,11 @@ def _set_contact(user: User, values: dict[str, Any]) -> list[str]:
         limit = FIELDS_BY_KEY[key].max_length if key in FIELDS_BY_KEY else None
         if values.get(key) and limit and len(values[key]) > limit:
             raise ScimError(400, f"{key} is longer than {limit} characters.", "invalidValue")
+    with db.session.no_autoflush:  # the lookups need no flush: the contact's changes go out in one UPDATE
+        return _set_contact_fields(user, values, notes)
+
+
+def _set_contact_fields(user: User, values: dict[str, Any], notes: list[str]) -> list[str]:
     contact = user.contact or Contact(full_name=user.username)
     user.contact = contact
     for key in ("given_name", "surname", "email", "phone", "mobile_phone", "job_title"):

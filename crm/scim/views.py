@@ -49,7 +49,8 @@ def authenticate_token():
         db.session.rollback()
         return error_response(401, "A valid SCIM bearer token is required.")
     g.scim_token, g.scim_provider = token, token.provider
-    db.session.commit()  # (the token's last use, at most once a minute)
+    if db.session.is_modified(token):  # its last use, at most once a minute; otherwise nothing to end: a commit
+        db.session.commit()            # here cost two round trips (it, and reloading the expired token)
     if (wait := throttle.retry_after(token.id)) is not None:
         return error_response(429, f"Too many requests with this token; retry in {wait} s.",
                               headers={"Retry-After": str(wait)})
