@@ -263,8 +263,10 @@ def _write_request(kind: str, n: int, target: int) -> tuple[str, str, dict, int]
     return "PUT", f"/Users/{target}", body, 200
 
 
-def writes(port: int, token: str, entra_ids: list[int], rate: float, seconds: float) -> dict:
-    """`rate` writes a second for `seconds`, open loop, from WRITERS threads; what each answered and when."""
+def writes(port: int, token: str, entra_ids: list[int], rate: float, seconds: float,
+           cpu: tuple[int, str] | None = None) -> dict:
+    """`rate` writes a second for `seconds`, open loop, from WRITERS threads; what each answered and when, and (with
+    `cpu`: the server's pid and database name) the CPU the server, PostgreSQL and everything else used meanwhile."""
     count = int(rate * seconds)
     targets = random.Random(13).sample(entra_ids, count)  # each write changes a user no other write touches
     plan: queue.Queue = queue.Queue()
@@ -296,11 +298,14 @@ def writes(port: int, token: str, entra_ids: list[int], rate: float, seconds: fl
         directory.connection.close()
 
     workers = [threading.Thread(target=writer) for _ in range(WRITERS)]
+    meter = storm.CpuMeter(*cpu) if cpu else None
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return _write_summary(log, errors, count, rate, seconds)
+    used = meter.stop(time.monotonic() - start) if meter else None
+    return _write_summary(log, errors, count, rate, seconds) | {"cpu_s": used, "cpu_ms_per_write": {
+        name: round(used[name] * 1000 / max(len(log), 1), 1) for name in ("server", "postgresql")} if used else None}
 
 
 def _write_summary(log: list, errors: list, count: int, rate: float, seconds: float) -> dict:
@@ -348,6 +353,8 @@ def check_writes(database_url: str, seeded_total: int, planned: int) -> dict:
 def run(users: int = USERS, repeats: int = REPEATS, rate: float = WRITE_RATE, seconds: float = WRITE_SECONDS,
         databases: dict[str, str | None] | None = None) -> dict:
     """Seed, read and write on each engine (SQLite in a temporary file unless a URL is given)."""
+    from sqlalchemy.engine import make_url
+
     engines = {}
     for engine, url in (databases or {"sqlite": None}).items():
         folder = tempfile.TemporaryDirectory(prefix="crm-scim-db-")
@@ -360,7 +367,9 @@ def run(users: int = USERS, repeats: int = REPEATS, rate: float = WRITE_RATE, se
         try:
             server.wait_ready()
             read = reads(server.port, setup["tokens"], seeded, users, repeats)
-            written = writes(server.port, setup["tokens"]["entra"], seeded["entra_ids"], rate, seconds)
+            database = make_url(url).database if engine == "postgresql" else "(no PostgreSQL database)"
+            written = writes(server.port, setup["tokens"]["entra"], seeded["entra_ids"], rate, seconds,
+                             cpu=(server.process.pid, database))
             log_tail = server.log_tail() if written["errors"] else None
         finally:
             server.stop()
@@ -419,6 +428,14 @@ def report_lines(results: dict) -> list[str]:
                      f"{lat['p99_ms']} | {w['errors']} ({w['throttled_429']}) | "
                      f"{'every write made and audited' if e['checked']['all_written'] else e['checked']} | "
                      f"{'met' if _writes_met(e) else '**not met**'} |")
+    for name, e in engines.items():
+        used, per = e["writes"].get("cpu_s"), e["writes"].get("cpu_ms_per_write")
+        if used:
+            lines.append(f"\nCPU during the {name} writes: the server {used['server']} s ({per['server']} ms a write)"
+                         + (f", PostgreSQL {used['postgresql']} s ({per['postgresql']} ms a write)"
+                            if name == "postgresql" else "")
+                         + f", this load generator {used['load_generator']} s, other processes on the machine "
+                         f"{used['other']} s, of {used['machine_available']} s the machine had.")
     lines += ["", "Seeding: " + ", ".join(f"{name} {e['seed_s']} s" for name, e in engines.items()) + "."]
     return lines
 
