@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
@@ -43,7 +43,8 @@ def visible(provider_id: int) -> Select:
 def find(provider: IdentityProvider, user_id: str) -> User:
     """The provider's user with this id; ScimError 404 when there is none (another provider's users included)."""
     number = user_id_of(user_id)
-    user = db.session.scalar(visible(provider.id).where(User.id == number)) if number is not None else None
+    found = visible(provider.id).where(User.id == number).options(contains_eager(User.identity))  # (joined already)
+    user = db.session.scalar(found) if number is not None else None
     if user is None:
         raise ScimError(404, f"User {user_id} not found.")
     return user

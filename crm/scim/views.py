@@ -189,7 +189,9 @@ def _answer(user, status: int = 200):
 
 def _write(change: Callable[[], T]) -> T:
     """Run a write and commit it; when PostgreSQL makes it a deadlock's victim (a SAML first login of the same
-    person took the same rows in the other order), once more from the start. A unique key is a 409 (taken())."""
+    person took the same rows in the other order), once more from the start. A unique key is a 409 (taken()).
+    Writes build their answer inside `change`, from what they just flushed: after the commit every attribute would
+    be read again (two more statements a write)."""
     for attempt in range(1, TRIES + 1):
         try:
             result = change()
@@ -206,8 +208,7 @@ def _write(change: Callable[[], T]) -> T:
 def create_user():
     """Create a user (or bring back one this directory deleted)."""
     body = _body()
-    user, _new = _write(lambda: users.create(g.scim_provider, g.scim_token, body))
-    return _answer(user, 201)
+    return _write(lambda: _answer(users.create(g.scim_provider, g.scim_token, body)[0], 201))
 
 
 @bp.get("/Users/<user_id>")
@@ -220,14 +221,14 @@ def get_user(user_id: str):
 def replace_user(user_id: str):
     """Replace a user's attributes."""
     body = _body()
-    return _answer(_write(lambda: _changed(users.replace, user_id, body)))
+    return _write(lambda: _answer(_changed(users.replace, user_id, body)))
 
 
 @bp.patch("/Users/<user_id>")
 def patch_user(user_id: str):
     """Change a user's attributes with a PatchOp."""
     body = _body()
-    return _answer(_write(lambda: _changed(users.patch, user_id, body)))
+    return _write(lambda: _answer(_changed(users.patch, user_id, body)))
 
 
 @bp.delete("/Users/<user_id>")
