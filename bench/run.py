@@ -6,7 +6,8 @@ PostgreSQL (CRM_BENCH_DATABASE_URL, default the local server's `crm_bench` datab
 adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped (and the
 password-guessing benchmark runs on a SQLite file).
 
-`--only scim,audit` runs just those sections (names in SECTIONS); the report then has only their parts.
+`--only scim,audit` runs just those sections (names in SECTIONS); the report then has only their parts, and its files
+go to bench/results/only-scim-audit/ (the whole run's stay as they are).
 """
 from __future__ import annotations
 
@@ -77,6 +78,8 @@ def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, 
         scim_users, databases={"sqlite": None} | ({"postgresql": scim_bench.own_database(postgres)} if postgres
                                                   else {}))))
     results["seconds"] = round(time.perf_counter() - started, 1)
+    if tuple(only) != SECTIONS:  # a partial run never overwrites the whole run's files
+        out = out / f"only-{'-'.join(only)}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart.draw(results, out / "chart.png")
