@@ -88,4 +88,22 @@ def _contacts(ax, results: dict) -> None:
     ax.legend(fontsize=7)
 
 
-PANELS = (("sso_sign_in", _sign_in), ("hostile", _hostile), ("storm", _storm), ("contacts", _contacts))
+def _scim(ax, results: dict) -> None:
+    engines = results["scim"]["engines"]
+    names = list(next(iter(engines.values()))["reads"])
+    width = 0.8 / len(engines)
+    for i, (database, e) in enumerate(engines.items()):
+        bars = ax.bar([k + i * width for k in range(len(names))], [e["reads"][n]["p95_ms"] for n in names], width,
+                      label=f"{database}: writes {e['writes']['achieved_rate']}/s, {e['writes']['errors']} errors")
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks([k + width * (len(engines) - 1) / 2 for k in range(len(names))],
+                  [n.replace("_", " ") for n in names], fontsize=6, rotation=20)
+    ax.axhline(20, color="tab:red", linestyle=":", linewidth=1)
+    ax.axhline(100, color="tab:red", linestyle="--", linewidth=1)
+    ax.set_ylabel("p95 ms (targets: filter 20, page 100)")
+    ax.set_title("7. SCIM over HTTP", fontsize=9)
+    ax.legend(fontsize=6)
+
+
+PANELS = (("sso_sign_in", _sign_in), ("hostile", _hostile), ("storm", _storm), ("contacts", _contacts),
+          ("scim", _scim))

@@ -5,6 +5,9 @@ reference beside our code.
 PostgreSQL (CRM_BENCH_DATABASE_URL, default the local server's `crm_bench` database, created when missing)
 adds the sign-in cost on PostgreSQL and runs the login storm; without it those parts say they were skipped (and the
 password-guessing benchmark runs on a SQLite file).
+
+`--only scim,audit` runs just those sections (names in SECTIONS); the report then has only their parts, and its files
+go to bench/results/only-scim-audit/ (the whole run's stay as they are).
 """
 from __future__ import annotations
 
@@ -23,9 +26,11 @@ from sqlalchemy.engine import make_url
 from bench import audit as audit_bench
 from bench import chart, guessing, hostile, profile, sso_cost, storm
 from bench import contacts as contacts_bench
+from bench import scim as scim_bench
 from bench.databases import ensure_database, postgres_url
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("sso", "hostile", "profile", "storm", "contacts", "audit", "guessing", "scim")
 
 
 def _machine() -> dict:
@@ -35,31 +40,46 @@ def _machine() -> dict:
 
 
 def main(count: int = 200, storm_people: int = 2000, contacts: int = 1_000_000, out: Path = RESULTS,
-         audit_events: int = 1_000_000, guess_seconds: float = guessing.SECONDS) -> dict:
-    """Run everything; sizes shrink for a quick look (the smoke tests use their own tiny sizes)."""
+         audit_events: int = 1_000_000, guess_seconds: float = guessing.SECONDS, scim_users: int = scim_bench.USERS,
+         only: tuple[str, ...] = SECTIONS) -> dict:
+    """Run everything (or the sections in `only`); sizes shrink for a quick look (the smoke tests use their own tiny
+    sizes)."""
     started = time.perf_counter()
     sqlite = f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite3'}"
     postgres, why_not = postgres_url()
     databases = {"sqlite": sqlite} | ({"postgresql": postgres} if postgres else {})
     results: dict = {"machine": _machine(), "when": datetime.now(UTC).isoformat(timespec="seconds"),
                      "sizes": {"sign_ins": count, "storm_people": storm_people, "contacts": contacts,
-                               "audit_events": audit_events, "guess_seconds": guess_seconds}}
-    _step("1. cost of one sign-in", lambda: results.setdefault(
+                               "audit_events": audit_events, "guess_seconds": guess_seconds,
+                               "scim_users": scim_users}}
+
+    def step(section: str, label: str, fn) -> None:
+        if section in only:
+            _step(label, fn)
+
+    step("sso", "1. cost of one sign-in", lambda: results.setdefault(
         "sso_sign_in", {name: sso_cost.run(url, count) for name, url in databases.items()}))
-    _step("2. hostile responses", lambda: results.setdefault("hostile", hostile.run(sqlite, max(count // 4, 5))))
-    _step("   profile of a sign-in", lambda: results.setdefault("profile", profile.run(sqlite, max(count // 2, 5))))
+    step("hostile", "2. hostile responses", lambda: results.setdefault(
+        "hostile", hostile.run(sqlite, max(count // 4, 5))))
+    step("profile", "   profile of a sign-in", lambda: results.setdefault(
+        "profile", profile.run(sqlite, max(count // 2, 5))))
     if postgres:  # the storm recreates its own database, beside the one the sign-in cost used
-        _step("3. login storm", lambda: results.setdefault("storm", storm.run(
+        step("storm", "3. login storm", lambda: results.setdefault("storm", storm.run(
             postgres, people=storm_people, database=f"{make_url(postgres).database}_storm")))
-    else:
+    elif "storm" in only:
         results["storm"] = {"skipped": f"no PostgreSQL: {why_not}"}
-    _step("4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(
+    step("contacts", "4. contacts", lambda: results.setdefault("contacts", contacts_bench.run(
         sizes=_contact_sizes(contacts), databases={"sqlite": None} | ({"postgresql": postgres} if postgres else {}))))
-    _step("5. audit trail", lambda: results.setdefault("audit", audit_bench.run(
+    step("audit", "5. audit trail", lambda: results.setdefault("audit", audit_bench.run(
         audit_events, databases={"sqlite": None} | ({"postgresql": _audit_database(postgres)} if postgres else {}))))
-    _step("6. password guessing", lambda: results.setdefault("guessing", guessing.run(
+    step("guessing", "6. password guessing", lambda: results.setdefault("guessing", guessing.run(
         postgres, seconds=guess_seconds, database=f"{make_url(postgres).database}_guess" if postgres else "")))
+    step("scim", "7. SCIM at 100,000 users", lambda: results.setdefault("scim", scim_bench.run(
+        scim_users, databases={"sqlite": None} | ({"postgresql": scim_bench.own_database(postgres)} if postgres
+                                                  else {}))))
     results["seconds"] = round(time.perf_counter() - started, 1)
+    if tuple(only) != SECTIONS:  # a partial run never overwrites the whole run's files
+        out = out / f"only-{'-'.join(only)}"
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart.draw(results, out / "chart.png")
@@ -94,8 +114,9 @@ def report(results: dict, chart_name: str | None = None) -> str:
              f"Python {machine['python']}" + (f" · {results['seconds']} s in all" if "seconds" in results else ""), ""]
     if chart_name:
         lines += [f"![the benchmarks at a glance]({chart_name})", ""]
-    lines += sign_in_lines(results["sso_sign_in"])
-    lines += _what_stands_in_the_way(results)
+    if "sso_sign_in" in results:
+        lines += sign_in_lines(results["sso_sign_in"])
+        lines += _what_stands_in_the_way(results)
     if "hostile" in results:
         lines += ["", *hostile.report_lines(results["hostile"])]
     if "storm" in results:
@@ -107,6 +128,8 @@ def report(results: dict, chart_name: str | None = None) -> str:
         lines += ["", *audit_bench.report_lines(results["audit"])]
     if "guessing" in results:
         lines += ["", *guessing.report_lines(results["guessing"])]
+    if "scim" in results:
+        lines += ["", *scim_bench.report_lines(results["scim"])]
     if "profile" in results:
         lines += ["", *profile.report_lines(results["profile"])]
     return "\n".join(lines) + "\n"
@@ -147,6 +170,15 @@ def sign_in_lines(runs: dict) -> list[str]:
     return lines
 
 
+def _sections(value: str) -> tuple[str, ...]:
+    chosen = tuple(name.strip() for name in value.split(",") if name.strip())
+    unknown = [name for name in chosen if name not in SECTIONS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown) or '(none)'}; choose from "
+                                         f"{', '.join(SECTIONS)}")
+    return chosen
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("count", nargs="?", type=int, default=200, help="sign-ins per timed series")
@@ -154,6 +186,10 @@ if __name__ == "__main__":
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--audit-events", type=int, default=1_000_000)
     parser.add_argument("--guess-seconds", type=float, default=guessing.SECONDS)
+    parser.add_argument("--scim-users", type=int, default=scim_bench.USERS)
+    parser.add_argument("--only", type=_sections, default=SECTIONS,
+                        help=f"comma-separated sections to run: {', '.join(SECTIONS)}")
     arguments = parser.parse_args()
     print(report(main(arguments.count, arguments.storm_people, arguments.contacts,
-                      audit_events=arguments.audit_events, guess_seconds=arguments.guess_seconds)))
+                      audit_events=arguments.audit_events, guess_seconds=arguments.guess_seconds,
+                      scim_users=arguments.scim_users, only=arguments.only)))

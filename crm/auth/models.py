@@ -40,7 +40,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Why an inactive user is inactive: "scim" (the directory deactivated or deleted them: a SAML sign-in never
     # brings them back), "admin", "dormant"; None for an active user or one deactivated before reasons were kept.
-    inactive_reason: Mapped[str | None] = mapped_column(String(20))
+    # Indexed: SCIM leaves out the few users a directory deleted without reading every user (migration 0017).
+    inactive_reason: Mapped[str | None] = mapped_column(String(20), index=True)
     # "scim" for a user the directory created; None otherwise (JIT when bound to a provider, else manual).
     source: Mapped[str | None] = mapped_column(String(10))
     user_type: Mapped[str] = mapped_column(String(20), default="employee")

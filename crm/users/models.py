@@ -24,9 +24,11 @@ class UserIdentity(db.Model):
 
     __tablename__ = "user_identity"
     # Every sign-in looks the binding up by immutable id first (then by NameID): both are unique per provider, so
-    # two ways in (SSO and SCIM) can never bind one person to two users.
+    # two ways in (SSO and SCIM) can never bind one person to two users. SCIM pages through a provider's users in
+    # user order from (provider_id, user_id) alone (migration 0017).
     __table_args__ = (UniqueConstraint("provider_id", "name_id_key"),
-                      Index(None, "provider_id", "immutable_id", unique=True))
+                      Index(None, "provider_id", "immutable_id", unique=True),
+                      Index("ix_user_identity_provider_id_user_id", "provider_id", "user_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
