@@ -314,7 +314,7 @@ def test_settings_show_lists_one_per_line_and_save_unchanged(page: Page, live_se
                          groups_attribute="groups")
     sign_in(page, "admin")
     page.goto(f"/designer/sso/{slug}")
-    domains, groups = page.get_by_label("Allowed email domains"), page.get_by_label("Required groups")
+    domains, groups = page.get_by_label("Email domains"), page.get_by_label("Required groups")
     expect(domains).to_have_value("example.com\nexample.org", timeout=QUICK)
     expect(groups).to_have_value("CRM-Users", timeout=QUICK)
     page.get_by_role("button", name="Save settings").click()
