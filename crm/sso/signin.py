@@ -27,7 +27,7 @@ from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan, writes_anyt
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import identify, plan_sign_in
-from crm.provisioning.resolver import Resolution, resolve
+from crm.provisioning.resolver import Resolution, resolve_sign_in
 from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
 from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
 from crm.sso.models import UsedAssertion
@@ -118,8 +118,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
                   request_id: str | None) -> SignInOutcome:
     policy, now = config.policy, utcnow()
     identity, unidentified = identify(validated.identity, policy)
-    resolution = Resolution(refusal=unidentified) if unidentified else resolve(
-        conn, policy.provider_id, policy.slug, identity.name_id, identity.first(policy.immutable_id_attribute))
+    resolution = Resolution(refusal=unidentified) if unidentified else resolve_sign_in(
+        conn, identity, policy)
     lookups = Lookups(conn)
     if resolution.state is None and resolution.refusal is None:
         lookups.read_ahead(identity, policy)
