@@ -195,7 +195,8 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
                  "name_id_format": identity.name_id_format, "assertion_id": identity.assertion_id,
                  "licenses_granted": granted, "roles_added": sorted(plan.roles_add.values()),
                  "roles_removed": sorted(plan.roles_remove.values()), "notes": notes}
-        | ({"reactivated": True} if plan.reactivate and applied else {}),
+        | ({"reactivated": True} if plan.reactivate and applied else {})
+        | ({"cause": plan.denial.code} if plan.denial else {}),  # what the SSO page's top refusal causes count
         idp_slug=config.slug, name_id=identity.name_id[:250], outcome=outcome,
         reason=plan.denial.reason if plan.denial else "; ".join(notes) or None)
 
@@ -209,7 +210,7 @@ def refuse(config: ProviderConfig, rejected: SamlRejected, saml_response: str | 
     conn, now = db.session.connection(), utcnow()
     row = event_row(REJECTED, f"Refused {what} from {config.slug}"[:500], category=PROVISIONING, actor=ACTOR,
                     idp_slug=config.slug, outcome="rejected", reason=f"{rejected.code}: {rejected.reason}"[:4000],
-                    details={"remote_addr": remote_addr})
+                    details={"remote_addr": remote_addr, "cause": rejected.code})
     reference, new = fold_event(conn, row, fold_key(f"{REJECTED} {what}", remote_addr, config.slug, rejected.code, now))
     if new:
         if saml_response is not None:
