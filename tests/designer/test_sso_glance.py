@@ -80,3 +80,15 @@ def test_the_provider_page_draws_its_certificates_validity(app, admin_client):
     assert "Validity of the signing certificates" in page and 'class="bar-valid"' in page
     assert (f"<td>{cert.not_before:%Y-%m-%d}</td><td>{cert.not_after:%Y-%m-%d}</td><td>Valid</td>") in page
     assert certificate_timeline([]) is None
+
+
+def test_past_days_are_counted_once_and_today_at_every_page(app):
+    _event("okta", 1)
+    db.session.commit()
+    assert sso_activity(["okta"], today=TODAY)["okta"].signed_in == 1
+    _event("okta", 0, "sso.rejected", "rejected", "signature", 3)
+    db.session.commit()
+    again = sso_activity(["okta"], today=TODAY)["okta"]
+    assert (again.signed_in, again.refused, again.causes) == (1, 3, (("signature", 3),))
+    tomorrow = sso_activity(["okta"], today=TODAY + timedelta(days=1))["okta"]  # yesterday's count is made anew
+    assert (tomorrow.signed_in, tomorrow.refused) == (1, 3)

@@ -1,16 +1,19 @@
 """SSO at a glance: each provider's sign-ins and refusals per day over the last 30 days, its top refusal causes, and
 its signing certificates' validity, as plain values the pages draw as SVG with a table behind each chart.
 
-Counted from the audit trail, in SQL: one grouped statement for every provider's days and one for their causes, on
-the indexes the audit list already has ((category, occurred_at, id) and (idp_slug, outcome, occurred_at, id)). A
-folded refusal counts as often as it was repeated (repeat_count).
+Counted from the audit trail, in SQL: one grouped statement for every provider's days and causes, on the index the
+audit list already has, (category, occurred_at, id). The 29 days before today are counted once per process and day
+(about a quarter of a second at 1,000,000 events, 80,000 of them in the window), then only today's events. A folded
+refusal counts as often as it was repeated (repeat_count).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+import threading
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import Date, case, cast, func, select
 
 from crm.audit.models import PROVISIONING, REJECTED, AuditEvent
@@ -23,6 +26,7 @@ TOP_CAUSES = 3
 SIGN_IN = "sso.sign_in"
 REFUSED = ("denied", "rejected")  # a sign-in refused by policy; a SAML message refused by the checks
 UNRECORDED = "unrecorded"  # refusals written before their cause was kept in details["cause"]
+_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -62,36 +66,56 @@ def _day(column):
     return func.date(column) if db.session.get_bind().dialect.name == "sqlite" else cast(column, Date)
 
 
+def _counted(since: datetime, until: datetime | None, slugs: list[str]) -> dict[str, dict[date, Counter]]:
+    """Per provider and UTC day: sign-ins under "", refusals under their cause; one grouped statement on the index
+    (category, occurred_at, id)."""
+    e = AuditEvent
+    day = _day(e.occurred_at)
+    cause = case((e.outcome.in_(REFUSED), func.coalesce(e.details["cause"].as_string(), UNRECORDED)), else_="")
+    stmt = (select(e.idp_slug, day, cause, func.sum(e.repeat_count))
+            .where(e.category == PROVISIONING, e.occurred_at >= since, e.action.in_((SIGN_IN, REJECTED)),
+                   e.idp_slug.in_(slugs))
+            .group_by(e.idp_slug, day, cause))
+    if until is not None:
+        stmt = stmt.where(e.occurred_at < until)
+    counted: dict[str, dict[date, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    for slug, when, why, n in db.session.execute(stmt):
+        counted[slug][date.fromisoformat(str(when)[:10])][why] += int(n)
+    return counted
+
+
+def _past_days(first: date, today: date, slugs: list[str]) -> dict[str, dict[date, Counter]]:
+    """The days before today, counted once per process and day: they are over, so their counts no longer change
+    (refusals are pruned only after 90 days). A page then counts today's events alone."""
+    cache = current_app.extensions.setdefault("sso_activity", {})
+    key = (today, tuple(sorted(slugs)))
+    with _LOCK:
+        if key not in cache:
+            cache.clear()  # yesterday's entry is of no use any more
+            cache[key] = _counted(_midnight(first), _midnight(today), slugs)
+        return cache[key]
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())
+
+
 def sso_activity(slugs: list[str], today: date | None = None) -> dict[str, Activity]:
-    """Every named provider's activity over the last DAYS days up to `today` (UTC), in two statements."""
+    """Every named provider's activity over the last DAYS days up to `today` (UTC)."""
     today = today or utcnow().date()
     first = today - timedelta(days=DAYS - 1)
     if not slugs:
         return {}
-    since, e = datetime.combine(first, datetime.min.time()), AuditEvent
-    refused = case((e.outcome.in_(REFUSED), 1), else_=0)
-    day = _day(e.occurred_at)
-    per_day = db.session.execute(
-        select(e.idp_slug, day, refused, func.sum(e.repeat_count))
-        .where(e.category == PROVISIONING, e.occurred_at >= since, e.action.in_((SIGN_IN, REJECTED)),
-               e.idp_slug.in_(slugs))
-        .group_by(e.idp_slug, day, refused)).all()
-    cause = func.coalesce(e.details["cause"].as_string(), UNRECORDED)
-    per_cause = db.session.execute(
-        select(e.idp_slug, cause, func.sum(e.repeat_count))
-        .where(e.idp_slug.in_(slugs), e.outcome.in_(REFUSED), e.occurred_at >= since,
-               e.category == PROVISIONING, e.action.in_((SIGN_IN, REJECTED)))
-        .group_by(e.idp_slug, cause)).all()
-    counts: dict[str, dict[date, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    for slug, when, is_refused, n in per_day:
-        counts[slug][date.fromisoformat(str(when)[:10])][is_refused] += int(n)
-    causes: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for slug, code, n in per_cause:
-        causes[slug].append((code, int(n)))
+    past, now = _past_days(first, today, slugs), _counted(_midnight(today), None, slugs)
     days = [first + timedelta(days=i) for i in range(DAYS)]
-    return {slug: Activity(tuple(DayCount(d, *counts[slug][d]) for d in days),
-                           tuple(sorted(causes[slug], key=lambda c: (-c[1], c[0]))[:TOP_CAUSES]))
-            for slug in slugs}
+    activity = {}
+    for slug in slugs:
+        counts = [(now if d == today else past).get(slug, {}).get(d, Counter()) for d in days]
+        causes = sum((Counter({k: n for k, n in c.items() if k}) for c in counts), Counter())
+        activity[slug] = Activity(
+            tuple(DayCount(d, c[""], sum(c.values()) - c[""]) for d, c in zip(days, counts, strict=True)),
+            tuple(sorted(causes.items(), key=lambda c: (-c[1], c[0]))[:TOP_CAUSES]))
+    return activity
 
 
 @dataclass(frozen=True)
