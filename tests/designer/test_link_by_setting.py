@@ -72,3 +72,13 @@ def test_provider_page_sets_it_and_names_a_refusal(admin_client, app):
                                                                       allowed_domains="example.com"))
     assert response.status_code == 302 and _link_by() == "email"
     assert '<option selected value="email">' in admin_client.get("/designer/sso/okta").get_data(as_text=True)
+
+
+def test_the_page_warns_when_email_linking_has_no_email_mapping(admin_client, app):
+    from crm.identity_providers import mappings
+
+    provider = factories.provider("okta", allowed_domains=["example.com"], link_by="email")
+    assert "no SAML attribute is mapped to the contact's Email yet" in admin_client.get("/designer/sso/okta").text
+    mappings.save_attribute_mapping(provider, None, "email", "email", None)
+    db.session.commit()
+    assert "no SAML attribute is mapped to the contact's Email yet" not in admin_client.get("/designer/sso/okta").text
