@@ -110,3 +110,16 @@ def test_bad_link_settings_are_refused(entra, values, message):
     with pytest.raises(providers.ProviderInvalid) as invalid:
         providers.save_provider(entra, providers.provider_values(entra) | values)
     assert invalid.value.errors["link_by"].startswith(message)
+
+
+def test_the_dry_run_says_which_account_email_linking_would_take(entra):
+    from crm.identity_providers.config import config_of
+    from crm.sso import report as reports
+    from tests.saml_signer import Spec, signed_response
+
+    _set(entra, allowed_domains=["example.com"], link_by="email")
+    local = factories.user("nnovak", password=None, email="nina.novak@example.com")
+    report = reports.build_report(config_of(entra), signed_response(Spec(name_id=OPAQUE, attributes=nina(),
+                                                                         in_response_to="_req-1")))
+    assert report["dry_run"]["user"] == "Existing user nnovak would be linked to this provider"
+    assert _binding(local.id) is None  # nothing provisioned
