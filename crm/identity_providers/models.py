@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from crm.extensions import db
-from crm.identity_providers.policy import EVERY_LOGIN, LICENSES_ALL
+from crm.identity_providers.policy import EVERY_LOGIN, LICENSES_ALL, LINK_BY_USERNAME
 from crm.licensing.models import LicensePackage
 from crm.roles.models import Role
 from crm.search_keys import fold, key_type
@@ -72,6 +72,9 @@ class IdentityProvider(db.Model):
     required_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     groups_attribute: Mapped[str | None] = mapped_column(String(500))
     immutable_id_attribute: Mapped[str | None] = mapped_column(String(500))
+    # "Link an existing account by" (policy.LINK_BY): a first sign-in links the unbound local account whose username
+    # is the NameID, whose contact email is the mapped email attribute (unique, in the email domains), or none.
+    link_by: Mapped[str] = mapped_column(String(10), default=LINK_BY_USERNAME, server_default=LINK_BY_USERNAME)
     # SCIM 2.0 provisioning (/scim/v2) for this provider's users, and where its users come from: "jit" (SAML
     # sign-in), "scim" (the directory pushes them; a sign-in only authenticates) or "both".
     scim_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

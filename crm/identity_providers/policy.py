@@ -17,6 +17,10 @@ LICENSES_SELECTED = "selected"
 EVERY_LOGIN = "every_login"
 FIRST_LOGIN = "first_login"
 
+# "Link an existing account by": how a first sign-in finds a local account that is not bound to the provider yet.
+LINK_BY_USERNAME, LINK_BY_EMAIL, LINK_NEVER = "username", "email", "never"
+LINK_BY = (LINK_BY_USERNAME, LINK_BY_EMAIL, LINK_NEVER)
+
 ENTRA_GROUPS_OVERAGE = "http://schemas.microsoft.com/claims/groups.link"
 
 
@@ -56,6 +60,7 @@ class ProviderPolicy:
     immutable_id_attribute: str | None
     field_rules: tuple[FieldRule, ...]
     group_rules: tuple[GroupRule, ...]
+    link_by: str = LINK_BY_USERNAME
 
     @classmethod
     def from_provider(cls, provider: IdentityProvider) -> ProviderPolicy:
@@ -75,7 +80,13 @@ class ProviderPolicy:
                                         m.update_on == EVERY_LOGIN) for m in provider.attribute_mappings),
             group_rules=tuple(GroupRule(r.saml_attribute, r.value_key, r.role_id, r.role.name)
                               for r in provider.role_mappings),
+            link_by=provider.link_by or LINK_BY_USERNAME,
         )
+
+    @property
+    def email_attribute(self) -> str | None:
+        """The SAML attribute mapped to the contact's email, which email linking matches on."""
+        return next((r.attribute for r in self.field_rules if r.field == "email"), None)
 
     @property
     def group_attributes(self) -> tuple[str, ...]:

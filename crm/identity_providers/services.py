@@ -34,7 +34,7 @@ from crm.identity_providers.models import (
     IdentityProvider,
     IdpCertificate,
 )
-from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED, LINK_BY, LINK_BY_EMAIL
 from crm.licensing.services import find_package
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,58}[a-z0-9]$")
@@ -117,6 +117,7 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
     clean["allowed_domains"] = [d.lower().lstrip("@") for d in split_list(clean.get("allowed_domains"))]
     if bad := [d for d in clean["allowed_domains"] if not DOMAIN.match(d)]:
         errors["allowed_domains"] = f"Not a domain name: {', '.join(bad)}."
+    _validate_link_by(clean, errors)
     if "enforce_sso" in clean:
         clean["enforce_sso"] = bool(clean["enforce_sso"])
         _guard_enforcement(clean, provider, errors)
@@ -129,6 +130,18 @@ def validate(values: dict[str, Any], provider: IdentityProvider | None) -> dict[
     if errors:
         raise ProviderInvalid(errors)
     return clean
+
+
+def _validate_link_by(clean: dict[str, Any], errors: dict[str, str]) -> None:
+    """Email linking trusts the IdP's word for an email address, so only for the domains the provider vouches for
+    (its email domains): without any, every account with a matching email could be claimed."""
+    if "link_by" not in clean:
+        return
+    if clean["link_by"] not in LINK_BY:
+        errors["link_by"] = f"Choose how existing accounts are linked: {', '.join(LINK_BY)}."
+    elif clean["link_by"] == LINK_BY_EMAIL and not clean["allowed_domains"] and "allowed_domains" not in errors:
+        errors["link_by"] = ("Linking by email needs the provider's email domains: only emails in those domains are "
+                             "linked. Enter the email domains first, or link by username or never.")
 
 
 def _guard_enforcement(clean: dict[str, Any], provider: IdentityProvider | None, errors: dict[str, str]) -> None:
@@ -228,7 +241,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
             "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds",
-            "session_max_hours", "force_authn")
+            "session_max_hours", "force_authn", "link_by")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

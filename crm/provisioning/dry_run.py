@@ -14,7 +14,7 @@ from crm.provisioning.apply import Lookups
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied
 from crm.provisioning.planner import identify, plan_sign_in
-from crm.provisioning.resolver import Resolution, resolve
+from crm.provisioning.resolver import Resolution, resolve_sign_in
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
@@ -34,8 +34,8 @@ class DryRun:
 def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) -> DryRun:
     """Plan the sign-in against the database as it is now, writing nothing."""
     identity, unidentified = identify(identity, policy)
-    resolution = Resolution(refusal=unidentified) if unidentified else resolve(
-        conn, policy.provider_id, policy.slug, identity.name_id, identity.first(policy.immutable_id_attribute))
+    resolution = Resolution(refusal=unidentified) if unidentified else resolve_sign_in(
+        conn, identity, policy)
     if resolution.refusal:
         return DryRun(plan=denied(identity.name_id, resolution.refusal), user=identity.name_id)
     state = resolution.state

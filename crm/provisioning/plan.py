@@ -33,6 +33,10 @@ DENIALS = {
                "license before you can sign in.",
     "link_domain": "An account with your username already exists, and this identity provider may not claim it. "
                    "Ask your administrator to link your account.",
+    "link_never": "An account with your username already exists, and this identity provider does not link existing "
+                  "accounts by itself. Ask your administrator to link your account.",
+    "link_ambiguous": "More than one account has your email address, so single sign-on cannot tell which one is "
+                      "yours. Ask your administrator to link your account.",
     "username_taken": "An account with this username already exists but could not be matched to you safely. "
                       "Ask your administrator.",
     "transient_name_id": "Your identity provider sent a one-time identifier that cannot identify you from one "

@@ -5,7 +5,7 @@ import re
 from collections.abc import Callable
 
 from crm.contacts.fields import FIELDS_BY_KEY
-from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, ProviderPolicy
+from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, LINK_BY_EMAIL, ProviderPolicy
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, UPDATE, Denial, Plan, UserState, denied, deny
 from crm.search_keys import fold
@@ -86,7 +86,7 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
                                                 f"{state.inactive_reason}): a sign-in never reactivates them")
     if state is not None and not state.active and state.inactive_reason != DORMANT:
         return deny("inactive", f"user {state.username} is not active")
-    if state is not None and not state.bound and (refusal := _link_refusal(policy, state)):
+    if state is not None and not state.bound and (refusal := _link_refusal(policy, identity, state)):
         return refusal
     if policy.allowed_domains:
         email = sign_in_email(identity, policy)
@@ -104,18 +104,21 @@ def _access_refusal(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
     return None
 
 
-def _link_refusal(policy: ProviderPolicy, state: UserState):
+def _link_refusal(policy: ProviderPolicy, identity: SamlIdentity, state: UserState):
     """An unbound local account is claimed only by a provider that vouches for the account's domain: one whose
-    allowed domains include the domain of the account's username (which the NameID matched). A provider without
-    allowed domains could otherwise claim any password-less account by sending its name."""
+    email domains (allowed_domains) include the domain of what matched it, the account's username (link by
+    username) or the mapped email (link by email). A provider without email domains could otherwise claim any
+    password-less account by sending its name or address."""
+    by_email = policy.link_by == LINK_BY_EMAIL
     if not policy.allowed_domains:
         return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}, which has no "
                                    "allowed domains: only a provider whose allowed domains include the account's "
                                    "domain may link it (or an administrator links it by hand)")
-    domain = _domain(state.username)
+    domain = _domain(identity.first(policy.email_attribute) if by_email else state.username)
     if domain not in policy.allowed_domains:
-        return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}: the account's "
-                                   f"domain {domain or '(none)'} is not among its allowed domains "
+        what = "the sign-in email's domain" if by_email else "the account's domain"
+        return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}: {what} "
+                                   f"{domain or '(none)'} is not among its allowed domains "
                                    f"{sorted(policy.allowed_domains)}")
     return None
 
@@ -127,8 +130,7 @@ def _domain(address: str | None) -> str | None:
 
 def sign_in_email(identity: SamlIdentity, policy: ProviderPolicy) -> str | None:
     """The email the access rules check: the mapped email attribute, else an email-like NameID."""
-    rule = next((r for r in policy.field_rules if r.field == "email"), None)
-    email = identity.first(rule.attribute) if rule else None
+    email = identity.first(policy.email_attribute) if policy.email_attribute else None
     if not email and "@" in identity.name_id:
         email = identity.name_id
     return email

@@ -1,5 +1,6 @@
-"""Who is this person? One function for every way in (SSO today, SCIM next): by immutable id, by NameID, or a local
-user that may be linked, with the user as the planner needs them, in one statement per lookup.
+"""Who is this person? One function for every way in (SSO and SCIM): by immutable id, by NameID, or a local user
+that may be linked (by username = NameID, by email, or never: the provider's "Link an existing account by"), with the
+user as the planner needs them, in one statement per lookup.
 
 The guarantees are the database's, not this module's: a username is unique (user_account.username_key), a NameID
 is bound once per provider (user_identity: provider_id + name_id_key), an immutable id once per provider
@@ -17,7 +18,9 @@ from crm.auth.permissions import ADMINISTER
 from crm.contacts.fields import CONTACT_FIELDS
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.models import IdentityProvider
+from crm.identity_providers.policy import LINK_BY_EMAIL, LINK_BY_USERNAME, LINK_NEVER, ProviderPolicy
 from crm.licensing.models import LicenseSeat
+from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import Denial, UserState, deny
 from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.search_keys import fold
@@ -43,11 +46,22 @@ class Resolution:
     stored_immutable_id: str | None = None
 
 
-def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutable_id: str | None) -> Resolution:
-    """The user bound by immutable id, else by NameID; else a local user with username = NameID, to be linked.
+def resolve_sign_in(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) -> Resolution:
+    """resolve() for a SAML sign-in: the provider's immutable id attribute, its linking rule and mapped email."""
+    return resolve(conn, policy.provider_id, policy.slug, identity.name_id,
+                   identity.first(policy.immutable_id_attribute), link_by=policy.link_by,
+                   email=identity.first(policy.email_attribute) if policy.email_attribute else None)
+
+
+def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutable_id: str | None,
+            link_by: str = LINK_BY_USERNAME, email: str | None = None) -> Resolution:
+    """The user bound by immutable id, else by NameID; else a local user to be linked, found by `link_by`: the user
+    whose username = NameID (today's rule), whose contact email = `email` (a second statement, for a first sign-in
+    only), or none (LINK_NEVER: a user named after the NameID is refused, for an administrator to link by hand).
 
     The immutable id wins: a NameID reassigned to someone else at the IdP never reaches the old account. Local
-    users with a password or an administrator role are never linked automatically (an admin does it).
+    users with a password or an administrator role are never linked automatically (an admin does it). Whether the
+    provider may claim the account (its email domains) is the planner's rule.
     """
     key = fold(name_id)
     if immutable_id:
@@ -55,15 +69,41 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
         if rows:
             return _bound(rows)
     rows = conn.execute(_BY_NAME_ID_ELSE_USERNAME, {"provider_id": provider_id, "value": key}).all()
+    if rows and (rows[0].bound_provider, rows[0].bound_key) == (provider_id, key):
+        if immutable_id and rows[0].stored_immutable_id and rows[0].stored_immutable_id != immutable_id:
+            return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {rows[0].username} "
+                                                             "with another immutable id: the IdP reassigned it"))
+        return _bound(rows)
+    if link_by == LINK_BY_EMAIL:
+        return _by_email(conn, rows, slug, name_id, email)
     if not rows:
         return Resolution()
-    first = rows[0]
-    if (first.bound_provider, first.bound_key) != (provider_id, key):
-        return _local_user(rows, slug)
-    if immutable_id and first.stored_immutable_id and first.stored_immutable_id != immutable_id:
-        return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {first.username} with "
-                                                         "another immutable id: the IdP reassigned it"))
-    return _bound(rows)
+    if link_by == LINK_NEVER:
+        return Resolution(refusal=deny("link_never", f"user {rows[0].username} exists and {slug} links no existing "
+                                                     "account (Link an existing account by: never): an administrator "
+                                                     "links it (Users → the user → Single sign-on link)"))
+    return _local_user(rows, slug)
+
+
+def _by_email(conn: Connection, named: list, slug: str, name_id: str, email: str | None) -> Resolution:
+    """Email linking: the one user whose contact email is the mapped email attribute. Two users with that email
+    and no way to tell which is this person: refused rather than guessed. A user named after the NameID whom the
+    email does not point to is refused too (a new user could not take that username)."""
+    if email and "@" in email:
+        rows = conn.execute(_BY_EMAIL, {"value": fold(email)}).all()
+        if rows and rows[0].same_email > 1:
+            return Resolution(refusal=deny("link_ambiguous", f"more than one user has the email {email}: {slug} "
+                                                             "links by email only when exactly one does; an "
+                                                             "administrator links the right one by hand"))
+        if rows:
+            return _local_user(rows, slug)
+    if named:
+        return Resolution(refusal=deny("username_taken", f"user {named[0].username} exists (username = NameID "
+                                                         f"{name_id}) but {slug} links by email and the email "
+                                                         f"{email or '(none sent)'} is not that user's: an "
+                                                         "administrator must link it (Users → the user → Single "
+                                                         "sign-on link)"))
+    return Resolution()
 
 
 def _with_user(stmt: Select) -> Select:
@@ -105,6 +145,13 @@ _BY_IMMUTABLE_ID = _user_and_binding(_bound_under(_identities.c.immutable_id))
 _BY_NAME_ID_ELSE_USERNAME = _user_and_binding(func.coalesce(
     _bound_under(_identities.c.name_id_key),
     select(_users.c.id).where(_users.c.username_key == bindparam("value")).scalar_subquery()))
+# Email linking: the user whose contact has this email (ix_contact_email_key_id, then user_account's unique
+# contact_id) and how many users have it, counted no further than 2: one statement, two index seeks.
+_WITH_EMAIL = select(_users.c.id).join(_contacts, _contacts.c.id == _users.c.contact_id) \
+    .where(_contacts.c.email_key == bindparam("value"))
+_BY_EMAIL = _user_and_binding(_WITH_EMAIL.order_by(_users.c.id).limit(1).correlate(None).scalar_subquery()).add_columns(
+    select(func.count()).select_from(_WITH_EMAIL.limit(2).subquery()).correlate(None).scalar_subquery()
+    .label("same_email"))
 
 
 def _state(rows: list, bound: bool) -> UserState:

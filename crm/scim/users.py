@@ -115,7 +115,10 @@ def create(provider: IdentityProvider, token: ScimToken, body: Any) -> tuple[Use
     """POST /Users: the person is looked up by the same resolver as a SAML sign-in (externalId as the immutable id,
     then userName as the NameID, then a local user of that name that may be linked). Someone new is created; a user
     this directory deleted is brought back; a local user safe to link (no password, no administrator role) is
-    adopted, as their first SAML sign-in would; anyone else is a 409. Returns the user and whether it is new."""
+    adopted, as their first SAML sign-in would; anyone else is a 409. Returns the user and whether it is new.
+
+    The provider's "Link an existing account by" (email, never) is for SAML sign-ins, where the IdP's assertion is
+    all we know: a directory names the account itself with userName, so SCIM always matches by userName."""
     values, ignored = values_of_resource(body)
     values.setdefault("active", True)
     username = values["userName"].strip()

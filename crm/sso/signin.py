@@ -27,7 +27,7 @@ from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan, writes_anyt
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import identify, plan_sign_in
-from crm.provisioning.resolver import Resolution, resolve
+from crm.provisioning.resolver import Resolution, resolve_sign_in
 from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
 from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
 from crm.sso.models import UsedAssertion
@@ -118,8 +118,8 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
                   request_id: str | None) -> SignInOutcome:
     policy, now = config.policy, utcnow()
     identity, unidentified = identify(validated.identity, policy)
-    resolution = Resolution(refusal=unidentified) if unidentified else resolve(
-        conn, policy.provider_id, policy.slug, identity.name_id, identity.first(policy.immutable_id_attribute))
+    resolution = Resolution(refusal=unidentified) if unidentified else resolve_sign_in(
+        conn, identity, policy)
     lookups = Lookups(conn)
     if resolution.state is None and resolution.refusal is None:
         lookups.read_ahead(identity, policy)
@@ -195,7 +195,8 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
                  "name_id_format": identity.name_id_format, "assertion_id": identity.assertion_id,
                  "licenses_granted": granted, "roles_added": sorted(plan.roles_add.values()),
                  "roles_removed": sorted(plan.roles_remove.values()), "notes": notes}
-        | ({"reactivated": True} if plan.reactivate and applied else {}),
+        | ({"reactivated": True} if plan.reactivate and applied else {})
+        | ({"cause": plan.denial.code} if plan.denial else {}),  # what the SSO page's top refusal causes count
         idp_slug=config.slug, name_id=identity.name_id[:250], outcome=outcome,
         reason=plan.denial.reason if plan.denial else "; ".join(notes) or None)
 
@@ -209,7 +210,7 @@ def refuse(config: ProviderConfig, rejected: SamlRejected, saml_response: str | 
     conn, now = db.session.connection(), utcnow()
     row = event_row(REJECTED, f"Refused {what} from {config.slug}"[:500], category=PROVISIONING, actor=ACTOR,
                     idp_slug=config.slug, outcome="rejected", reason=f"{rejected.code}: {rejected.reason}"[:4000],
-                    details={"remote_addr": remote_addr})
+                    details={"remote_addr": remote_addr, "cause": rejected.code})
     reference, new = fold_event(conn, row, fold_key(f"{REJECTED} {what}", remote_addr, config.slug, rejected.code, now))
     if new:
         if saml_response is not None:

@@ -144,7 +144,7 @@ def link_identity(user: User, provider, name_id: str) -> None:
                                                          UserIdentity.name_id_key == fold(name_id)))
     if taken is not None and taken.user_id != user.id:
         raise UserError(f"{provider.display_name} NameID {name_id} already belongs to {taken.user.username}.")
-    before = identity_json(user)
+    before = _binding_text(user)
     if user.identity is not None:
         db.session.delete(user.identity)
         db.session.flush()
@@ -152,27 +152,33 @@ def link_identity(user: User, provider, name_id: str) -> None:
     db.session.flush()
     end_sessions_after_change(user)
     db.session.refresh(user, ["identity"])
-    audit.record("user.identity_link", f"Linked {user.username} to {provider.display_name} as {name_id}",
-                 target=user, changes={"identity": {"before": _identity_text(before),
-                                                    "after": _identity_text(identity_json(user))}})
+    was = f" (was {before})" if before else ""
+    audit.record("user.identity_link", f"Linked {user.username} to {provider.display_name} as {name_id}{was}",
+                 target=user, changes={"identity": {"before": before, "after": _binding_text(user)}})
 
 
 def unlink_identity(user: User) -> bool:
     """Remove the user's SSO binding (their next SSO login links again by username, or an admin links them)."""
     if user.identity is None:
         return False
-    before = identity_json(user)
+    before = _binding_text(user)
     db.session.delete(user.identity)
     db.session.flush()
     db.session.expire(user, ["identity"])
     end_sessions_after_change(user)
     audit.record("user.identity_unlink", f"Unlinked {user.username} from single sign-on", target=user,
-                 changes={"identity": {"before": _identity_text(before), "after": None}})
+                 changes={"identity": {"before": before, "after": None}})
     return True
 
 
-def _identity_text(identity: dict | None) -> str | None:
-    return f"{identity['idp']}: {identity['name_id']}" if identity else None
+def _binding_text(user: User) -> str | None:
+    """The binding as the audit trail keeps it: provider and NameID, and the immutable id when there is one (a
+    re-link drops it, so the old value must stay readable in the trail)."""
+    identity = getattr(user, "identity", None)
+    if identity is None:
+        return None
+    immutable = f" (immutable id {identity.immutable_id})" if identity.immutable_id else ""
+    return f"{identity.provider.slug}: {identity.name_id}{immutable}"
 
 
 def sign_out_everywhere(user: User) -> int:

@@ -142,3 +142,17 @@ def test_local_user_is_never_linked_by_a_provider_that_does_not_vouch_for_the_ac
 
 def test_a_bound_user_signs_in_from_a_provider_without_allowed_domains():
     assert plan_sign_in(identity(), policy(), state(), exists).action == UPDATE
+
+
+def test_email_linking_vouches_for_the_sign_in_emails_domain_not_the_username():
+    local = state(bound=False, username="ann.lee")  # a username without a domain: only the email can vouch
+    by_email = policy(link_by="email", allowed_domains=frozenset({"example.com"}))
+    plan = plan_sign_in(identity("00u-ann"), by_email, local, exists)
+    assert plan.action == UPDATE and plan.link
+    outside = plan_sign_in(identity("00u-ann", email=("ann@elsewhere.org",)),
+                           policy(link_by="email", allowed_domains=frozenset({"example.com", "example.org"})),
+                           local, exists)
+    assert outside.action == DENY and outside.denial.code == "link_domain"
+    assert "the sign-in email's domain elsewhere.org is not among its allowed domains" in outside.denial.reason
+    by_username = plan_sign_in(identity("00u-ann"), policy(allowed_domains=frozenset({"example.com"})), local, exists)
+    assert by_username.action == DENY and "the account's domain (none)" in by_username.denial.reason

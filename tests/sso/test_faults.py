@@ -30,7 +30,7 @@ def _terminate(connection) -> None:
 
 
 def test_a_sign_in_whose_connection_is_terminated_midway_is_retried_and_succeeds(app, entra, visitor, monkeypatch):
-    resolve, calls = signin.resolve, []
+    resolve, calls = signin.resolve_sign_in, []
 
     def terminated_once(conn, *args):
         calls.append(1)
@@ -38,7 +38,7 @@ def test_a_sign_in_whose_connection_is_terminated_midway_is_retried_and_succeeds
             _terminate(conn)  # after the replay record, before the user is found: the whole transaction is lost
         return resolve(conn, *args)
 
-    monkeypatch.setattr(signin, "resolve", terminated_once)
+    monkeypatch.setattr(signin, "resolve_sign_in", terminated_once)
     response = visitor.sign_in(attributes=nina())
     assert response.status_code == 302 and visitor.signed_in_as() is not None
     assert len(calls) == 2

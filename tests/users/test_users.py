@@ -123,3 +123,20 @@ def test_the_single_sign_on_link_form_is_in_the_page_not_in_its_title(admin_clie
     main = page[page.index("<main"):page.index("</main>")]
     assert "Single sign-on link" not in title
     assert "Single sign-on link" in main and f'action="/users/{user_id}/identity"' in main
+
+
+def test_a_relink_keeps_the_old_and_new_binding_in_the_audit_trail(admin_client, app):
+    from crm.users.models import UserIdentity
+
+    entra, okta = factories.provider("entra"), factories.provider("okta")
+    user = factories.user("ann@example.com")
+    db.session.add(UserIdentity(user=user, provider_id=entra.id, name_id="ann@example.com", immutable_id="oid-1"))
+    db.session.commit()
+    token = csrf_token(admin_client, f"/users/{user.id}")
+    admin_client.post(f"/users/{user.id}/identity", data={"csrf_token": token, "provider_id": okta.id,
+                                                          "name_id": "00u-ann"})
+    event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "user.identity_link")
+                              .order_by(AuditEvent.id.desc()))
+    assert event.changes["identity"] == {"before": "entra: ann@example.com (immutable id oid-1)",
+                                         "after": "okta: 00u-ann"}
+    assert "(was entra: ann@example.com (immutable id oid-1))" in event.summary

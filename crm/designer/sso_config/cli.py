@@ -16,7 +16,7 @@ from crm.identity_providers.certificates import CertificateInvalid, parse_certif
 from crm.identity_providers.config import config_of
 from crm.identity_providers.expiry import providers_at_risk
 from crm.identity_providers.metadata_source import FetchFailed, metadata_url_error
-from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED
+from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED, LINK_BY
 from crm.identity_providers.presets import PRESETS
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
 from crm.sso.refresh import fetch_published, mark_refreshed, refresh_all
@@ -155,9 +155,13 @@ def _signing_cert(text: str) -> str:
 @click.option("--session-hours", type=HoursOrNone(),
               help="1 to 720: the longest a session signed in through the provider lasts; none: the console's own.")
 @click.option("--force-authn", type=ON_OFF, help="on: every sign-in asks the IdP to authenticate the user again.")
+@click.option("--link-by", type=click.Choice(LINK_BY),
+              help="How a first sign-in links an existing account: username = NameID, email = the mapped email "
+                   "(unique, in the email domains), or never (an administrator links it).")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
-                certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn) -> None:
+                certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn,
+                link_by) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
@@ -174,7 +178,7 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
                        ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days),
                        ("metadata_url", metadata_url), ("clock_skew_seconds", clock_skew),
-                       ("session_max_hours", session_hours)):
+                       ("session_max_hours", session_hours), ("link_by", link_by)):
         if value is not None:
             values[key] = value
     if metadata_signing_cert is not None:

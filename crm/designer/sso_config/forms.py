@@ -75,6 +75,13 @@ class ProviderForm(FlaskForm):
                                                      "sends a transient (one-time) NameID, SimpleSAMLphp's default: "
                                                      "it then identifies the person and gives the username.")
 
+    link_by = SelectField("Link an existing account by", choices=[
+        ("username", "Username = NameID"), ("email", "Email = the mapped email attribute"),
+        ("never", "Never (an administrator links it)")], default="username",
+        description="How a first sign-in finds a local account that is not linked yet. Accounts with a password or "
+                    "an administrator role are never linked automatically; email links only a unique email in the "
+                    "email domains.")
+
     dormant_days = StringField("Reclaim seats after N days without sign-in", validators=[Optional(), Length(max=10)],
                                render_kw={"inputmode": "numeric"},
                                description="A user this provider created who has not signed in for this many days "
@@ -103,7 +110,7 @@ class ProviderForm(FlaskForm):
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
             "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds", "session_max_hours",
-            "force_authn")}
+            "force_authn", "link_by")}
 
 
 class NewProviderForm(ProviderForm):

@@ -7,6 +7,7 @@ from htmx_flask import make_response as htmx_response
 from crm.audit import services as audit
 from crm.audit.models import PROVISIONING
 from crm.auth.access import admin_required
+from crm.designer.sso_config.activity import certificate_timeline, sso_activity
 from crm.designer.sso_config.forms import (
     AttributeMappingForm,
     CertificateForm,
@@ -64,7 +65,9 @@ def _show(form, errors: dict[str, str]) -> None:
 @admin_required
 def index():
     """Single Sign On configuration: every identity provider with its state."""
-    return render_template("designer/sso/index.html", providers=providers.all_providers())
+    everyone = providers.all_providers()
+    return render_template("designer/sso/index.html", providers=everyone,
+                           activity=sso_activity([p.slug for p in everyone]))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -109,6 +112,7 @@ def _page(provider: IdentityProvider, **forms):
         "attempts": recent_attempts(provider.id),
         "update_on": mappings.UPDATE_ON,
         "scim_tokens": scim_tokens.all_tokens(provider), "scim_url": scim_url(), "users_from": USERS_FROM_LABELS,
+        "cert_timeline": certificate_timeline(provider.certificates),
         "scim_lately": audit.latest(provider.slug, PROVISIONING, "scim.") if provider.scim_enabled else [],
     }
     return render_template("designer/sso/provider.html", **context)
