@@ -1,6 +1,6 @@
 """Link an existing account by username, email or never, per identity provider
 
-Revision ID: 0021
+Revision ID: 0020
 Revises: 0019
 Create Date: 2026-12-06 23:10:00
 
@@ -8,7 +8,7 @@ Create Date: 2026-12-06 23:10:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0021'
+revision = '0020'
 down_revision = '0019'
 branch_labels = None
 depends_on = None
