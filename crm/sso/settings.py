@@ -8,6 +8,7 @@ from flask import current_app
 from crm.identity_providers.certificates import usable
 from crm.identity_providers.config import ProviderConfig, cached_for
 from crm.identity_providers.models import SSO_BINDING_POST
+from crm.sso import sp_keys
 from crm.sso.rejections import SamlRejected
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
@@ -85,6 +86,8 @@ def cached_settings(provider: ProviderConfig):
                       lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
 
 
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+DS = "http://www.w3.org/2000/09/xmldsig#"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
@@ -101,12 +104,31 @@ def _asking_for_lasting_name_ids(metadata: bytes | str) -> bytes:
     return text.replace(single, lasting).encode()
 
 
+def _with_key_descriptors(metadata: bytes, certificates: tuple[str, ...]) -> bytes:
+    """Every published key of ours, each for signing and for encryption. python3-saml would add encryption keys only
+    when it also requires encrypted assertions and knows two certificates at most; an IdP such as Shibboleth must be
+    able to encrypt from the start, and during a rollover both keys must be there."""
+    from lxml import etree
+
+    root = etree.fromstring(metadata)
+    descriptor = root.find(f"{{{MD}}}SPSSODescriptor")
+    position = 1 if descriptor.find(f"{{{MD}}}Extensions") is not None else 0  # KeyDescriptors come first
+    for body in reversed(certificates):
+        for use in ("encryption", "signing"):
+            key = etree.Element(f"{{{MD}}}KeyDescriptor", use=use)
+            x509_data = etree.SubElement(etree.SubElement(key, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
+            etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = body
+            descriptor.insert(position, key)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def sp_metadata(provider: ProviderConfig) -> str:
     """This SP's metadata XML for the provider (what the IdP admin imports)."""
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
     settings = OneLogin_Saml2_Settings(saml_settings(provider), sp_validation_only=True)
-    metadata = _asking_for_lasting_name_ids(settings.get_sp_metadata())
+    metadata = _with_key_descriptors(_asking_for_lasting_name_ids(settings.get_sp_metadata()),
+                                     sp_keys.published_certificates())
     errors = settings.validate_metadata(metadata)
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")

@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from crm.designer.sso_config.scim_views import scim_url
+from crm.designer.sso_config.sp_key_cli import sp_key_cli
 from crm.extensions import db
 from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
@@ -24,6 +25,7 @@ from crm.sso.report import build_report
 from crm.timeutil import utcnow
 
 sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")
+sso_cli.add_command(sp_key_cli)
 ON_OFF = click.Choice(["on", "off"])
 
 
@@ -367,3 +369,4 @@ def scim_token_command(slug, revoke_id, as_json) -> None:
         return
     click.echo(f"SCIM base URL: {url}\nToken {row.id} (shown once, keep it in the directory's settings):\n{secret}"
                + ("" if provider.scim_enabled else f"\nnote: SCIM is off for {slug}: `sso set {slug} --scim on`."))
+

@@ -1,0 +1,47 @@
+"""The service provider's own key pairs (the private key sealed with a key derived from SECRET_KEY) and when each
+provider last fetched our SP metadata (to see who has picked up a new key after a rotation)
+
+Revision ID: 0022
+Revises: 0019
+Create Date: 2026-12-06 23:10:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0022'
+down_revision = '0019'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # New tables only: no referenced table is copied, so no ON DELETE CASCADE can fire on SQLite.
+    op.create_table(
+        'sp_key',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('created', sa.DateTime(), nullable=False),
+        sa.Column('state', sa.String(length=10), nullable=False),
+        sa.Column('certificate_pem', sa.Text(), nullable=False),
+        sa.Column('private_key_ciphertext', sa.Text(), nullable=False),
+        sa.Column('fingerprint', sa.String(length=95), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_sp_key')),
+        sa.UniqueConstraint('fingerprint', name=op.f('uq_sp_key_fingerprint')),
+    )
+    op.create_index('ux_sp_key_state', 'sp_key', ['state'], unique=True)
+    op.create_table(
+        'sp_metadata_fetch',
+        sa.Column('provider_id', sa.Integer(), nullable=False),
+        sa.Column('last_fetched_at', sa.DateTime(), nullable=False),
+        sa.Column('fetch_count', sa.Integer(), nullable=False),
+        sa.Column('last_address', sa.String(length=64), nullable=True),
+        sa.ForeignKeyConstraint(['provider_id'], ['identity_provider.id'], ondelete='CASCADE',
+                                name=op.f('fk_sp_metadata_fetch_provider_id_identity_provider')),
+        sa.PrimaryKeyConstraint('provider_id', name=op.f('pk_sp_metadata_fetch')),
+    )
+
+
+def downgrade():
+    op.drop_table('sp_metadata_fetch')
+    op.drop_index('ux_sp_key_state', table_name='sp_key')
+    op.drop_table('sp_key')
