@@ -219,8 +219,9 @@ def _validate_session_policy(clean: dict[str, Any], errors: dict[str, str]) -> N
                                            f"{MAX_SESSION_HOURS}, or empty for the console's own maximum "
                                            f"(got {raw!r}).")
         clean["session_max_hours"] = hours
-    if "force_authn" in clean:
-        clean["force_authn"] = bool(clean["force_authn"])
+    for flag in ("force_authn", "sign_requests", "want_encrypted"):
+        if flag in clean:
+            clean[flag] = bool(clean[flag])
 
 
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
@@ -228,7 +229,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
             "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds",
-            "session_max_hours", "force_authn")
+            "session_max_hours", "force_authn", "sign_requests", "want_encrypted")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

@@ -9,6 +9,8 @@ USER_MESSAGES = {
                  "certificate. Ask your administrator.",
     "deprecated_algorithm": "Your identity provider signs with SHA-1, which is no longer accepted. Ask your "
                             "administrator to switch the identity provider to SHA-256.",
+    "encryption": "The sign-in response is not encrypted as this CRM and your identity provider agreed (an old key, "
+                  "or none). Ask your administrator.",
     "expired": "The sign-in took too long or a clock is off. Please try again.",
     "audience": "The sign-in response was meant for another application.",
     "recipient": "The sign-in response was sent to another address.",

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from crm.audit import services as audit
 from crm.extensions import db
+from crm.sso.decryption import DecryptionKey
 from crm.sso.models import SP_KEY_ACTIVE, SP_KEY_NEXT, MetadataFetch, SpKey
 from crm.timeutil import utcnow
 
@@ -140,6 +141,14 @@ def published_certificates() -> tuple[str, ...]:
     """The certificate bodies (base64 DER) our metadata publishes, the active key's first; no private key is opened."""
     ensure_active_key()
     return tuple(PublishedKey(k.id, k.state, k.certificate_pem, "", k.fingerprint).certificate_body
+                 for k in all_keys())
+
+
+def decryption_keys() -> tuple[DecryptionKey, ...]:
+    """The keys an encrypted assertion may be opened with: every one we publish, none made here (an assertion
+    encrypted while we hold no key must say so)."""
+    return tuple(DecryptionKey(k.fingerprint, PublishedKey(k.id, k.state, k.certificate_pem, "", k.fingerprint)
+                               .certificate_body, unseal(k.private_key_ciphertext, k.fingerprint).decode())
                  for k in all_keys())
 
 

@@ -1,5 +1,6 @@
-"""The service provider's own key pairs (the private key sealed with a key derived from SECRET_KEY) and when each
-provider last fetched our SP metadata (to see who has picked up a new key after a rotation)
+"""The service provider's own key pairs (the private key sealed with a key derived from SECRET_KEY), when each
+provider last fetched our SP metadata (to see who has picked up a new key after a rotation), and per provider
+whether our requests to it are signed and whether it must encrypt its assertions
 
 Revision ID: 0022
 Revises: 0019
@@ -16,7 +17,12 @@ depends_on = None
 
 
 def upgrade():
-    # New tables only: no referenced table is copied, so no ON DELETE CASCADE can fire on SQLite.
+    # New tables, and columns added in place (never a batch copy: on SQLite a copy drops identity_provider, and with
+    # it, through ON DELETE CASCADE, every certificate, mapping, binding, token and seat of its rows).
+    op.add_column('identity_provider', sa.Column('sign_requests', sa.Boolean(), server_default=sa.false(),
+                                                 nullable=False))
+    op.add_column('identity_provider', sa.Column('want_encrypted', sa.Boolean(), server_default=sa.false(),
+                                                 nullable=False))
     op.create_table(
         'sp_key',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -45,3 +51,5 @@ def downgrade():
     op.drop_table('sp_metadata_fetch')
     op.drop_index('ux_sp_key_state', table_name='sp_key')
     op.drop_table('sp_key')
+    op.execute('ALTER TABLE identity_provider DROP COLUMN want_encrypted')
+    op.execute('ALTER TABLE identity_provider DROP COLUMN sign_requests')

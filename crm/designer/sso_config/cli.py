@@ -157,15 +157,19 @@ def _signing_cert(text: str) -> str:
 @click.option("--session-hours", type=HoursOrNone(),
               help="1 to 720: the longest a session signed in through the provider lasts; none: the console's own.")
 @click.option("--force-authn", type=ON_OFF, help="on: every sign-in asks the IdP to authenticate the user again.")
+@click.option("--sign-requests", type=ON_OFF, help="on: AuthnRequests and logout messages are signed with our key.")
+@click.option("--want-encrypted", type=ON_OFF, help="on: an assertion that is not encrypted is refused.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
-                certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn) -> None:
+                certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn,
+                sign_requests, want_encrypted) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
-                      ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn)):
+                      ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn),
+                      ("sign_requests", sign_requests), ("want_encrypted", want_encrypted)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:
