@@ -219,9 +219,12 @@ def _validate_session_policy(clean: dict[str, Any], errors: dict[str, str]) -> N
                                            f"{MAX_SESSION_HOURS}, or empty for the console's own maximum "
                                            f"(got {raw!r}).")
         clean["session_max_hours"] = hours
-    for flag in ("force_authn", "sign_requests", "want_encrypted"):
-        if flag in clean:
-            clean[flag] = bool(clean[flag])
+    if "force_authn" in clean:
+        clean["force_authn"] = bool(clean["force_authn"])
+    for flag, label in (("sign_requests", "Sign authentication requests"),
+                        ("want_encrypted", "Require encrypted assertions")):
+        if flag in clean and not isinstance(clean[flag], bool):  # an import's "yes" is not silently taken as on
+            errors[flag] = f"{label} must be on or off (true or false), not {clean[flag]!r}."
 
 
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",

@@ -29,8 +29,9 @@ def sp_urls(slug: str) -> dict[str, str]:
     }
 
 
-def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
-    """The settings dict for OneLogin_Saml2_Auth: strict, signed assertions, no deprecated algorithms."""
+def saml_settings(provider: ProviderConfig, signing: sp_keys.PublishedKey | None = None) -> dict[str, Any]:
+    """The settings dict for OneLogin_Saml2_Auth: strict, signed assertions, no deprecated algorithms; with our
+    signing key when the provider wants our requests signed (AuthnRequests and logout messages, RSA-SHA256)."""
     urls = sp_urls(provider.slug)
     idp: dict[str, Any] = {
         "entityId": provider.entity_id,
@@ -43,20 +44,24 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
     }
     if provider.slo_url:
         idp["singleLogoutService"] = {"url": provider.slo_url, "binding": BINDING_REDIRECT}
+    sp: dict[str, Any] = {
+        "entityId": urls["entity_id"],
+        "assertionConsumerService": {"url": urls["acs"], "binding": BINDING_POST},
+        "singleLogoutService": {"url": urls["sls"], "binding": BINDING_REDIRECT},
+        "NameIDFormat": NAMEID_UNSPECIFIED,
+    }
+    sign = signing is not None
+    if sign:
+        sp |= {"x509cert": signing.certificate_body, "privateKey": signing.private_key_pem}
     return {
         "strict": True,
         "debug": False,
-        "sp": {
-            "entityId": urls["entity_id"],
-            "assertionConsumerService": {"url": urls["acs"], "binding": BINDING_POST},
-            "singleLogoutService": {"url": urls["sls"], "binding": BINDING_REDIRECT},
-            "NameIDFormat": NAMEID_UNSPECIFIED,
-        },
+        "sp": sp,
         "idp": idp,
         "security": {
-            "authnRequestsSigned": False,
-            "logoutRequestSigned": False,
-            "logoutResponseSigned": False,
+            "authnRequestsSigned": sign,
+            "logoutRequestSigned": sign,
+            "logoutResponseSigned": sign,
             "wantAssertionsSigned": True,
             # Logout messages (python3-saml reads this for LogoutRequest and LogoutResponse; the ACS's checks require
             # the assertion's signature whatever it says).
@@ -82,8 +87,10 @@ def cached_settings(provider: ProviderConfig):
     current = tuple(c.fingerprint_sha256 for c in usable(provider.certificates))
     if not current:
         raise SamlRejected("signature", f"every signing certificate of {provider.slug} has expired", 403)
-    return cached_for(provider.version, f"saml-settings {current_app.config['BASE_URL']} {current}",
-                      lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
+    # Only a provider that wants signed requests looks up our key: the others cost what they did before.
+    signing = sp_keys.signing_key() if provider.sign_requests else None
+    key = f"saml-settings {current_app.config['BASE_URL']} {current} {signing.fingerprint if signing else ''}"
+    return cached_for(provider.version, key, lambda: OneLogin_Saml2_Settings(saml_settings(provider, signing)))
 
 
 MD = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -112,6 +119,8 @@ def _with_key_descriptors(metadata: bytes, certificates: tuple[str, ...]) -> byt
 
     root = etree.fromstring(metadata)
     descriptor = root.find(f"{{{MD}}}SPSSODescriptor")
+    for python3_saml_own in descriptor.findall(f"{{{MD}}}KeyDescriptor"):  # its signing-only copy of our cert
+        descriptor.remove(python3_saml_own)
     position = 1 if descriptor.find(f"{{{MD}}}Extensions") is not None else 0  # KeyDescriptors come first
     for body in reversed(certificates):
         for use in ("encryption", "signing"):
@@ -126,10 +135,23 @@ def sp_metadata(provider: ProviderConfig) -> str:
     """This SP's metadata XML for the provider (what the IdP admin imports)."""
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-    settings = OneLogin_Saml2_Settings(saml_settings(provider), sp_validation_only=True)
+    signing = sp_keys.signing_key() if provider.sign_requests else None  # AuthnRequestsSigned="true" then
+    settings = OneLogin_Saml2_Settings(saml_settings(provider, signing), sp_validation_only=True)
     metadata = _with_key_descriptors(_asking_for_lasting_name_ids(settings.get_sp_metadata()),
                                      sp_keys.published_certificates())
     errors = settings.validate_metadata(metadata)
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")
     return metadata.decode() if isinstance(metadata, bytes) else metadata
+
+
+def post_binding_request(authn, settings) -> str:
+    """The AuthnRequest as the HTTP-POST binding sends it (base64), with an enveloped XML signature (RSA-SHA256)
+    when the settings carry our key; the HTTP-Redirect binding signs the query string instead (python3-saml)."""
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    if not settings.get_security_data().get("authnRequestsSigned"):
+        return authn.get_request(deflate=False)
+    signed = OneLogin_Saml2_Utils.add_sign(authn.get_xml(), settings.get_sp_key(), settings.get_sp_cert(),
+                                           sign_algorithm=RSA_SHA256, digest_algorithm=SHA256)
+    return OneLogin_Saml2_Utils.b64encode(signed)

@@ -152,6 +152,13 @@ def decryption_keys() -> tuple[DecryptionKey, ...]:
                  for k in all_keys())
 
 
+def signing_key() -> PublishedKey:
+    """The active key, which signs our requests (the next one signs nothing until the old one is retired)."""
+    key = ensure_active_key()
+    return PublishedKey(key.id, key.state, key.certificate_pem,
+                        unseal(key.private_key_ciphertext, key.fingerprint).decode(), key.fingerprint)
+
+
 def published_keys() -> tuple[PublishedKey, ...]:
     """The keys in our metadata, the active one (which signs) first; the active one is made on first use."""
     ensure_active_key()

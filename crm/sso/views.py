@@ -39,7 +39,7 @@ from crm.sso.checks import Inspection, validate
 from crm.sso.records import ConfigChanged
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
-from crm.sso.settings import cached_settings, sp_metadata, sp_urls
+from crm.sso.settings import cached_settings, post_binding_request, sp_metadata, sp_urls
 from crm.sso.signin import complete_sign_in, refuse
 from crm.templating import Notice, add_admin_notices, format_datetime
 from crm.timeutil import utcnow
@@ -98,7 +98,7 @@ def login(slug: str):
         authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn)
         browser.remember_request(slug, authn.get_id(), test)
         return render_template("sso/post_binding.html", action=config.sso_url, relay_state=relay_state,
-                               saml_request=authn.get_request(deflate=False))
+                               saml_request=post_binding_request(authn, settings))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
     url = auth.login(return_to=relay_state, force_authn=config.force_authn)
     browser.remember_request(slug, auth.get_last_request_id(), test)
