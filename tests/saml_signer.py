@@ -73,6 +73,8 @@ class Spec:
     scd_not_before: timedelta | None = None  # SubjectConfirmationData NotBefore (default: none, as most IdPs)
     session_not_on_or_after: timedelta | None = None  # the AuthnStatement's SessionNotOnOrAfter (default: none)
     authn_instant: timedelta = timedelta()  # when the IdP authenticated the user (an old IdP session: negative)
+    status_detail: str | None = None  # a second-level StatusCode (RequestDenied, ...)
+    status_message: str | None = None
     encrypt_for: str | None = None  # a certificate PEM: the signed assertion is encrypted for it (EncryptedAssertion)
     content_encryption: str = "aes256-gcm"  # or aes128-cbc, aes256-cbc, aes128-gcm
     key_transport: str = "rsa-oaep"  # or rsa-1_5 (refused)
@@ -226,7 +228,11 @@ def build_response(spec: Spec, assertion: etree._Element | None = None) -> etree
         response.set("InResponseTo", spec.in_response_to)
     etree.SubElement(response, _q(SAML, "Issuer")).text = issuer
     status = etree.SubElement(response, _q(SAMLP, "Status"))
-    etree.SubElement(status, _q(SAMLP, "StatusCode"), Value=spec.status)
+    code = etree.SubElement(status, _q(SAMLP, "StatusCode"), Value=spec.status)
+    if spec.status_detail:
+        etree.SubElement(code, _q(SAMLP, "StatusCode"), Value=spec.status_detail)
+    if spec.status_message:
+        etree.SubElement(status, _q(SAMLP, "StatusMessage")).text = spec.status_message
     if assertion is None:
         assertion = build_assertion(spec)
         if spec.sign_assertion:

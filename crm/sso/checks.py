@@ -219,9 +219,29 @@ def check_status(ins: Inspection) -> Finding:
     message = element_text(ins.root.find(f"{SAMLP}Status/{SAMLP}StatusMessage"))
     detail = f"{value}" + (f": {message}" if message else "")
     if value != SUCCESS:
+        nested = [c.get("Value") for c in ins.root.iterfind(f"{SAMLP}Status/{SAMLP}StatusCode/{SAMLP}StatusCode")]
+        detail += "".join(f" ({n})" for n in nested if n)
+        if ins.config is not None and not ins.config.sign_requests and _refused_unsigned(value, nested, message):
+            return fail("status", f"status {detail}: the IdP refused our unsigned AuthnRequest", detail,
+                        "The IdP wants signed authentication requests: turn on Sign authentication requests for this "
+                        f"provider (`sso set {ins.config.slug} --sign-requests on`) and make sure it has our current "
+                        "SP metadata (our signing certificate is in it).")
         return fail("status", f"status {detail}", detail,
                     "The IdP did not authenticate the user; its own logs say why.")
     return ok(detail)
+
+
+REQUEST_REFUSED = ("status:RequestDenied", "status:RequestUnsupported", "status:Requester")
+
+
+def _refused_unsigned(value: str | None, nested: list[str | None], message: str | None) -> bool:
+    """A status that says the IdP would not take our request, and words about its signature: what Shibboleth, AD FS
+    and Keycloak answer an unsigned AuthnRequest when they want it signed."""
+    codes = [c for c in (value, *nested) if c]
+    refused = any(c.endswith(suffix) for c in codes for suffix in REQUEST_REFUSED)
+    words = (message or "").lower()
+    about_signing = any(w in words for w in ("sign", "unsigned", "signature", "security requirements"))
+    return refused and (about_signing or any(c.endswith("status:RequestDenied") for c in nested))
 
 
 def check_signature(ins: Inspection) -> Finding:

@@ -153,3 +153,44 @@ def test_our_logout_messages_are_signed_when_the_provider_asks(visitor, entra, c
     location = answer.headers["Location"]
     assert "SAMLResponse=" in location and _redirect_signature_verifies(location, certificate)
     assert visitor.signed_in_as() is None
+
+
+REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
+DENIED = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
+
+
+@pytest.mark.parametrize("detail, message", [
+    (DENIED, None),  # Shibboleth: Requester / RequestDenied
+    (None, "The request was not signed, but this relying party requires signed requests"),
+])
+def test_report_names_an_idp_that_refused_our_unsigned_authn_request(visitor, entra, detail, message):
+    from crm.identity_providers.config import provider_config
+    from crm.sso.report import build_report
+    from tests.saml_signer import Spec, signed_response
+
+    request_id = visitor.start()
+    refused = signed_response(Spec(slug="entra", in_response_to=request_id, status=REQUESTER, status_detail=detail,
+                                   status_message=message))
+    report = build_report(provider_config("entra"), refused, request_id)
+    (status,) = [c for c in report["checks"] if c["key"] == "status"]
+    assert status["passed"] is False and "--sign-requests on" in status["hint"]
+    assert "Sign authentication requests" in status["hint"]
+    response = visitor.post(refused)
+    assert response.status_code == 400 and visitor.signed_in_as() is None
+    refusal = db.session.scalars(db.select(AuditEvent).where(AuditEvent.outcome == "rejected")).first()
+    assert "refused our unsigned AuthnRequest" in refusal.reason
+
+
+def test_a_refusal_unrelated_to_signing_is_not_blamed_on_it(visitor, entra, runner):
+    from crm.identity_providers.config import provider_config
+    from crm.sso.report import build_report
+    from tests.saml_signer import Spec, signed_response
+
+    failed = signed_response(Spec(slug="entra", status="urn:oasis:names:tc:SAML:2.0:status:Responder",
+                                  status_detail="urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"))
+    (status,) = [c for c in build_report(provider_config("entra"), failed)["checks"] if c["key"] == "status"]
+    assert status["passed"] is False and "sign-requests" not in status["hint"] and "AuthnFailed" in status["detail"]
+    assert runner.invoke(args=["sso", "set", "entra", "--sign-requests", "on"]).exit_code == 0
+    denied = signed_response(Spec(slug="entra", status=REQUESTER, status_detail=DENIED))
+    (status,) = [c for c in build_report(provider_config("entra"), denied)["checks"] if c["key"] == "status"]
+    assert "sign-requests" not in status["hint"]  # we do sign: the denial is about something else
