@@ -65,3 +65,22 @@ def test_a_fresh_browser_is_not_signed_in_by_another_browsers_answer(entra, clie
     second.start()
     assert second.post(_answer(client, request_id, content=AES256_CBC)).status_code == 400
     assert second.signed_in_as() is None
+
+
+def test_python3_saml_alone_refuses_the_same_pysaml2_response(visitor, entra, client):
+    """Why decryption.py splices bytes: python3-saml's own decrypt-and-replace breaks pysaml2's signature."""
+    from onelogin.saml2.response import OneLogin_Saml2_Response
+    from onelogin.saml2.settings import OneLogin_Saml2_Settings
+
+    from crm.identity_providers.config import provider_config
+    from crm.sso.settings import saml_settings
+
+    request_id = visitor.start()
+    saml_response = _answer(client, request_id, content=AES256_CBC)
+    settings = OneLogin_Saml2_Settings(saml_settings(provider_config("entra"), sp_keys.signing_key()))
+    library = OneLogin_Saml2_Response(settings, saml_response)
+    request_data = {"https": "off", "http_host": "localhost", "script_name": "/sso/entra/acs", "get_data": {},
+                    "post_data": {"SAMLResponse": saml_response}}
+    assert library.is_valid(request_data, request_id) is False
+    assert "Signature" in library.get_error() or "signature" in library.get_error()
+    assert visitor.post(saml_response).status_code == 302  # ours accepts it
