@@ -137,7 +137,13 @@ def check_decryption(ins: Inspection) -> Finding:
         return fail("invalid", "the response must hold exactly one EncryptedAssertion, directly in the Response")
     if next(ins.root.iter(f"{SAML}Assertion"), None) is not None:
         return fail("invalid", "the response holds an encrypted and a plain assertion; exactly one is required")
-    keys = (ins.decryption_keys or _held_keys)()
+    from crm.sso.sp_keys import SpKeyError
+
+    try:
+        keys = (ins.decryption_keys or _held_keys)()
+    except SpKeyError as error:  # SECRET_KEY changed since our keys were made
+        return fail("encryption", str(error), hint="Restore the SECRET_KEY the keys were made with, or rotate and "
+                                                   "retire them (`sso sp-key rotate`, `sso sp-key retire KEY_ID`).")
     try:
         opened = decrypt_response(ins.root, ins.xml, keys)
     except DecryptionFailed as failed:

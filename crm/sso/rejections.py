@@ -25,6 +25,7 @@ USER_MESSAGES = {
     "look_alike": "Your user name at the identity provider mixes letters of different alphabets (such as a Cyrillic "
                   "“а” among Latin letters), which this CRM refuses. Ask your administrator.",
     "invalid": "The sign-in response is not valid. Ask your administrator.",
+    "sp_key": "This CRM cannot use its own signing key right now. Ask your administrator.",
 }
 
 

@@ -88,7 +88,10 @@ def cached_settings(provider: ProviderConfig):
     if not current:
         raise SamlRejected("signature", f"every signing certificate of {provider.slug} has expired", 403)
     # Only a provider that wants signed requests looks up our key: the others cost what they did before.
-    signing = sp_keys.signing_key() if provider.sign_requests else None
+    try:
+        signing = sp_keys.signing_key() if provider.sign_requests else None
+    except sp_keys.SpKeyError as error:  # SECRET_KEY changed since the key was made: say so, never a stack trace
+        raise SamlRejected("sp_key", str(error), 500) from None
     key = f"saml-settings {current_app.config['BASE_URL']} {current} {signing.fingerprint if signing else ''}"
     return cached_for(provider.version, key, lambda: OneLogin_Saml2_Settings(saml_settings(provider, signing)))
 

@@ -115,3 +115,26 @@ def test_report_says_which_of_our_keys_opened_it(entra):
     assert report["encrypted_with"] == key.fingerprint
     assert [c["key"] for c in report["checks"] if c["passed"] is False] == ["request"]  # IdP-initiated, not allowed
     assert report["name_id"] == "nina.novak@example.com"  # every check ran on the decrypted assertion
+
+
+def test_a_changed_secret_key_refuses_an_encrypted_assertion_and_says_why(entra, app):
+    from crm.identity_providers.config import provider_config
+    from crm.sso.report import build_report
+
+    certificate = _active_cert()
+    app.config["SECRET_KEY"] = "another-secret-key"
+    report = build_report(provider_config("entra"), signed_response(Spec(slug="entra", encrypt_for=certificate)))
+    (check,) = [c for c in report["checks"] if c["key"] == "decryption"]
+    assert check["passed"] is False and "SECRET_KEY" in check["detail"] and "sp-key rotate" in check["hint"]
+
+
+def test_a_pasted_encrypted_response_gets_its_report_in_the_browser(entra, admin_client):
+    from tests.conftest import csrf_token
+
+    key = sp_keys.ensure_active_key()
+    token = csrf_token(admin_client, "/designer/sso/entra")
+    page = admin_client.post("/designer/sso/entra/inspect", data={
+        "csrf_token": token, "saml_response": signed_response(Spec(attributes=nina(), in_response_to="_r",
+                                                                   encrypt_for=key.certificate_pem))})
+    html = page.get_data(as_text=True)
+    assert "would sign the user in" in html and f"our key <code>{key.fingerprint}</code> opened it" in html

@@ -194,3 +194,13 @@ def test_a_refusal_unrelated_to_signing_is_not_blamed_on_it(visitor, entra, runn
     denied = signed_response(Spec(slug="entra", status=REQUESTER, status_detail=DENIED))
     (status,) = [c for c in build_report(provider_config("entra"), denied)["checks"] if c["key"] == "status"]
     assert "sign-requests" not in status["hint"]  # we do sign: the denial is about something else
+
+
+def test_a_changed_secret_key_gives_a_refusal_page_not_a_stack_trace(client, app, runner):
+    factories.provider("okta", sign_requests=True)
+    sp_keys.ensure_active_key()
+    app.config["SECRET_KEY"] = "another-secret-key"
+    response = client.get("/sso/okta/login")
+    assert response.status_code == 500 and "cannot use its own signing key" in response.get_data(as_text=True)
+    refusal = db.session.scalars(db.select(AuditEvent).where(AuditEvent.outcome == "rejected")).first()
+    assert "SECRET_KEY" in refusal.reason
