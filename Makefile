@@ -6,9 +6,10 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
+PYSAML2 := .venv-pysaml2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo )
 
-.PHONY: run test install chromium setup bench lint clean-db
+.PHONY: run test install chromium pysaml2 setup bench lint clean-db
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +45,23 @@ chromium:
 	fi
 	@[ -x $(CHROMIUM) ] || { echo "$(CHROMIUM) is missing; run: $(SUDO)apt-get install -y chromium" >&2; exit 1; }
 
+## pysaml2 as a third-party IdP for the tests (tests/pysaml2_idp.py): a venv of its own, since pysaml2 7.5 needs an
+## older cryptography than the console's, and Debian's xmlsec1, which pysaml2 signs and encrypts with
+$(PYSAML2)/.installed:
+	@if [ ! -x /usr/bin/xmlsec1 ] && [ -z "$(SUDO)" ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xmlsec1 >/dev/null || true; \
+	fi
+	@[ -x /usr/bin/xmlsec1 ] || { echo "/usr/bin/xmlsec1 is missing; run: $(SUDO)apt-get install -y xmlsec1" >&2; exit 1; }
+	$(PYTHON) -m venv $(PYSAML2)
+	$(PYSAML2)/bin/pip install --quiet pysaml2==7.5.5
+	touch $@
+
+pysaml2: $(PYSAML2)/.installed
+
 ## The layers (import-linter contracts in pyproject.toml), then the whole suite, nothing skipped: unit and
 ## integration tests on SQLite and PostgreSQL (CRM_TEST_DATABASE_URL, else a throwaway cluster the run starts and
 ## removes), browser tests in Chromium
-test: chromium install node_modules/.installed
+test: chromium install node_modules/.installed $(PYSAML2)/.installed
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

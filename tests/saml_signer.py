@@ -73,6 +73,13 @@ class Spec:
     scd_not_before: timedelta | None = None  # SubjectConfirmationData NotBefore (default: none, as most IdPs)
     session_not_on_or_after: timedelta | None = None  # the AuthnStatement's SessionNotOnOrAfter (default: none)
     authn_instant: timedelta = timedelta()  # when the IdP authenticated the user (an old IdP session: negative)
+    status_detail: str | None = None  # a second-level StatusCode (RequestDenied, ...)
+    status_message: str | None = None
+    encrypt_for: str | None = None  # a certificate PEM: the signed assertion is encrypted for it (EncryptedAssertion)
+    content_encryption: str = "aes256-gcm"  # or aes128-cbc, aes256-cbc, aes128-gcm
+    key_transport: str = "rsa-oaep"  # or rsa-1_5 (refused)
+    encrypted_key_beside: bool = False  # EncryptedKey beside EncryptedData (as Shibboleth puts it), not in its KeyInfo
+    encrypted_key_names: str = "x509"  # how the EncryptedKey names our key: "x509" (its certificate), "keyname", "none"
 
     @property
     def acs(self) -> str:
@@ -166,6 +173,49 @@ def sign(element: etree._Element, key_name: str = "test-idp", sha1: bool = False
     return etree.fromstring(etree.tostring(element))
 
 
+XENC = "http://www.w3.org/2001/04/xmlenc#"
+DS = "http://www.w3.org/2000/09/xmldsig#"
+_CONTENT = {"aes128-cbc": xmlsec.constants.TransformAes128Cbc, "aes256-cbc": xmlsec.constants.TransformAes256Cbc,
+            "aes128-gcm": xmlsec.constants.TransformAes128Gcm, "aes256-gcm": xmlsec.constants.TransformAes256Gcm}
+_SESSION_KEY = {"aes128-cbc": 128, "aes256-cbc": 256, "aes128-gcm": 128, "aes256-gcm": 256}
+_TRANSPORT = {"rsa-oaep": xmlsec.constants.TransformRsaOaep, "rsa-1_5": xmlsec.constants.TransformRsaPkcs1}
+
+
+def encrypt(assertion: etree._Element, certificate_pem: str, content: str = "aes256-gcm",
+            transport: str = "rsa-oaep", key_beside: bool = False, names: str = "x509") -> etree._Element:
+    """A saml:EncryptedAssertion holding `assertion` (already signed), for the certificate's RSA key: a fresh AES
+    session key encrypted with RSA-OAEP, as Shibboleth, AD FS and pysaml2 send it."""
+    wrapper = etree.Element(_q(SAML, "EncryptedAssertion"), nsmap={"saml": SAML})
+    assertion = etree.fromstring(etree.tostring(assertion))  # its own document: the plaintext declares its namespaces
+    data = xmlsec.template.encrypted_data_create(wrapper, _CONTENT[content], type=xmlsec.constants.TypeEncElement,
+                                                 ns="xenc")
+    xmlsec.template.encrypted_data_ensure_cipher_value(data)
+    key_info = xmlsec.template.encrypted_data_ensure_key_info(data, ns="dsig")
+    encrypted_key = xmlsec.template.add_encrypted_key(key_info, _TRANSPORT[transport])
+    xmlsec.template.encrypted_data_ensure_cipher_value(encrypted_key)
+    if names != "none":
+        named = xmlsec.template.encrypted_data_ensure_key_info(encrypted_key, ns="dsig")
+        if names == "keyname":
+            xmlsec.template.add_key_name(named, "crm-sp-key")
+        else:
+            body = "".join(line for line in certificate_pem.splitlines() if "-----" not in line)
+            x509_data = etree.SubElement(named, _q(DS, "X509Data"))
+            etree.SubElement(x509_data, _q(DS, "X509Certificate")).text = body
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_memory(certificate_pem.encode(), xmlsec.KeyFormat.CERT_PEM, None))
+    context = xmlsec.EncryptionContext(manager)
+    context.key = xmlsec.Key.generate(xmlsec.constants.KeyDataAes, _SESSION_KEY[content],
+                                      xmlsec.constants.KeyDataTypeSession)
+    wrapper.append(context.encrypt_xml(data, assertion))
+    wrapper = etree.fromstring(etree.tostring(wrapper))
+    if key_beside:  # Shibboleth's form: the EncryptedKey follows the EncryptedData, pointed at by RetrievalMethod
+        data_node = wrapper.find(_q(XENC, "EncryptedData"))
+        moved = data_node.find(f"{_q(DS, 'KeyInfo')}/{_q(XENC, 'EncryptedKey')}")
+        moved.getparent().remove(moved)
+        wrapper.append(moved)
+    return wrapper
+
+
 def build_response(spec: Spec, assertion: etree._Element | None = None) -> etree._Element:
     """The samlp:Response with the (signed) assertion inside."""
     issuer = spec.issuer or f"https://idp.example.com/{spec.slug}"
@@ -178,11 +228,18 @@ def build_response(spec: Spec, assertion: etree._Element | None = None) -> etree
         response.set("InResponseTo", spec.in_response_to)
     etree.SubElement(response, _q(SAML, "Issuer")).text = issuer
     status = etree.SubElement(response, _q(SAMLP, "Status"))
-    etree.SubElement(status, _q(SAMLP, "StatusCode"), Value=spec.status)
+    code = etree.SubElement(status, _q(SAMLP, "StatusCode"), Value=spec.status)
+    if spec.status_detail:
+        etree.SubElement(code, _q(SAMLP, "StatusCode"), Value=spec.status_detail)
+    if spec.status_message:
+        etree.SubElement(status, _q(SAMLP, "StatusMessage")).text = spec.status_message
     if assertion is None:
         assertion = build_assertion(spec)
         if spec.sign_assertion:
             assertion = sign(assertion, spec.key_name, spec.sha1)
+        if spec.encrypt_for:
+            assertion = encrypt(assertion, spec.encrypt_for, spec.content_encryption, spec.key_transport,
+                                spec.encrypted_key_beside, spec.encrypted_key_names)
     response.append(assertion)
     return sign(response, spec.key_name, spec.sha1) if spec.sign_response else response
 

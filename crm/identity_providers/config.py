@@ -44,6 +44,8 @@ class ProviderConfig:
     certificates: tuple[CertificateInfo, ...]
     policy: ProviderPolicy
     version: tuple[int, int, datetime]  # (id, config_version, created_at): what the caches key on
+    sign_requests: bool = False  # our AuthnRequests and logout messages to it are signed with the active SP key
+    want_encrypted: bool = False  # an assertion that is not encrypted is refused
 
     @classmethod
     def from_provider(cls, provider: IdentityProvider) -> ProviderConfig:
@@ -55,7 +57,8 @@ class ProviderConfig:
                    provider.allow_idp_initiated, timedelta(seconds=provider.clock_skew_seconds),
                    timedelta(hours=provider.session_max_hours) if provider.session_max_hours else None,
                    provider.force_authn, certificates, ProviderPolicy.from_provider(provider),
-                   (provider.id, provider.config_version, provider.created_at))
+                   (provider.id, provider.config_version, provider.created_at), provider.sign_requests,
+                   provider.want_encrypted)
 
 
 _PROVIDERS = IdentityProvider.__table__

@@ -103,6 +103,11 @@ class IdentityProvider(db.Model):
                                                     server_default=str(DEFAULT_CLOCK_SKEW))
     session_max_hours: Mapped[int | None] = mapped_column(Integer)
     force_authn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Our own keys towards this provider: sign the AuthnRequests (and logout messages) we send it with the active SP
+    # key (an IdP with WantAuthnRequestsSigned refuses unsigned ones), and refuse an assertion that is not encrypted
+    # (one encrypted for a key we publish is accepted whatever this says).
+    sign_requests: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    want_encrypted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Bumped on every change of the provider or its rows (see _bump_config_version): caches key on it.
     config_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

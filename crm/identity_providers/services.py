@@ -234,6 +234,10 @@ def _validate_session_policy(clean: dict[str, Any], errors: dict[str, str]) -> N
         clean["session_max_hours"] = hours
     if "force_authn" in clean:
         clean["force_authn"] = bool(clean["force_authn"])
+    for flag, label in (("sign_requests", "Sign authentication requests"),
+                        ("want_encrypted", "Require encrypted assertions")):
+        if flag in clean and not isinstance(clean[flag], bool):  # an import's "yes" is not silently taken as on
+            errors[flag] = f"{label} must be on or off (true or false), not {clean[flag]!r}."
 
 
 SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_url", "logout_signed", "enabled",
@@ -241,7 +245,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
             "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds",
-            "session_max_hours", "force_authn", "link_by")
+            "session_max_hours", "force_authn", "link_by", "sign_requests", "want_encrypted")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -24,6 +24,7 @@ from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import MAX_CLOCK_SKEW as MAX_CLOCK_SKEW_SECONDS
 from crm.provisioning.identity import SamlIdentity
 from crm.sso import prechecks, schema_cache
+from crm.sso.decryption import DecryptionFailed, DecryptionKey, decrypt_response
 from crm.sso.lookalikes import mixed_scripts
 from crm.sso.rejections import SamlRejected
 from crm.sso.xml import DS, SAML, SAMLP, element_text, parse_time
@@ -84,6 +85,8 @@ class Inspection:
     session_ends: datetime | None = None  # the assertion's SessionNotOnOrAfter
     idp_initiated: bool = False
     expired: bool = False
+    decryption_keys: Callable[[], Sequence[DecryptionKey]] | None = None  # default: the SP keys we hold now
+    decrypted_with: str | None = None  # the fingerprint of our key that opened an encrypted assertion
 
     def bearer_data(self) -> list:
         """SubjectConfirmationData of the assertion's bearer confirmations (read from the one signed assertion)."""
@@ -116,6 +119,59 @@ def check_encoding(ins: Inspection) -> Finding:
                     "the form data).")
         return fail(refused.code, refused.reason, hint=hint)
     return ok(f"{len(ins.xml):,} bytes of XML.")
+
+
+def check_decryption(ins: Inspection) -> Finding:
+    """An EncryptedAssertion is opened with our keys (each published key in turn) before anything else reads the
+    response; a provider that must encrypt has a plain assertion refused."""
+    # Where an IdP puts it, a child of the Response: one look, no walk of the tree (one anywhere else is refused by
+    # the structure check), so a plain sign-in costs what it did before.
+    encrypted = ins.root.find(f"{SAML}EncryptedAssertion")
+    if encrypted is None:
+        if ins.config is not None and ins.config.want_encrypted:
+            return fail("encryption", "the assertion is not encrypted, but this provider must encrypt its assertions",
+                        hint="Set the IdP to encrypt the assertion with our encryption certificate (it is in our SP "
+                             "metadata), or turn Require encrypted assertions off for this provider.")
+        return ok("Not encrypted.")
+    if len(list(ins.root.iter(f"{SAML}EncryptedAssertion"))) != 1:
+        return fail("invalid", "the response must hold exactly one EncryptedAssertion, directly in the Response")
+    if next(ins.root.iter(f"{SAML}Assertion"), None) is not None:
+        return fail("invalid", "the response holds an encrypted and a plain assertion; exactly one is required")
+    from crm.sso.sp_keys import SpKeyError
+
+    try:
+        keys = (ins.decryption_keys or _held_keys)()
+    except SpKeyError as error:  # SECRET_KEY changed since our keys were made
+        return fail("encryption", str(error), hint="Restore the SECRET_KEY the keys were made with, or rotate and "
+                                                   "retire them (`sso sp-key rotate`, `sso sp-key retire KEY_ID`).")
+    try:
+        opened = decrypt_response(ins.root, ins.xml, keys)
+    except DecryptionFailed as failed:
+        return _decryption_failure(failed, keys)
+    ins.xml, ins.root, ins.decrypted_with = opened.xml, opened.root, opened.fingerprint
+    return ok(f"Encrypted; opened with our key {opened.fingerprint}.")
+
+
+def _held_keys() -> Sequence[DecryptionKey]:
+    from crm.sso.sp_keys import decryption_keys
+
+    return decryption_keys()
+
+
+def _decryption_failure(failed: DecryptionFailed, keys: Sequence[DecryptionKey]) -> Finding:
+    """The report's words for the key problems: no key of ours at all, or a key we no longer (or never) held."""
+    if failed.no_key:
+        return fail("encryption", str(failed), "The assertion is encrypted, but this console holds no key of its own.",
+                    "The IdP encrypts with a certificate that is not ours: give it our SP metadata (a key is made "
+                    "when the metadata is first fetched), or turn its assertion encryption off.")
+    if failed.encrypted_for is None or any(k.fingerprint == failed.encrypted_for for k in keys):
+        return fail("encryption", str(failed))
+    held = ", ".join(k.fingerprint for k in keys)
+    return fail("encryption", f"the assertion is encrypted for a key we do not hold ({failed.encrypted_for})",
+                f"The assertion is encrypted for the key {failed.encrypted_for}, which we do not hold; our published "
+                f"keys: {held}.",
+                "The IdP has old metadata of ours (from before a key rollover, or another console's): give it our "
+                "current SP metadata, or let it fetch it from its URL.")
 
 
 def check_signature_form(ins: Inspection) -> Finding:
@@ -171,9 +227,29 @@ def check_status(ins: Inspection) -> Finding:
     message = element_text(ins.root.find(f"{SAMLP}Status/{SAMLP}StatusMessage"))
     detail = f"{value}" + (f": {message}" if message else "")
     if value != SUCCESS:
+        nested = [c.get("Value") for c in ins.root.iterfind(f"{SAMLP}Status/{SAMLP}StatusCode/{SAMLP}StatusCode")]
+        detail += "".join(f" ({n})" for n in nested if n)
+        if ins.config is not None and not ins.config.sign_requests and _refused_unsigned(value, nested, message):
+            return fail("status", f"status {detail}: the IdP refused our unsigned AuthnRequest", detail,
+                        "The IdP wants signed authentication requests: turn on Sign authentication requests for this "
+                        f"provider (`sso set {ins.config.slug} --sign-requests on`) and make sure it has our current "
+                        "SP metadata (our signing certificate is in it).")
         return fail("status", f"status {detail}", detail,
                     "The IdP did not authenticate the user; its own logs say why.")
     return ok(detail)
+
+
+REQUEST_REFUSED = ("status:RequestDenied", "status:RequestUnsupported", "status:Requester")
+
+
+def _refused_unsigned(value: str | None, nested: list[str | None], message: str | None) -> bool:
+    """A status that says the IdP would not take our request, and words about its signature: what Shibboleth, AD FS
+    and Keycloak answer an unsigned AuthnRequest when they want it signed."""
+    codes = [c for c in (value, *nested) if c]
+    refused = any(c.endswith(suffix) for c in codes for suffix in REQUEST_REFUSED)
+    words = (message or "").lower()
+    about_signing = any(w in words for w in ("sign", "unsigned", "signature", "security requirements"))
+    return refused and (about_signing or any(c.endswith("status:RequestDenied") for c in nested))
 
 
 def check_signature(ins: Inspection) -> Finding:
@@ -473,6 +549,7 @@ def check_replay(ins: Inspection) -> Finding:
 
 CHECKS: tuple[Check, ...] = (
     Check("encoding", "Size and encoding", check_encoding, gate=True),
+    Check("decryption", "Encryption", check_decryption, gate=True, quiet=True),
     Check("transforms", "Signature form", check_signature_form, gate=True),
     Check("limits", "Limits", check_limits),
     Check("structure", "One assertion in a Response", check_structure, gate=True, quiet=True),

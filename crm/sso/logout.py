@@ -27,7 +27,7 @@ from crm.search_keys import fold
 from crm.sso import browser, prechecks
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
-from crm.sso.settings import cached_settings, sp_urls
+from crm.sso.settings import RSA_SHA256, cached_settings, sp_urls
 from crm.sso.xml import SAML, SAMLP, element_text
 
 MAX_ENCODED_CHARS = 16 * 1024  # a LogoutRequest is 1-2 KB of XML, a few hundred characters deflated
@@ -131,6 +131,8 @@ def _logout_request(config: ProviderConfig, encoded: str) -> str | None:
     parameters = {"SAMLResponse": reply.get_response()}
     if request.args.get("RelayState"):
         parameters["RelayState"] = request.args["RelayState"]
+    if config.sign_requests:  # the provider wants our messages signed: the response too (SigAlg, Signature)
+        auth.add_response_signature(parameters, RSA_SHA256)
     return auth.redirect_to(config.slo_url, parameters)
 
 

@@ -1,9 +1,10 @@
-"""What the SAML layer stores: the assertion ids already used (replay protection)."""
+"""What the SAML layer stores: the assertion ids already used (replay protection), recent attempts, this SP's own
+keys and who fetched its metadata."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.extensions import db
@@ -40,3 +41,41 @@ class SignInAttempt(db.Model):
     reference: Mapped[str | None] = mapped_column(String(16))
     request_id: Mapped[str | None] = mapped_column(String(256))  # the AuthnRequest this browser had pending
     saml_response: Mapped[str] = mapped_column(Text)
+
+
+SP_KEY_ACTIVE = "active"  # published, decrypts, signs
+SP_KEY_NEXT = "next"  # published beside the active one ahead of a rollover, decrypts, signs nothing yet
+
+
+class SpKey(db.Model):
+    """One of this service provider's own key pairs: published in every provider's SP metadata for signing and
+    encryption. The private key is stored encrypted with a key derived from SECRET_KEY (sp_keys.py), so a copy of
+    the database alone, or of git, never holds a usable key."""
+
+    __tablename__ = "sp_key"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(10))
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    private_key_ciphertext: Mapped[str] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(95), unique=True)  # SHA-256 of the certificate, AA:BB:…
+
+    # One active key and at most one next key, on every worker and server: a second one fails to insert.
+    __table_args__ = (Index("ux_sp_key_state", "state", unique=True),)
+
+    def __str__(self) -> str:
+        return f"SP key {self.id} ({self.fingerprint[:23]}…)"
+
+
+class MetadataFetch(db.Model):
+    """When a provider last fetched our SP metadata: after a key rotation the SSO page shows which IdPs have picked
+    up the new key and which ones the admin must still update by hand."""
+
+    __tablename__ = "sp_metadata_fetch"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    last_fetched_at: Mapped[datetime] = mapped_column(DateTime)
+    fetch_count: Mapped[int] = mapped_column(default=0)
+    last_address: Mapped[str | None] = mapped_column(String(64))

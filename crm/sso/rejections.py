@@ -9,6 +9,8 @@ USER_MESSAGES = {
                  "certificate. Ask your administrator.",
     "deprecated_algorithm": "Your identity provider signs with SHA-1, which is no longer accepted. Ask your "
                             "administrator to switch the identity provider to SHA-256.",
+    "encryption": "The sign-in response is not encrypted as this CRM and your identity provider agreed (an old key, "
+                  "or none). Ask your administrator.",
     "expired": "The sign-in took too long or a clock is off. Please try again.",
     "audience": "The sign-in response was meant for another application.",
     "recipient": "The sign-in response was sent to another address.",
@@ -23,6 +25,7 @@ USER_MESSAGES = {
     "look_alike": "Your user name at the identity provider mixes letters of different alphabets (such as a Cyrillic "
                   "“а” among Latin letters), which this CRM refuses. Ask your administrator.",
     "invalid": "The sign-in response is not valid. Ask your administrator.",
+    "sp_key": "This CRM cannot use its own signing key right now. Ask your administrator.",
 }
 
 

@@ -42,7 +42,8 @@ def _report(config: ProviderConfig, saml_response: str, request_id: str | None, 
     result: dict[str, Any] = {
         "provider": config.slug, "verdict": _verdict(failed, ins.expired),
         "ok": not failed and ins.identity is not None,
-        "expired": ins.expired, "assertion_id": ins.assertion.get("ID") if ins.assertion is not None else None,
+        "expired": ins.expired, "encrypted_with": ins.decrypted_with,
+        "assertion_id": ins.assertion.get("ID") if ins.assertion is not None else None,
         "checks": [{"key": r.key, "label": r.label, "passed": r.passed, "detail": r.detail, "hint": r.hint}
                    for r in results],
         "name_id": None, "name_id_format": None, "attributes": {}, "friendly_names": ins.friendly_names,

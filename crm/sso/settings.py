@@ -8,6 +8,7 @@ from flask import current_app
 from crm.identity_providers.certificates import usable
 from crm.identity_providers.config import ProviderConfig, cached_for
 from crm.identity_providers.models import SSO_BINDING_POST
+from crm.sso import sp_keys
 from crm.sso.rejections import SamlRejected
 
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
@@ -28,8 +29,9 @@ def sp_urls(slug: str) -> dict[str, str]:
     }
 
 
-def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
-    """The settings dict for OneLogin_Saml2_Auth: strict, signed assertions, no deprecated algorithms."""
+def saml_settings(provider: ProviderConfig, signing: sp_keys.PublishedKey | None = None) -> dict[str, Any]:
+    """The settings dict for OneLogin_Saml2_Auth: strict, signed assertions, no deprecated algorithms; with our
+    signing key when the provider wants our requests signed (AuthnRequests and logout messages, RSA-SHA256)."""
     urls = sp_urls(provider.slug)
     idp: dict[str, Any] = {
         "entityId": provider.entity_id,
@@ -42,20 +44,24 @@ def saml_settings(provider: ProviderConfig) -> dict[str, Any]:
     }
     if provider.slo_url:
         idp["singleLogoutService"] = {"url": provider.slo_url, "binding": BINDING_REDIRECT}
+    sp: dict[str, Any] = {
+        "entityId": urls["entity_id"],
+        "assertionConsumerService": {"url": urls["acs"], "binding": BINDING_POST},
+        "singleLogoutService": {"url": urls["sls"], "binding": BINDING_REDIRECT},
+        "NameIDFormat": NAMEID_UNSPECIFIED,
+    }
+    sign = signing is not None
+    if sign:
+        sp |= {"x509cert": signing.certificate_body, "privateKey": signing.private_key_pem}
     return {
         "strict": True,
         "debug": False,
-        "sp": {
-            "entityId": urls["entity_id"],
-            "assertionConsumerService": {"url": urls["acs"], "binding": BINDING_POST},
-            "singleLogoutService": {"url": urls["sls"], "binding": BINDING_REDIRECT},
-            "NameIDFormat": NAMEID_UNSPECIFIED,
-        },
+        "sp": sp,
         "idp": idp,
         "security": {
-            "authnRequestsSigned": False,
-            "logoutRequestSigned": False,
-            "logoutResponseSigned": False,
+            "authnRequestsSigned": sign,
+            "logoutRequestSigned": sign,
+            "logoutResponseSigned": sign,
             "wantAssertionsSigned": True,
             # Logout messages (python3-saml reads this for LogoutRequest and LogoutResponse; the ACS's checks require
             # the assertion's signature whatever it says).
@@ -81,10 +87,17 @@ def cached_settings(provider: ProviderConfig):
     current = tuple(c.fingerprint_sha256 for c in usable(provider.certificates))
     if not current:
         raise SamlRejected("signature", f"every signing certificate of {provider.slug} has expired", 403)
-    return cached_for(provider.version, f"saml-settings {current_app.config['BASE_URL']} {current}",
-                      lambda: OneLogin_Saml2_Settings(saml_settings(provider)))
+    # Only a provider that wants signed requests looks up our key: the others cost what they did before.
+    try:
+        signing = sp_keys.signing_key() if provider.sign_requests else None
+    except sp_keys.SpKeyError as error:  # SECRET_KEY changed since the key was made: say so, never a stack trace
+        raise SamlRejected("sp_key", str(error), 500) from None
+    key = f"saml-settings {current_app.config['BASE_URL']} {current} {signing.fingerprint if signing else ''}"
+    return cached_for(provider.version, key, lambda: OneLogin_Saml2_Settings(saml_settings(provider, signing)))
 
 
+MD = "urn:oasis:names:tc:SAML:2.0:metadata"
+DS = "http://www.w3.org/2000/09/xmldsig#"
 NAMEID_PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 NAMEID_EMAIL = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
 
@@ -101,13 +114,47 @@ def _asking_for_lasting_name_ids(metadata: bytes | str) -> bytes:
     return text.replace(single, lasting).encode()
 
 
+def _with_key_descriptors(metadata: bytes, certificates: tuple[str, ...]) -> bytes:
+    """Every published key of ours, each for signing and for encryption. python3-saml would add encryption keys only
+    when it also requires encrypted assertions and knows two certificates at most; an IdP such as Shibboleth must be
+    able to encrypt from the start, and during a rollover both keys must be there."""
+    from lxml import etree
+
+    root = etree.fromstring(metadata)
+    descriptor = root.find(f"{{{MD}}}SPSSODescriptor")
+    for python3_saml_own in descriptor.findall(f"{{{MD}}}KeyDescriptor"):  # its signing-only copy of our cert
+        descriptor.remove(python3_saml_own)
+    position = 1 if descriptor.find(f"{{{MD}}}Extensions") is not None else 0  # KeyDescriptors come first
+    for body in reversed(certificates):
+        for use in ("encryption", "signing"):
+            key = etree.Element(f"{{{MD}}}KeyDescriptor", use=use)
+            x509_data = etree.SubElement(etree.SubElement(key, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
+            etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = body
+            descriptor.insert(position, key)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def sp_metadata(provider: ProviderConfig) -> str:
     """This SP's metadata XML for the provider (what the IdP admin imports)."""
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
-    settings = OneLogin_Saml2_Settings(saml_settings(provider), sp_validation_only=True)
-    metadata = _asking_for_lasting_name_ids(settings.get_sp_metadata())
+    signing = sp_keys.signing_key() if provider.sign_requests else None  # AuthnRequestsSigned="true" then
+    settings = OneLogin_Saml2_Settings(saml_settings(provider, signing), sp_validation_only=True)
+    metadata = _with_key_descriptors(_asking_for_lasting_name_ids(settings.get_sp_metadata()),
+                                     sp_keys.published_certificates())
     errors = settings.validate_metadata(metadata)
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")
     return metadata.decode() if isinstance(metadata, bytes) else metadata
+
+
+def post_binding_request(authn, settings) -> str:
+    """The AuthnRequest as the HTTP-POST binding sends it (base64), with an enveloped XML signature (RSA-SHA256)
+    when the settings carry our key; the HTTP-Redirect binding signs the query string instead (python3-saml)."""
+    from onelogin.saml2.utils import OneLogin_Saml2_Utils
+
+    if not settings.get_security_data().get("authnRequestsSigned"):
+        return authn.get_request(deflate=False)
+    signed = OneLogin_Saml2_Utils.add_sign(authn.get_xml(), settings.get_sp_key(), settings.get_sp_cert(),
+                                           sign_algorithm=RSA_SHA256, digest_algorithm=SHA256)
+    return OneLogin_Saml2_Utils.b64encode(signed)

@@ -33,13 +33,13 @@ from crm.identity_providers import realms
 from crm.identity_providers.config import ProviderConfig, last_config, provider_config
 from crm.identity_providers.models import SSO_BINDING_POST, IdentityProvider
 from crm.identity_providers.services import find_provider
-from crm.sso import browser, flood, logout
+from crm.sso import browser, flood, logout, sp_keys
 from crm.sso.attempts import TEST, record_attempt
 from crm.sso.checks import Inspection, validate
 from crm.sso.records import ConfigChanged
 from crm.sso.rejections import SamlRejected
 from crm.sso.request_data import saml_request_data
-from crm.sso.settings import cached_settings, sp_metadata, sp_urls
+from crm.sso.settings import cached_settings, post_binding_request, sp_metadata, sp_urls
 from crm.sso.signin import complete_sign_in, refuse
 from crm.templating import Notice, add_admin_notices, format_datetime
 from crm.timeutil import utcnow
@@ -68,9 +68,14 @@ def _config(slug: str) -> ProviderConfig:
 
 @bp.get("/<slug>/metadata")
 def metadata(slug: str):
-    """This SP's metadata for one provider; `?download=1` saves it as a file."""
+    """This SP's metadata for one provider; `?download=1` saves it as a file.
+
+    A fetch without a console session is the IdP's own (a metadata URL it polls): it is remembered per provider, so
+    that after a key rotation the SSO page can say who has the new key. An admin viewing it is not the IdP."""
     config = _config(slug)
     response = Response(sp_metadata(config), mimetype="application/samlmetadata+xml")
+    if not current_user.is_authenticated:
+        sp_keys.note_metadata_fetch(config.id, request.remote_addr)
     if request.args.get("download"):
         response.headers["Content-Disposition"] = f'attachment; filename="crm-sp-{config.slug}-metadata.xml"'
     return response
@@ -93,7 +98,7 @@ def login(slug: str):
         authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn)
         browser.remember_request(slug, authn.get_id(), test)
         return render_template("sso/post_binding.html", action=config.sso_url, relay_state=relay_state,
-                               saml_request=authn.get_request(deflate=False))
+                               saml_request=post_binding_request(authn, settings))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
     url = auth.login(return_to=relay_state, force_authn=config.force_authn)
     browser.remember_request(slug, auth.get_last_request_id(), test)

@@ -67,7 +67,7 @@ def apply_preset(page: Page, label: str) -> None:
 
 
 def providers_table(page: Page) -> Locator:
-    return page.locator("main table.table tbody tr")
+    return page.locator("#providers table.table tbody tr")  # the page also lists our own keys (#sp-keys)
 
 
 # --- 1. add a provider from its metadata --------------------------------------------------------------------------

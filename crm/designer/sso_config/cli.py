@@ -9,6 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from crm.designer.sso_config.scim_views import scim_url
+from crm.designer.sso_config.sp_key_cli import sp_key_cli
 from crm.extensions import db
 from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
@@ -24,6 +25,7 @@ from crm.sso.report import build_report
 from crm.timeutil import utcnow
 
 sso_cli = AppGroup("sso", help="Identity providers and their mapping lookups (configuration as code).")
+sso_cli.add_command(sp_key_cli)
 ON_OFF = click.Choice(["on", "off"])
 
 
@@ -158,16 +160,19 @@ def _signing_cert(text: str) -> str:
 @click.option("--link-by", type=click.Choice(LINK_BY),
               help="How a first sign-in links an existing account: username = NameID, email = the mapped email "
                    "(unique, in the email domains), or never (an administrator links it).")
+@click.option("--sign-requests", type=ON_OFF, help="on: AuthnRequests and logout messages are signed with our key.")
+@click.option("--want-encrypted", type=ON_OFF, help="on: an assertion that is not encrypted is refused.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
                 certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn,
-                link_by) -> None:
+                link_by, sign_requests, want_encrypted) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
-                      ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn)):
+                      ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn),
+                      ("sign_requests", sign_requests), ("want_encrypted", want_encrypted)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:
@@ -371,3 +376,4 @@ def scim_token_command(slug, revoke_id, as_json) -> None:
         return
     click.echo(f"SCIM base URL: {url}\nToken {row.id} (shown once, keep it in the directory's settings):\n{secret}"
                + ("" if provider.scim_enabled else f"\nnote: SCIM is off for {slug}: `sso set {slug} --scim on`."))
+

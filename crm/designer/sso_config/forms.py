@@ -101,6 +101,12 @@ class ProviderForm(FlaskForm):
     force_authn = BooleanField("Force re-authentication (ForceAuthn)",
                                description="Every sign-in asks the IdP to authenticate the user again, even when "
                                            "the IdP's own session is still alive.")
+    sign_requests = BooleanField("Sign authentication requests",
+                                 description="Our AuthnRequests (and logout messages) are signed with our active key "
+                                             "(RSA-SHA256): for an IdP that wants signed requests.")
+    want_encrypted = BooleanField("Require encrypted assertions",
+                                  description="An assertion that is not encrypted for one of our keys is refused. "
+                                              "Encrypted ones are accepted either way.")
 
     def values(self) -> dict:
         """Submitted settings for the provider services."""
@@ -110,7 +116,7 @@ class ProviderForm(FlaskForm):
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
             "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds", "session_max_hours",
-            "force_authn", "link_by")}
+            "force_authn", "link_by", "sign_requests", "want_encrypted")}
 
 
 class NewProviderForm(ProviderForm):

@@ -26,6 +26,7 @@ from crm.identity_providers.certificates import CertificateInvalid, parse_certif
 from crm.identity_providers.config import config_of
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.services import all_packages
+from crm.sso import sp_keys
 from crm.sso.attempts import TEST, recent_attempts
 from crm.sso.metadata import MetadataInvalid
 from crm.sso.models import SignInAttempt
@@ -64,10 +65,13 @@ def _show(form, errors: dict[str, str]) -> None:
 @bp.get("")
 @admin_required
 def index():
-    """Single Sign On configuration: every identity provider with its state."""
+    """Single Sign On configuration: every identity provider with its state and its sign-ins at a glance, and our
+    own keys (with, during a rollover, which providers have fetched the metadata that publishes the next key)."""
+    sp_keys.ensure_active_key()
     everyone = providers.all_providers()
     return render_template("designer/sso/index.html", providers=everyone,
-                           activity=sso_activity([p.slug for p in everyone]))
+                           activity=sso_activity([p.slug for p in everyone]), sp_keys=sp_keys.all_keys(),
+                           rollover_started=sp_keys.rollover_started(), fetches=sp_keys.metadata_fetches())
 
 
 @bp.route("/new", methods=["GET", "POST"])
