@@ -153,7 +153,8 @@ def mapped_value(identity: SamlIdentity, rule: FieldRule) -> tuple[str | None, s
     except TransformFailed as failed:
         return None, f"{label}: {failed}; treated as not sent."
     if value is None:
-        return None, f'{label}: the transform {rule.transform.spec} found nothing in "{sent[:100]}"; treated as not sent.'
+        return None, (f'{label}: the transform {rule.transform.spec} found nothing in "{sent[:100]}"; '
+                      "treated as not sent.")
     return value, None
 
 
