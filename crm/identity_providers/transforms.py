@@ -159,14 +159,3 @@ def _pattern(pattern: str) -> str:
                                "matches, e.g. regex:^([^-]+).")
     return pattern
 
-
-def describe(transform: Transform | None) -> str:
-    """The transform in words for the page ("none" when the row has none)."""
-    if transform is None:
-        return "none"
-    return {
-        LOWERCASE: "lowercase", UPPERCASE: "uppercase", TRIM: "trim spaces", STRIP_DOMAIN: "strip the email domain",
-        PART: f"part {transform.index} after splitting on {transform.separator!r}",
-        REGEX: f"first group of /{transform.pattern}/",
-        JOIN: f"all values joined with {transform.separator!r}",
-    }[transform.kind]

@@ -4,7 +4,7 @@ import time
 import pytest
 
 from crm.identity_providers.policy import FieldRule, ProviderPolicy
-from crm.identity_providers.transforms import MAX_PATTERN, TransformFailed, TransformInvalid, describe, parse
+from crm.identity_providers.transforms import MAX_PATTERN, TransformFailed, TransformInvalid, parse
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import UserState
 from crm.provisioning.planner import desired_contact, mapped_value, plan_sign_in
@@ -90,11 +90,6 @@ def test_a_pattern_that_backtracks_without_end_is_stopped_in_time():
 def test_a_pattern_sees_at_most_the_first_1000_characters():
     assert parse("regex:(z)").apply(["a" * 1000 + "z"]) is None
     assert parse("regex:(z)").apply(["a" * 999 + "z"]) == "z"
-
-
-def test_described_in_words_for_the_page():
-    assert describe(parse("part:-:2")) == "part 2 after splitting on '-'"
-    assert describe(None) == "none"
 
 
 # --- the planner applies them --------------------------------------------------------------------------------
