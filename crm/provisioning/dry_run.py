@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, or_, select
 
-from crm.identity_providers.policy import ProviderPolicy
+from crm.identity_providers.policy import FieldRule, ProviderPolicy
+from crm.identity_providers.transforms import JOIN
 from crm.licensing.models import LicensePackage
 from crm.provisioning.apply import Lookups
 from crm.provisioning.identity import SamlIdentity
@@ -55,14 +56,17 @@ def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) ->
     return result
 
 
-def _source(identity: SamlIdentity, rule) -> str:
-    """Where a field's new value comes from, with the row's transform and what it was given."""
+def _source(identity: SamlIdentity, rule: FieldRule | None) -> str:
+    """Where a field's new value comes from, with the row's transform and what it was given (every value for a
+    join, else the first, which is all the other transforms read)."""
     if rule is None:
         return "no mapping row: made from the NameID"
     if mapped_value(identity, rule)[0] is not None:
         if rule.transform is None:
             return f'row "{rule.attribute}"'
-        return f'row "{rule.attribute}": "{identity.first(rule.attribute)}" through {rule.transform.spec}'
+        given = identity.values(rule.attribute) if rule.transform.kind == JOIN else (identity.first(rule.attribute),)
+        quoted = ", ".join('"' + v + '"' for v in given)
+        return f'row "{rule.attribute}": {quoted} through {rule.transform.spec}'
     if rule.default:
         return f'default of row "{rule.attribute}"'
     return f'made from the NameID: row "{rule.attribute}" found no attribute'

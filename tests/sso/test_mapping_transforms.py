@@ -82,6 +82,15 @@ def test_the_dry_run_and_the_report_show_the_transform(transformed):
     assert db.session.scalar(db.select(db.func.count(User.id))) == 0  # nothing provisioned
 
 
+def test_the_dry_run_of_a_join_names_every_value_it_joined(transformed):
+    mappings.save_attribute_mapping(transformed, None, "skills", "notes", None, transform="join:; ")
+    db.session.commit()
+    response = signed_response(Spec(attributes=nina(skills=["SQL", "Python"])))
+    fields = {f["field"]: f for f in reports.build_report(config_of(transformed), response)["dry_run"]["fields"]}
+    assert fields["notes"]["after"] == "SQL; Python"
+    assert fields["notes"]["source"] == 'row "skills": "SQL", "Python" through join:; '
+
+
 def test_the_report_page_shows_the_transform(admin_client, transformed):
     token = csrf_token(admin_client, "/designer/sso/entra")
     pasted = signed_response(Spec(attributes=nina(**{DEPARTMENT: "SALES-EMEA"})))
