@@ -40,6 +40,8 @@ def _validate_default(field_key: str, default: str | None) -> str | None:
 
 def validate_transform(spec: str | None) -> str | None:
     """The transform as it is stored (its canonical spelling), or None; raise TransformInvalid with the reason."""
+    if spec is not None and not isinstance(spec, str):  # an imported file may hold anything
+        raise TransformInvalid("The transform must be text, such as lowercase or part:-:1.")
     transform = parse(spec)
     return transform.spec if transform else None
 

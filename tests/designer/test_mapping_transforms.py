@@ -88,16 +88,20 @@ def test_export_carries_the_transform_and_import_round_trips_it(runner, app, tmp
     assert _transforms()["department"] == "strip-domain"
 
 
-def test_import_refuses_a_bad_transform_and_changes_nothing(runner, app, tmp_path):
+@pytest.mark.parametrize("bad, message", [
+    ("regex:(unclosed", "transform: The pattern is not a valid"),
+    (42, "transform: The transform must be text"),
+])
+def test_import_refuses_a_bad_transform_and_changes_nothing(runner, app, tmp_path, bad, message):
     factories.provider("okta")
     _ok(runner, "sso", "map", "okta", "--attribute", "dept", "--field", "department", "--transform", "uppercase")
     exported = json.loads(_ok(runner, "sso", "export"))
-    exported["providers"][0]["attribute_mappings"][0]["transform"] = "regex:(unclosed"
+    exported["providers"][0]["attribute_mappings"][0]["transform"] = bad
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(exported))
     result = runner.invoke(args=["sso", "import", str(path)])
     assert result.exit_code == 1
-    assert "provider #1 (okta)" in result.stderr and "transform: The pattern is not a valid" in result.stderr
+    assert "provider #1 (okta)" in result.stderr and message in result.stderr
     assert _transforms() == {"department": "uppercase"}
 
 
