@@ -12,6 +12,7 @@ from crm.identity_providers.directory_groups import resync_provider
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, RoleMapping
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN
 from crm.identity_providers.presets import PRESETS
+from crm.identity_providers.transforms import TransformInvalid, parse
 from crm.roles.models import Role
 from crm.roles.services import find_role
 from crm.search_keys import fold
@@ -37,10 +38,23 @@ def _validate_default(field_key: str, default: str | None) -> str | None:
     return None
 
 
+def validate_transform(spec: str | None) -> str | None:
+    """The transform as it is stored (its canonical spelling), or None; raise TransformInvalid with the reason."""
+    if spec is not None and not isinstance(spec, str):  # an imported file may hold anything
+        raise TransformInvalid("The transform must be text, such as lowercase or part:-:1.")
+    transform = parse(spec)
+    return transform.spec if transform else None
+
+
 def validate_attribute_mapping(provider: IdentityProvider, row: AttributeMapping | None, attribute: str,
-                               field_key: str, default: str | None, update_on: str) -> tuple[str, str, str | None]:
+                               field_key: str, default: str | None, update_on: str,
+                               transform: str | None = None) -> tuple[str, str, str | None, str | None]:
     """Check one row; raise MappingInvalid naming each problem."""
     errors: dict[str, str] = {}
+    try:
+        transform = validate_transform(transform)
+    except TransformInvalid as error:
+        errors["transform"] = str(error)
     attribute, default = (attribute or "").strip(), (default or "").strip() or None
     if not attribute:
         errors["saml_attribute"] = "Enter the SAML attribute name exactly as the IdP sends it."
@@ -60,22 +74,25 @@ def validate_attribute_mapping(provider: IdentityProvider, row: AttributeMapping
         errors["update_on"] = "Choose every login or first login only."
     if errors:
         raise MappingInvalid(errors)
-    return attribute, field_key, default
+    return attribute, field_key, default, transform
 
 
 def mapping_values(row: AttributeMapping) -> dict:
     """A row as the audit trail and export show it."""
     return {"attribute": row.saml_attribute, "field": row.contact_field, "default": row.default_value,
-            "update_on": row.update_on}
+            "update_on": row.update_on, "transform": row.transform}
 
 
 def save_attribute_mapping(provider: IdentityProvider, row: AttributeMapping | None, attribute: str, field_key: str,
-                           default: str | None, update_on: str = EVERY_LOGIN) -> AttributeMapping:
-    """Add or change a row of "SAML field name converters to contact field name"."""
-    attribute, field_key, default = validate_attribute_mapping(provider, row, attribute, field_key, default, update_on)
+                           default: str | None, update_on: str = EVERY_LOGIN,
+                           transform: str | None = None) -> AttributeMapping:
+    """Add or change a row of "SAML field name converters to contact field name" (with its value transform)."""
+    attribute, field_key, default, transform = validate_attribute_mapping(provider, row, attribute, field_key,
+                                                                          default, update_on, transform)
     before = mapping_values(row) if row else {}
     row = row or AttributeMapping(provider=provider)
     row.saml_attribute, row.contact_field, row.default_value, row.update_on = attribute, field_key, default, update_on
+    row.transform = transform
     db.session.add(row)
     db.session.flush()
     changes = audit.diff(before, mapping_values(row))

@@ -163,6 +163,9 @@ class AttributeMapping(db.Model):
     contact_field: Mapped[str] = mapped_column(String(40))
     default_value: Mapped[str | None] = mapped_column(String(250))
     update_on: Mapped[str] = mapped_column(String(20), default=EVERY_LOGIN)
+    # One value transform as typed (`lowercase`, `part:-:1`, `regex:^([^-]+)`, `join:, `: transforms.py), checked
+    # when the row is saved; None: the first value as sent.
+    transform: Mapped[str | None] = mapped_column(String(250))
 
     provider: Mapped[IdentityProvider] = relationship(back_populates="attribute_mappings")
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from crm.identity_providers.transforms import Transform, parse
 from crm.search_keys import fold
 
 if TYPE_CHECKING:
-    from crm.identity_providers.models import IdentityProvider
+    from crm.identity_providers.models import AttributeMapping, IdentityProvider
 
 LICENSES_ALL = "all"
 LICENSES_SELECTED = "selected"
@@ -32,6 +33,13 @@ class FieldRule:
     field: str
     default: str | None
     every_login: bool
+    transform: Transform | None = None
+
+
+def field_rule(mapping: AttributeMapping) -> FieldRule:
+    """The rule of one AttributeMapping row (its transform was checked when the row was saved)."""
+    return FieldRule(mapping.saml_attribute, mapping.contact_field, mapping.default_value,
+                     mapping.update_on == EVERY_LOGIN, parse(mapping.transform))
 
 
 @dataclass(frozen=True)
@@ -76,17 +84,11 @@ class ProviderPolicy:
             required_groups=frozenset(fold(g) for g in provider.required_groups or ()),
             groups_attribute=provider.groups_attribute or None,
             immutable_id_attribute=provider.immutable_id_attribute or None,
-            field_rules=tuple(FieldRule(m.saml_attribute, m.contact_field, m.default_value,
-                                        m.update_on == EVERY_LOGIN) for m in provider.attribute_mappings),
+            field_rules=tuple(field_rule(m) for m in provider.attribute_mappings),
             group_rules=tuple(GroupRule(r.saml_attribute, r.value_key, r.role_id, r.role.name)
                               for r in provider.role_mappings),
             link_by=provider.link_by or LINK_BY_USERNAME,
         )
-
-    @property
-    def email_attribute(self) -> str | None:
-        """The SAML attribute mapped to the contact's email, which email linking matches on."""
-        return next((r.attribute for r in self.field_rules if r.field == "email"), None)
 
     @property
     def group_attributes(self) -> tuple[str, ...]:

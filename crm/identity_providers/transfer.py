@@ -91,7 +91,7 @@ def _sync_attribute_mappings(provider: IdentityProvider, rows: list[dict[str, An
     for row in rows:
         current = next((m for m in provider.attribute_mappings if m.contact_field == row["field"]), None)
         mappings.save_attribute_mapping(provider, current, row["attribute"], row["field"], row.get("default"),
-                                        row.get("update_on", EVERY_LOGIN))
+                                        row.get("update_on", EVERY_LOGIN), row.get("transform"))
 
 
 def _sync_role_mappings(provider: IdentityProvider, rows: list[dict[str, Any]]) -> None:

@@ -36,6 +36,7 @@ from crm.identity_providers.policy import ProviderPolicy
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, Plan
+from crm.provisioning.planner import mapped_value
 from crm.provisioning.resolver import Resolution
 from crm.roles.models import SSO, RoleMembership
 from crm.search_keys import ASCII_WHITESPACE, fold
@@ -108,7 +109,7 @@ class Lookups:
         """Read at once every Type and Department a new user's mapping rows could name (one statement instead of
         one per lookup); names that do not exist are remembered as such."""
         wanted = {(rule.field, fold(value)) for rule in policy.field_rules if rule.field in LOOKUP_TABLES
-                  for value in [identity.first(rule.attribute) or rule.default] if value}
+                  for value in [mapped_value(identity, rule)[0] or rule.default] if value}
         if len(wanted) < 2:
             return  # one lookup or none: asked when needed, no statement saved
         names = {key: [name for field, name in wanted if field == key] for key in LOOKUP_TABLES}

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, or_, select
 
-from crm.identity_providers.policy import ProviderPolicy
+from crm.identity_providers.policy import FieldRule, ProviderPolicy
+from crm.identity_providers.transforms import JOIN
 from crm.licensing.models import LicensePackage
 from crm.provisioning.apply import Lookups
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied
-from crm.provisioning.planner import identify, plan_sign_in
+from crm.provisioning.planner import identify, mapped_value, plan_sign_in
 from crm.provisioning.resolver import Resolution, resolve_sign_in
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -46,17 +47,29 @@ def dry_run(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) ->
     result = DryRun(plan=plan, user=who)
     rules = {r.field: r for r in policy.field_rules}
     for key, change in plan.field_changes.items():
-        rule = rules.get(key)
-        source = ("no mapping row: made from the NameID" if rule is None else
-                  f'row "{rule.attribute}"' if identity.first(rule.attribute) is not None else
-                  f'default of row "{rule.attribute}"' if rule.default else
-                  f'made from the NameID: row "{rule.attribute}" found no attribute')
-        result.fields.append({"field": key, "before": change["before"], "after": change["after"], "source": source})
+        result.fields.append({"field": key, "before": change["before"], "after": change["after"],
+                              "source": _source(identity, rules.get(key))})
     if plan.action != DENY and plan.grant_licenses:
         result.licenses = _packages_with_a_free_seat(conn, policy)
     result.unmatched_rows = _unmatched(identity, policy)
     result.hints = _hints(identity, policy, result)
     return result
+
+
+def _source(identity: SamlIdentity, rule: FieldRule | None) -> str:
+    """Where a field's new value comes from, with the row's transform and what it was given (every value for a
+    join, else the first, which is all the other transforms read)."""
+    if rule is None:
+        return "no mapping row: made from the NameID"
+    if mapped_value(identity, rule)[0] is not None:
+        if rule.transform is None:
+            return f'row "{rule.attribute}"'
+        given = identity.values(rule.attribute) if rule.transform.kind == JOIN else (identity.first(rule.attribute),)
+        quoted = ", ".join('"' + v + '"' for v in given)
+        return f'row "{rule.attribute}": {quoted} through {rule.transform.spec}'
+    if rule.default:
+        return f'default of row "{rule.attribute}"'
+    return f'made from the NameID: row "{rule.attribute}" found no attribute'
 
 
 def _packages_with_a_free_seat(conn: Connection, policy: ProviderPolicy) -> list[str]:

@@ -5,7 +5,8 @@ import re
 from collections.abc import Callable
 
 from crm.contacts.fields import FIELDS_BY_KEY
-from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, LINK_BY_EMAIL, ProviderPolicy
+from crm.identity_providers.policy import ENTRA_GROUPS_OVERAGE, LINK_BY_EMAIL, FieldRule, ProviderPolicy
+from crm.identity_providers.transforms import TransformFailed
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, UPDATE, Denial, Plan, UserState, denied, deny
 from crm.search_keys import fold
@@ -114,7 +115,7 @@ def _link_refusal(policy: ProviderPolicy, identity: SamlIdentity, state: UserSta
         return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}, which has no "
                                    "allowed domains: only a provider whose allowed domains include the account's "
                                    "domain may link it (or an administrator links it by hand)")
-    domain = _domain(identity.first(policy.email_attribute) if by_email else state.username)
+    domain = _domain(mapped_email(identity, policy) if by_email else state.username)
     if domain not in policy.allowed_domains:
         what = "the sign-in email's domain" if by_email else "the account's domain"
         return deny("link_domain", f"user {state.username} exists but is not linked to {policy.slug}: {what} "
@@ -130,15 +131,45 @@ def _domain(address: str | None) -> str | None:
 
 def sign_in_email(identity: SamlIdentity, policy: ProviderPolicy) -> str | None:
     """The email the access rules check: the mapped email attribute, else an email-like NameID."""
-    email = identity.first(policy.email_attribute) if policy.email_attribute else None
+    email = mapped_email(identity, policy)
     if not email and "@" in identity.name_id:
         email = identity.name_id
     return email
 
 
+def mapped_email(identity: SamlIdentity, policy: ProviderPolicy) -> str | None:
+    """The mapped email attribute's value through its row's transform (the access rules and email linking)."""
+    rule = next((r for r in policy.field_rules if r.field == "email"), None)
+    return mapped_value(identity, rule)[0] if rule else None
+
+
+def mapped_value(identity: SamlIdentity, rule: FieldRule) -> tuple[str | None, str | None]:
+    """What one mapping row makes of the identity's attribute, and a note when its transform gave nothing.
+
+    Without a transform: the first value as sent. With one, its result; a transform that finds nothing in a value
+    that was sent (no such part, no match, a pattern stopped for taking too long) counts as a missing attribute,
+    so the row's default applies, and the note tells the admin why.
+    """
+    if rule.transform is None:
+        return identity.first(rule.attribute), None
+    sent = identity.first(rule.attribute)
+    if sent is None:
+        return None, None
+    label = FIELDS_BY_KEY[rule.field].label
+    try:
+        value = rule.transform.apply(identity.values(rule.attribute))
+    except TransformFailed as failed:
+        return None, f"{label}: {failed}; treated as not sent."
+    if value is None:
+        return None, (f'{label}: the transform {rule.transform.spec} found nothing in "{sent[:100]}"; '
+                      "treated as not sent.")
+    return value, None
+
+
 def desired_contact(identity: SamlIdentity, policy: ProviderPolicy, state: UserState | None,
                     lookup_exists: LookupExists) -> tuple[dict[str, str | None], list[str]]:
-    """Contact values the mapping gives: first value of each attribute, else the row's default.
+    """Contact values the mapping gives: first value of each attribute (through the row's transform, if any), else
+    the row's default.
 
     A later login only applies "every login" rows, and a default only fills an empty field (so an admin's
     edit is not overwritten by a default). Unknown Type/Department values are left out and noted.
@@ -148,7 +179,9 @@ def desired_contact(identity: SamlIdentity, policy: ProviderPolicy, state: UserS
     for rule in policy.field_rules:
         if state is not None and not rule.every_login:
             continue
-        value = identity.first(rule.attribute)
+        value, note = mapped_value(identity, rule)
+        if note:
+            notes.append(note)
         if value is None:
             if not rule.default or (state is not None and state.contact.get(rule.field)):
                 continue

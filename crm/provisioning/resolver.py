@@ -22,6 +22,7 @@ from crm.identity_providers.policy import LINK_BY_EMAIL, LINK_BY_USERNAME, LINK_
 from crm.licensing.models import LicenseSeat
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import Denial, UserState, deny
+from crm.provisioning.planner import mapped_email
 from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.search_keys import fold
 from crm.users.models import UserIdentity
@@ -50,7 +51,7 @@ def resolve_sign_in(conn: Connection, identity: SamlIdentity, policy: ProviderPo
     """resolve() for a SAML sign-in: the provider's immutable id attribute, its linking rule and mapped email."""
     return resolve(conn, policy.provider_id, policy.slug, identity.name_id,
                    identity.first(policy.immutable_id_attribute), link_by=policy.link_by,
-                   email=identity.first(policy.email_attribute) if policy.email_attribute else None)
+                   email=mapped_email(identity, policy))
 
 
 def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutable_id: str | None,

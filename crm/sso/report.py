@@ -10,8 +10,9 @@ from sqlalchemy import select
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
 from crm.provisioning.dry_run import dry_run
+from crm.provisioning.identity import SamlIdentity
 from crm.sso.checks import Inspection, Result, inspect
-from crm.sso.models import UsedAssertion
+from crm.sso.models import SignInAttempt, UsedAssertion
 from crm.sso.settings import sp_urls
 
 
@@ -65,6 +66,27 @@ def _report(config: ProviderConfig, saml_response: str, request_id: str | None, 
         "unmatched_rows": planned.unmatched_rows, "notes": list(plan.notes), "hints": planned.hints,
     }
     return result
+
+
+def attempt_identity(config: ProviderConfig, attempt: SignInAttempt) -> SamlIdentity | None:
+    """The NameID and attributes of a recorded attempt, read as its report reads them (signature and all, as at its
+    receipt); None when the response never got that far. Nothing is planned or written."""
+    urls = sp_urls(config.slug)
+    ins = Inspection(config, attempt.saml_response, urls["acs"], urls["entity_id"], attempt.request_id,
+                     attempt.received_at, request_known=attempt.request_id is not None)
+    inspect(ins)
+    return ins.identity
+
+
+def latest_identity(config: ProviderConfig, attempts: list[SignInAttempt],
+                    tries: int = 5) -> tuple[SignInAttempt, SamlIdentity] | None:
+    """The newest attempt (of the first few, newest first) whose attributes can be read, with its identity: what the
+    provider page previews its mapping against."""
+    for attempt in attempts[:tries]:
+        identity = attempt_identity(config, attempt)
+        if identity is not None:
+            return attempt, identity
+    return None
 
 
 def _verdict(failed: list[Result], expired: bool) -> str:

@@ -152,7 +152,8 @@ def test_mapping_rows_are_added_and_edited_in_place(page: Page, live_server, mak
     add_mapping_row(page, "email", "Email")
     expect(mapping_rows(page)).to_have_count(1)
     row = mapping_rows(page).first
-    expect(row.locator("td")).to_have_text(["email", "Email", "—", "Every login", re.compile(r"Edit\s*Delete")])
+    expect(row.locator("td")).to_have_text(["email", "Email", "—", "Every login", "—", "—",
+                                            re.compile(r"Edit\s*Delete")])
     new = footer(page)
     expect(new.get_by_label("SAML field attribute")).to_have_value("")  # the footer form is blank again
     expect(new.get_by_label("Column default value")).to_have_value("")
@@ -193,7 +194,7 @@ def test_mapping_rows_are_added_and_edited_in_place(page: Page, live_server, mak
     assert_not_reloaded(page, documents)
     page.reload()  # and the server agrees
     expect(mapping_rows(page).first.locator("td")).to_have_text(
-        ["email", "Email", "—", "First login only", re.compile(r"Edit\s*Delete")])
+        ["email", "Email", "—", "First login only", "—", "—", re.compile(r"Edit\s*Delete")])
 
 
 DELETE_URL_BUG = ("hx-delete points at the POST-only …/delete URL: url_for() without _method picks the "
@@ -259,7 +260,7 @@ def test_apply_the_okta_preset_once(page: Page, live_server, make_provider):
     expect(page.get_by_role("status")).to_have_text("Preset applied: 4 rows added.")
     expect(attribute_cells(page)).to_have_text(["email", "firstName", "lastName", "employeeType"])
     expect(page.locator("#mapping-rows > tr", has_text="employeeType").locator("td")).to_have_text(
-        ["employeeType", "Type", "Employee", "First login only", re.compile("Edit")])
+        ["employeeType", "Type", "Employee", "First login only", "—", "—", re.compile("Edit")])
     expect(page.get_by_text("No rows yet")).to_be_hidden()
 
     apply_preset(page, "Okta")

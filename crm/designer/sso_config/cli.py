@@ -19,6 +19,7 @@ from crm.identity_providers.expiry import providers_at_risk
 from crm.identity_providers.metadata_source import FetchFailed, metadata_url_error
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED, LINK_BY
 from crm.identity_providers.presets import PRESETS
+from crm.identity_providers.transforms import SPELLINGS, TransformInvalid, parse
 from crm.sso.metadata import ChooseIdentityProvider, MetadataInvalid, parse_idp_metadata
 from crm.sso.refresh import fetch_published, mark_refreshed, refresh_all
 from crm.sso.report import build_report
@@ -201,6 +202,19 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
     click.echo(f"Identity provider {slug} updated.")
 
 
+class TransformSpec(click.ParamType):
+    """A mapping transform as typed; one that cannot be read is malformed (exit 2, with the reason)."""
+
+    name = "TRANSFORM"
+
+    def convert(self, value, param, ctx):
+        try:
+            transform = parse(value)
+        except TransformInvalid as error:
+            self.fail(str(error), param, ctx)
+        return transform.spec if transform else None
+
+
 @sso_cli.command("map")
 @click.argument("slug")
 @click.option("--attribute", required=True, help="The SAML attribute name, exactly as the IdP sends it.")
@@ -208,14 +222,17 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
 @click.option("--default", "default_value", help="Column default value, used when the attribute is absent.")
 @click.option("--update-on", type=click.Choice(["every-login", "first-login"]), default="every-login",
               show_default=True)
-def map_command(slug, attribute, field_key, default_value, update_on) -> None:
-    """Map a SAML attribute to a contact field (a row for the same field is updated)."""
+@click.option("--transform", type=TransformSpec(), help=f"One value transform: {SPELLINGS}. Without it the row has "
+                                                         "none (the first value as sent).")
+def map_command(slug, attribute, field_key, default_value, update_on, transform) -> None:
+    """Map a SAML attribute to a contact field (a row for the same field is updated, as given)."""
     provider = _provider(slug)
     row = next((m for m in provider.attribute_mappings if m.contact_field == field_key), None)
     update = EVERY_LOGIN if update_on == "every-login" else FIRST_LOGIN
     _commit_or_fail(lambda: mappings.save_attribute_mapping(provider, row, attribute, field_key, default_value,
-                                                            update))
-    click.echo(f"{'Updated' if row else 'Added'} mapping {attribute} → {field_key}.")
+                                                            update, transform))
+    click.echo(f"{'Updated' if row else 'Added'} mapping {attribute} → {field_key}"
+               + (f" (transform {transform})." if transform else "."))
 
 
 @sso_cli.command("map-group")

@@ -17,6 +17,7 @@ from crm.designer.sso_config.forms import (
     ProviderForm,
     RoleMappingForm,
 )
+from crm.designer.sso_config.preview import mapping_preview
 from crm.designer.sso_config.scim_views import USERS_FROM_LABELS, scim_url
 from crm.designer.sso_config.services import read_metadata_into, refresh_from_metadata
 from crm.extensions import db
@@ -115,6 +116,7 @@ def _page(provider: IdentityProvider, **forms):
         "urls": sp_urls(provider.slug),
         "attempts": recent_attempts(provider.id),
         "update_on": mappings.UPDATE_ON,
+        "preview": mapping_preview(provider),
         "scim_tokens": scim_tokens.all_tokens(provider), "scim_url": scim_url(), "users_from": USERS_FROM_LABELS,
         "cert_timeline": certificate_timeline(provider.certificates),
         "scim_lately": audit.latest(provider.slug, PROVISIONING, "scim.") if provider.scim_enabled else [],
@@ -301,11 +303,12 @@ def _mapping(provider: IdentityProvider, mapping_id: int) -> AttributeMapping:
 
 def _row(provider, row, focus: bool = False):
     return render_template("designer/sso/_mapping_row.html", provider=provider, row=row, update_on=mappings.UPDATE_ON,
-                           focus=focus)
+                           focus=focus, preview=mapping_preview(provider))
 
 
 def _row_form(provider, row, form):
-    return render_template("designer/sso/_mapping_row_form.html", provider=provider, row=row, form=form)
+    return render_template("designer/sso/_mapping_row_form.html", provider=provider, row=row, form=form,
+                           preview=mapping_preview(provider) if row else None)
 
 
 @bp.post("/<slug>/mappings")
@@ -316,7 +319,7 @@ def mapping_create(slug: str):
     form = AttributeMappingForm()
     try:
         row = mappings.save_attribute_mapping(provider, None, form.saml_attribute.data, form.contact_field.data,
-                                              form.default_value.data, form.update_on.data)
+                                              form.default_value.data, form.update_on.data, form.transform.data)
     except mappings.MappingInvalid as invalid:
         db.session.rollback()
         _show(form, invalid.errors)
@@ -363,7 +366,7 @@ def mapping_update(slug: str, mapping_id: int):
     form = AttributeMappingForm()
     try:
         mappings.save_attribute_mapping(provider, row, form.saml_attribute.data, form.contact_field.data,
-                                        form.default_value.data, form.update_on.data)
+                                        form.default_value.data, form.update_on.data, form.transform.data)
     except mappings.MappingInvalid as invalid:
         db.session.rollback()
         _show(form, invalid.errors)
