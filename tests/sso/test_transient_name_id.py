@@ -55,3 +55,12 @@ def test_the_sp_metadata_asks_for_a_persistent_or_email_name_id(entra, client):
     assert ("<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>"
             "<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat>") in metadata
     assert "nameid-format:unspecified" not in metadata
+
+
+def test_the_immutable_id_attribute_is_set_and_cleared_from_the_command_line(entra, runner):
+    assert runner.invoke(args=["sso", "set", "entra", "--immutable-id-attribute", "mail"]).exit_code == 0
+    db.session.expire_all()
+    assert entra.immutable_id_attribute == "mail"
+    assert runner.invoke(args=["sso", "set", "entra", "--immutable-id-attribute", ""]).exit_code == 0
+    db.session.expire_all()
+    assert entra.immutable_id_attribute in (None, "")

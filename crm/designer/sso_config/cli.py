@@ -161,12 +161,15 @@ def _signing_cert(text: str) -> str:
 @click.option("--link-by", type=click.Choice(LINK_BY),
               help="How a first sign-in links an existing account: username = NameID, email = the mapped email "
                    "(unique, in the email domains), or never (an administrator links it).")
+@click.option("--immutable-id-attribute", metavar="ATTR",
+              help='The attribute with a stable user id (it also identifies people when the NameID is transient); '
+                   '"" for none.')
 @click.option("--sign-requests", type=ON_OFF, help="on: AuthnRequests and logout messages are signed with our key.")
 @click.option("--want-encrypted", type=ON_OFF, help="on: an assertion that is not encrypted is refused.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
                 certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn,
-                link_by, sign_requests, want_encrypted) -> None:
+                link_by, immutable_id_attribute, sign_requests, want_encrypted) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
@@ -184,7 +187,8 @@ def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_l
                        ("groups_attribute", groups_attribute), ("new_user_type", user_type),
                        ("display_name", display_name), ("users_from", users_from), ("dormant_days", dormant_days),
                        ("metadata_url", metadata_url), ("clock_skew_seconds", clock_skew),
-                       ("session_max_hours", session_hours), ("link_by", link_by)):
+                       ("session_max_hours", session_hours), ("link_by", link_by),
+                       ("immutable_id_attribute", immutable_id_attribute)):
         if value is not None:
             values[key] = value
     if metadata_signing_cert is not None:
