@@ -46,6 +46,7 @@ class ProviderConfig:
     version: tuple[int, int, datetime]  # (id, config_version, created_at): what the caches key on
     sign_requests: bool = False  # our AuthnRequests and logout messages to it are signed with the active SP key
     want_encrypted: bool = False  # an assertion that is not encrypted is refused
+    hint_in_subject: bool = False  # the login hint goes in the AuthnRequest's Subject too
 
     @classmethod
     def from_provider(cls, provider: IdentityProvider) -> ProviderConfig:
@@ -58,7 +59,7 @@ class ProviderConfig:
                    timedelta(hours=provider.session_max_hours) if provider.session_max_hours else None,
                    provider.force_authn, certificates, ProviderPolicy.from_provider(provider),
                    (provider.id, provider.config_version, provider.created_at), provider.sign_requests,
-                   provider.want_encrypted)
+                   provider.want_encrypted, provider.hint_in_subject)
 
 
 _PROVIDERS = IdentityProvider.__table__

@@ -103,6 +103,9 @@ class IdentityProvider(db.Model):
                                                     server_default=str(DEFAULT_CLOCK_SKEW))
     session_max_hours: Mapped[int | None] = mapped_column(Integer)
     force_authn: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The login page's email goes to the IdP inside the AuthnRequest too (Subject/NameID), for IdPs that read it
+    # there (Shibboleth, SimpleSAMLphp); every IdP gets it as the login_hint query parameter.
+    hint_in_subject: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Our own keys towards this provider: sign the AuthnRequests (and logout messages) we send it with the active SP
     # key (an IdP with WantAuthnRequestsSigned refuses unsigned ones), and refuse an assertion that is not encrypted
     # (one encrypted for a key we publish is accepted whatever this says).

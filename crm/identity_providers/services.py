@@ -232,8 +232,9 @@ def _validate_session_policy(clean: dict[str, Any], errors: dict[str, str]) -> N
                                            f"{MAX_SESSION_HOURS}, or empty for the console's own maximum "
                                            f"(got {raw!r}).")
         clean["session_max_hours"] = hours
-    if "force_authn" in clean:
-        clean["force_authn"] = bool(clean["force_authn"])
+    for flag in ("force_authn", "hint_in_subject"):
+        if flag in clean:
+            clean[flag] = bool(clean[flag])
     for flag, label in (("sign_requests", "Sign authentication requests"),
                         ("want_encrypted", "Require encrypted assertions")):
         if flag in clean and not isinstance(clean[flag], bool):  # an import's "yes" is not silently taken as on
@@ -245,7 +246,7 @@ SETTINGS = ("display_name", "slug", "entity_id", "sso_url", "sso_binding", "slo_
             "show_on_login", "allow_idp_initiated", "license_policy", "new_user_type", "allowed_domains",
             "required_groups", "groups_attribute", "immutable_id_attribute", "scim_enabled", "users_from",
             "enforce_sso", "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds",
-            "session_max_hours", "force_authn", "link_by", "sign_requests", "want_encrypted")
+            "session_max_hours", "force_authn", "link_by", "sign_requests", "want_encrypted", "hint_in_subject")
 
 
 def provider_values(provider: IdentityProvider) -> dict[str, Any]:

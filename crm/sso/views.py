@@ -90,20 +90,22 @@ def login(slug: str):
     if not config.enabled and not test:
         return _refused(config, SamlRejected("disabled", f"identity provider {slug} is disabled", 403))
     relay_state = safe_next(request.args.get("next")) or "/"
+    hint = (request.args.get("login_hint") or "").strip()[:250]  # what the login page was given
+    subject = hint if hint and config.hint_in_subject else None
     try:
         settings = cached_settings(config)
     except SamlRejected as rejected:  # every certificate expired: no response could be verified
         return _refused(config, rejected)
     if config.sso_binding == SSO_BINDING_POST:
-        authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn)
+        authn = OneLogin_Saml2_Authn_Request(settings, force_authn=config.force_authn, name_id_value_req=subject)
         browser.remember_request(slug, authn.get_id(), test)
         return render_template("sso/post_binding.html", action=config.sso_url, relay_state=relay_state,
                                saml_request=post_binding_request(authn, settings))
     auth = OneLogin_Saml2_Auth(saml_request_data(), settings)
-    url = auth.login(return_to=relay_state, force_authn=config.force_authn)
+    url = auth.login(return_to=relay_state, force_authn=config.force_authn, name_id_value_req=subject)
     browser.remember_request(slug, auth.get_last_request_id(), test)
-    if hint := (request.args.get("login_hint") or "").strip()[:250]:  # what the login page was given: Entra ID and
-        url += "&" + urlencode({"login_hint": hint})  # others fill in the email, so nobody types it twice
+    if hint:  # Entra ID and others fill the email in, so nobody types it twice
+        url += "&" + urlencode({"login_hint": hint})
     return redirect(url)
 
 

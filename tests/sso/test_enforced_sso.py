@@ -164,3 +164,24 @@ def test_a_domain_belongs_to_one_enforcing_provider_only(enforced, runner, clien
     clash = runner.invoke(args=["sso", "set", "okta", "--email-domains", "partner.org,contoso.com"])
     assert clash.exit_code == 1 and "contoso.com is already an email domain of Contoso Entra ID" in clash.output
     assert _provider("okta").allowed_domains == ["partner.org"]
+
+
+def _authn_request(location: str) -> str:
+    import base64
+    import zlib
+
+    encoded = parse_qs(urlsplit(location).query)["SAMLRequest"][0]
+    return zlib.decompress(base64.b64decode(encoded), -15).decode()
+
+
+def test_the_hint_goes_in_the_authn_request_subject_where_the_provider_asks_for_it(contoso, client, runner):
+    plain = client.get("/sso/entra/login?login_hint=kim@contoso.com")
+    assert "Subject" not in _authn_request(plain.location)
+    assert parse_qs(urlsplit(plain.location).query)["login_hint"] == ["kim@contoso.com"]
+
+    assert runner.invoke(args=["sso", "set", "entra", "--hint-in-subject", "on"]).exit_code == 0
+    asked = _authn_request(client.get("/sso/entra/login?login_hint=kim@contoso.com").location)
+    assert "<saml:Subject>" in asked and ">kim@contoso.com</saml:NameID>" in asked
+    assert "Subject" not in _authn_request(client.get("/sso/entra/login").location)  # no hint, no subject
+    exported = runner.invoke(args=["sso", "export", "entra"]).output
+    assert '"hint_in_subject": true' in exported

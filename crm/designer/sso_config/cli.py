@@ -164,19 +164,22 @@ def _signing_cert(text: str) -> str:
 @click.option("--immutable-id-attribute", metavar="ATTR",
               help='The attribute with a stable user id (it also identifies people when the NameID is transient); '
                    '"" for none.')
+@click.option("--hint-in-subject", type=ON_OFF,
+              help="on: the login page's email goes in the AuthnRequest's Subject/NameID too (login_hint always).")
 @click.option("--sign-requests", type=ON_OFF, help="on: AuthnRequests and logout messages are signed with our key.")
 @click.option("--want-encrypted", type=ON_OFF, help="on: an assertion that is not encrypted is refused.")
 def set_command(slug, jit, allow_idp_initiated, show_on_login, enabled, signed_logout, scim, users_from, licenses,
                 allowed_domains, enforce, required_groups, groups_attribute, user_type, display_name, dormant_days,
                 certificate_file, metadata_url, metadata_signing_cert, clock_skew, session_hours, force_authn,
-                link_by, immutable_id_attribute, sign_requests, want_encrypted) -> None:
+                link_by, immutable_id_attribute, hint_in_subject, sign_requests, want_encrypted) -> None:
     """Change a provider's settings."""
     provider = _provider(slug)
     values = providers.provider_values(provider)
     for key, flag in (("jit_enabled", jit), ("allow_idp_initiated", allow_idp_initiated),
                       ("show_on_login", show_on_login), ("enabled", enabled), ("logout_signed", signed_logout),
                       ("scim_enabled", scim), ("enforce_sso", enforce), ("force_authn", force_authn),
-                      ("sign_requests", sign_requests), ("want_encrypted", want_encrypted)):
+                      ("sign_requests", sign_requests), ("want_encrypted", want_encrypted),
+                      ("hint_in_subject", hint_in_subject)):
         if flag is not None:
             values[key] = flag == "on"
     if licenses is not None:

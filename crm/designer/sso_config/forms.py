@@ -98,6 +98,9 @@ class ProviderForm(FlaskForm):
                                     description="1 to 720: a session signed in through this provider ends this long "
                                                 "after its sign-in (sooner when the IdP's SessionNotOnOrAfter says "
                                                 "so). Empty: the console's own maximum.")
+    hint_in_subject = BooleanField("Pass the login hint in the AuthnRequest (Subject/NameID)",
+                                   description="The email typed on the login page goes to the IdP inside the request "
+                                               "too, for IdPs that read it there (every IdP gets it as login_hint).")
     force_authn = BooleanField("Force re-authentication (ForceAuthn)",
                                description="Every sign-in asks the IdP to authenticate the user again, even when "
                                            "the IdP's own session is still alive.")
@@ -116,7 +119,7 @@ class ProviderForm(FlaskForm):
             "show_on_login", "allow_idp_initiated", "license_policy", "licenses", "new_user_type",
             "allowed_domains", "enforce_sso", "required_groups", "groups_attribute", "immutable_id_attribute",
             "dormant_days", "metadata_url", "metadata_signing_cert", "clock_skew_seconds", "session_max_hours",
-            "force_authn", "link_by", "sign_requests", "want_encrypted")}
+            "force_authn", "link_by", "sign_requests", "want_encrypted", "hint_in_subject")}
 
 
 class NewProviderForm(ProviderForm):
