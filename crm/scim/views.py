@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from crm.extensions import csrf, db
+from crm.identity_providers.directory_groups import DirectoryGroup
 from crm.identity_providers.scim_tokens import authenticate
 from crm.scim import discovery, filters, groups, throttle, users
 from crm.scim.errors import ScimError, error_response, scim_response
@@ -153,14 +154,8 @@ def _search(params: dict[str, Any], of_groups: bool = False):
     start = max(1, _int(params.get("startIndex"), 1, "startIndex"))
     count = min(max(0, _int(params.get("count"), discovery.MAX_RESULTS, "count")), discovery.MAX_RESULTS)
     attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
-    if of_groups:
-        total, found = groups.page(g.scim_provider, condition, start, count)
-        members = _wants_members(attributes, excluded)
-        resources = [project(groups.group_resource(group, base_url(), members), attributes, excluded)
-                     for group in found]
-    else:
-        total, found = users.page(g.scim_provider, condition, start, count)
-        resources = [project(_resource(u), attributes, excluded) for u in found]
+    total, found = (groups if of_groups else users).page(g.scim_provider, condition, start, count)
+    resources = [_projected(item, attributes, excluded) for item in found]
     return _list(resources, start, total)
 
 
@@ -217,21 +212,26 @@ def search_everything():
         total += matching
         if left and skip < matching:
             _all, found = owner.page(g.scim_provider, condition, skip + 1, left)
-            answers += [(of_groups, item) for item in found]
+            answers += found
             left -= len(found)
         skip = max(0, skip - matching)
     attributes, excluded = _names(params.get("attributes")), _names(params.get("excludedAttributes"))
-    members = _wants_members(attributes, excluded)
-    return _list([project(groups.group_resource(item, base_url(), members) if of_groups else _resource(item),
-                          attributes, excluded) for of_groups, item in answers], start, total)
+    return _list([_projected(item, attributes, excluded) for item in answers], start, total)
 
 
-def _resource(user) -> dict:
-    return user_resource(user, user.identity, f"{base_url()}/Users/{user.id}")
+def _projected(item, attributes: str | None, excluded: str | None) -> dict:
+    """A user or a group as its SCIM resource, limited to the attributes asked for (a group's members are read only
+    when they are)."""
+    if isinstance(item, DirectoryGroup):
+        resource = groups.group_resource(item, base_url(), _wants_members(attributes, excluded))
+    else:
+        resource = user_resource(item, item.identity, f"{base_url()}/Users/{item.id}")
+    return project(resource, attributes, excluded)
 
 
-def _answer(user, status: int = 200):
-    resource = project(_resource(user), request.args.get("attributes"), request.args.get("excludedAttributes"))
+def _answer(item, status: int = 200):
+    """One user or group, as the request's attributes/excludedAttributes ask, with its Location and ETag."""
+    resource = _projected(item, request.args.get("attributes"), request.args.get("excludedAttributes"))
     return scim_response(resource, status, {"Location": resource["meta"]["location"],
                                             "ETag": resource["meta"]["version"]})
 
@@ -270,14 +270,14 @@ def get_user(user_id: str):
 def replace_user(user_id: str):
     """Replace a user's attributes."""
     body = _body()
-    return _write(lambda: _answer(_changed(users.replace, user_id, body)))
+    return _write(lambda: _answer(_changed(users, users.replace, user_id, body)))
 
 
 @bp.patch("/Users/<user_id>")
 def patch_user(user_id: str):
     """Change a user's attributes with a PatchOp."""
     body = _body()
-    return _write(lambda: _answer(_changed(users.patch, user_id, body)))
+    return _write(lambda: _answer(_changed(users, users.patch, user_id, body)))
 
 
 @bp.delete("/Users/<user_id>")
@@ -287,10 +287,11 @@ def delete_user(user_id: str):
     return "", 204
 
 
-def _changed(change, user_id: str, body: Any):
-    user = users.find(g.scim_provider, user_id)
-    change(g.scim_provider, g.scim_token, user, body)
-    return user
+def _changed(owner, change, item_id: str, body: Any):
+    """Find the provider's user or group (`owner`: the users or groups module) and apply the change to it."""
+    item = owner.find(g.scim_provider, item_id)
+    change(g.scim_provider, g.scim_token, item, body)
+    return item
 
 
 @bp.get("/Groups")
@@ -305,39 +306,31 @@ def search_groups():
     return _search(_search_request(), of_groups=True)
 
 
-def _group_answer(group, status: int = 200):
-    attributes, excluded = request.args.get("attributes"), request.args.get("excludedAttributes")
-    resource = project(groups.group_resource(group, base_url(), _wants_members(attributes, excluded)),
-                       attributes, excluded)
-    return scim_response(resource, status, {"Location": resource["meta"]["location"],
-                                            "ETag": resource["meta"]["version"]})
-
-
 @bp.post("/Groups")
 def create_group():
     """Create a group of the directory, with its members."""
     body = _body()
-    return _write(lambda: _group_answer(groups.create(g.scim_provider, g.scim_token, body), 201))
+    return _write(lambda: _answer(groups.create(g.scim_provider, g.scim_token, body), 201))
 
 
 @bp.get("/Groups/<group_id>")
 def get_group(group_id: str):
     """One group of this provider."""
-    return _group_answer(groups.find(g.scim_provider, group_id))
+    return _answer(groups.find(g.scim_provider, group_id))
 
 
 @bp.put("/Groups/<group_id>")
 def replace_group(group_id: str):
     """Replace a group's name and members."""
     body = _body()
-    return _write(lambda: _group_answer(_group_changed(groups.replace, group_id, body)))
+    return _write(lambda: _answer(_changed(groups, groups.replace, group_id, body)))
 
 
 @bp.patch("/Groups/<group_id>")
 def patch_group(group_id: str):
     """Change a group's name or members with a PatchOp."""
     body = _body()
-    return _write(lambda: _group_answer(_group_changed(groups.patch, group_id, body)))
+    return _write(lambda: _answer(_changed(groups, groups.patch, group_id, body)))
 
 
 @bp.delete("/Groups/<group_id>")
@@ -345,12 +338,6 @@ def delete_group(group_id: str):
     """Delete a group; the roles it gave go with it."""
     _write(lambda: groups.delete(g.scim_provider, g.scim_token, groups.find(g.scim_provider, group_id)))
     return "", 204
-
-
-def _group_changed(change, group_id: str, body: Any):
-    group = groups.find(g.scim_provider, group_id)
-    change(g.scim_provider, g.scim_token, group, body)
-    return group
 
 
 @bp.route("/<path:_rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
