@@ -48,12 +48,13 @@ def _enabled() -> list[IdentityProvider]:
                                    .order_by(IdentityProvider.display_name)))
 
 
-def owners(identifier: str | None) -> list[IdentityProvider]:
-    """The enabled providers whose email domains hold the identifier's domain."""
+def owners(identifier: str | None, enabled: list[IdentityProvider] | None = None) -> list[IdentityProvider]:
+    """The enabled providers (read now unless given) whose email domains hold the identifier's domain."""
     domain = domain_of(identifier)
     if domain is None:
         return []
-    return [p for p in _enabled() if domain in {fold(d) for d in p.allowed_domains or ()}]
+    return [p for p in (enabled if enabled is not None else _enabled())
+            if domain in {fold(d) for d in p.allowed_domains or ()}]
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,14 @@ class Realm:
 
 def realm_of(identifier: str | None, user: User | None) -> Realm:
     """The realm of what was typed on the login page and the user it names (None: no such user)."""
-    found = owners(identifier)
+    enabled = _enabled()  # read once for the identifier and the user's email
+    found = owners(identifier, enabled)
     if user is not None:
         bound = user.identity.provider if user.identity is not None else None
         if bound is not None and bound.enabled and bound not in found:
             found.insert(0, bound)
         if user.contact is not None and user.contact.email:
-            found += [p for p in owners(user.contact.email) if p not in found]
+            found += [p for p in owners(user.contact.email, enabled) if p not in found]
     enforcer = next((p for p in found if p.enforce_sso), None)
     if user is not None and user.break_glass:
         enforcer = None
