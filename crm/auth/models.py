@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, false
+from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from crm.auth import passwords
@@ -142,3 +142,16 @@ class UserSession(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)  # (no index: pruning is rare, every sign-in writes)
     user_agent: Mapped[str | None] = mapped_column(String(120))
+
+
+class SessionPolicy(db.Model):
+    """The console's own session rule set on the Single Sign On configuration page: how long a session may go unused.
+    One row (id 1), written when an administrator first sets it; until then the server's default holds
+    (CRM_SESSION_IDLE_MINUTES). Every request reads it in the statement that finds its session."""
+
+    __tablename__ = "session_policy"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_session_policy_one_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idle_minutes: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,8 +1,9 @@
 """Server-side sessions: each sign-in (password or single sign-on) is a row in user_session, and the browser's cookie
 carries only a random token for it. Every request finds its row (one indexed lookup, once per request); logout
 deletes it, and deactivation, an SSO unlink, a new password or a change of roles delete all of a user's rows, so a
-copied cookie stops working at once. A session also ends after an idle time and after a maximum lifetime
-(CRM_SESSION_IDLE_MINUTES, CRM_SESSION_MAX_HOURS). Expired rows are pruned now and then when a session is opened.
+copied cookie stops working at once. A session also ends after an idle time (set on the Single Sign On configuration
+page, session_policy; CRM_SESSION_IDLE_MINUTES until an administrator sets it) and after a maximum lifetime
+(CRM_SESSION_MAX_HOURS). Expired rows are pruned now and then when a session is opened.
 """
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, true, update
 from sqlalchemy.orm import joinedload
 
-from crm.auth.models import User, UserSession
+from crm.auth.models import SessionPolicy, User, UserSession
 from crm.extensions import db
 from crm.timeutil import utcnow
 
@@ -38,9 +39,36 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def idle_limit() -> timedelta:
-    """How long a session may go unused (CRM_SESSION_IDLE_MINUTES, default 8 hours)."""
-    return timedelta(minutes=int(current_app.config["SESSION_IDLE_MINUTES"]))
+IDLE_MINUTES_RANGE = (5, 1440)  # what an administrator may set: five minutes to a day
+
+
+def default_idle_minutes() -> int:
+    """The server's idle timeout, until an administrator sets one (CRM_SESSION_IDLE_MINUTES, default 8 hours)."""
+    return int(current_app.config["SESSION_IDLE_MINUTES"])
+
+
+def idle_minutes() -> int:
+    """How many minutes a session may go unused: the administrator's setting, else the server's default."""
+    return db.session.scalar(select(SessionPolicy.idle_minutes).where(SessionPolicy.id == 1)) \
+        or default_idle_minutes()
+
+
+def idle_limit(minutes: int | None = None) -> timedelta:
+    """How long a session may go unused (`minutes` when the caller has read it already)."""
+    return timedelta(minutes=minutes or idle_minutes())
+
+
+def store_idle_minutes(minutes: int) -> int:
+    """Set the console's idle timeout in the caller's transaction (it holds at once for every open session, in every
+    worker: each request reads it with its session); the value it replaces. Raises ValueError out of range."""
+    low, high = IDLE_MINUTES_RANGE
+    if not isinstance(minutes, int) or isinstance(minutes, bool) or not low <= minutes <= high:
+        raise ValueError(f"The idle timeout must be a whole number of minutes from {low} to {high} (24 hours).")
+    before = idle_minutes()
+    policy = db.session.get(SessionPolicy, 1) or SessionPolicy(id=1)
+    policy.idle_minutes, policy.updated_at = minutes, utcnow()
+    db.session.add(policy)
+    return before
 
 
 def max_lifetime() -> timedelta:
@@ -85,7 +113,7 @@ def now_and_then_prune(conn: Connection, now: datetime) -> None:
 
 def prune(conn: Connection, now: datetime) -> int:
     """Delete every session past its lifetime or idle for too long; how many were deleted."""
-    stale = or_(_SESSIONS.c.expires_at <= now, _SESSIONS.c.last_seen_at <= now - idle_limit())
+    stale = or_(_SESSIONS.c.expires_at <= now, _SESSIONS.c.last_seen_at <= now - idle_limit())  # (rare: one read)
     return conn.execute(delete(_SESSIONS).where(stale)).rowcount
 
 
@@ -101,18 +129,20 @@ def _with_permissions():
 
 def user_for(token: str) -> User | None:
     """The active user whose live session has this token (with their roles, the roles' permissions and whether
-    they hold a license seat: what every page asks), in one statement; None
+    they hold a license seat: what every page asks) and the console's idle timeout, in one statement; None
     when the session ended, expired or went idle (an expired row is deleted then). Called once per request."""
     if not token or len(token) > 100:
         return None
     row = db.session.execute(
         select(User, UserSession.id, UserSession.method, UserSession.last_seen_at, UserSession.expires_at,
-               User.seats.any().label("has_seat"))
+               User.seats.any().label("has_seat"), SessionPolicy.idle_minutes)
         .join(UserSession, UserSession.user_id == User.id)
+        .outerjoin(SessionPolicy, true())  # one row at most: the setting rides along, no second round trip
         .where(UserSession.token_hash == hash_token(token))
         .options(_with_permissions())).unique().first()
     now = utcnow()
-    if row is None or not row.User.active or row.expires_at <= now or row.last_seen_at <= now - idle_limit():
+    if row is None or not row.User.active or row.expires_at <= now \
+            or row.last_seen_at <= now - idle_limit(row.idle_minutes or default_idle_minutes()):
         if row is not None:
             db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.id == row.id))
             db.session.commit()
@@ -171,28 +201,30 @@ def end_sessions_after_change(user: User) -> int:
 
 def live_sessions(user_id: int) -> list[UserSession]:
     """The user's sessions that have not ended, newest first."""
-    now = utcnow()
+    now, idle = utcnow(), idle_limit()
     return list(db.session.scalars(
         select(UserSession).where(UserSession.user_id == user_id, UserSession.expires_at > now,
-                                  UserSession.last_seen_at > now - idle_limit())
+                                  UserSession.last_seen_at > now - idle)
         .order_by(UserSession.created_at.desc(), UserSession.id.desc())))
 
 
-def ends_at(row: UserSession) -> datetime:
+def ends_at(row: UserSession, idle: timedelta | None = None) -> datetime:
     """When the session ends unless it is used before: the sooner of its own end (the console's maximum, or its
     provider's lifetime or the IdP's SessionNotOnOrAfter) and the idle limit from when it was last seen."""
-    return min(row.expires_at, row.last_seen_at + idle_limit())
+    return min(row.expires_at, row.last_seen_at + (idle or idle_limit()))
 
 
-def seconds_left(row: UserSession, now: datetime | None = None) -> int:
+def seconds_left(row: UserSession, now: datetime | None = None, idle: timedelta | None = None) -> int:
     """How long the session has left, in whole seconds (0 once it ended)."""
-    return max(0, int((ends_at(row) - (now or utcnow())).total_seconds()))
+    return max(0, int((ends_at(row, idle) - (now or utcnow())).total_seconds()))
 
 
-def session_json(row: UserSession) -> dict[str, Any]:
+def session_json(row: UserSession, idle: timedelta | None = None) -> dict[str, Any]:
     """A session as `users sessions --json` prints it."""
+    idle = idle or idle_limit()
     return {"id": row.id, "how": row.method, "created": _iso(row.created_at), "last_seen": _iso(row.last_seen_at),
-            "expires": _iso(ends_at(row)), "seconds_left": seconds_left(row), "user_agent": row.user_agent}
+            "expires": _iso(ends_at(row, idle)), "seconds_left": seconds_left(row, idle=idle),
+            "user_agent": row.user_agent}
 
 
 def _iso(moment: datetime) -> str:

@@ -6,6 +6,7 @@ from typing import Any
 from crm.identity_providers import mappings
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, read_certificates
+from crm.identity_providers.console_policy import PolicyInvalid, console_policy, set_idle_timeout
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.policy import EVERY_LOGIN, LICENSES_ALL, LICENSES_SELECTED
 from crm.search_keys import fold
@@ -30,11 +31,14 @@ def export_provider(provider: IdentityProvider) -> dict[str, Any]:
 
 
 def export_config(slug: str | None = None) -> dict[str, Any]:
-    """Every provider, or one, in the import format."""
+    """Every provider and the console-wide settings, or one provider, in the import format."""
     chosen = [providers.find_provider(slug)] if slug else providers.all_providers()
     if slug and chosen[0] is None:
         raise ImportInvalid(f"no identity provider with slug {slug}.")
-    return {"version": FORMAT_VERSION, "providers": [export_provider(p) for p in chosen]}
+    exported = {"version": FORMAT_VERSION, "providers": [export_provider(p) for p in chosen]}
+    if not slug:
+        exported["console"] = {"session_idle_minutes": console_policy()["session_idle_minutes"]}
+    return exported
 
 
 def import_config(data: Any) -> list[str]:
@@ -44,7 +48,7 @@ def import_config(data: Any) -> list[str]:
         raise ImportInvalid('expected an object with a "providers" list (as `sso export` writes).')
     if data.get("version", FORMAT_VERSION) != FORMAT_VERSION:
         raise ImportInvalid(f"unsupported format version {data.get('version')}; this CRM reads version 1.")
-    done = []
+    done = _import_console(data.get("console"))
     for index, item in enumerate(data["providers"], start=1):
         where = f"provider #{index}" + (f" ({item.get('slug')})" if isinstance(item, dict) else "")
         try:
@@ -54,6 +58,24 @@ def import_config(data: Any) -> list[str]:
         except (CertificateInvalid, ImportInvalid, KeyError, TypeError, AttributeError) as error:
             raise ImportInvalid(f"{where}: {error}") from None
     return done
+
+
+def _import_console(console: Any) -> list[str]:
+    """The console-wide settings of an export (absent in an export of one provider: then nothing changes)."""
+    if console is None:
+        return []
+    if not isinstance(console, dict):
+        raise ImportInvalid('"console" must be an object.')
+    unknown = sorted(set(console) - {"session_idle_minutes"})
+    if unknown:
+        raise ImportInvalid(f'console: unknown setting {", ".join(unknown)}.')
+    if "session_idle_minutes" not in console:
+        return []
+    try:
+        changed = set_idle_timeout(console["session_idle_minutes"])
+    except PolicyInvalid as invalid:
+        raise ImportInvalid(f"console: {invalid}") from None
+    return ["updated the session idle timeout"] if changed else []
 
 
 def _import_provider(item: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from crm.auth.models import User
-from crm.auth.sessions import session_json
+from crm.auth.sessions import idle_limit, session_json
 from crm.cli import fail, print_json
 from crm.extensions import db
 from crm.identity_providers import realms
@@ -53,7 +53,8 @@ def users_show(username: str, as_json: bool) -> None:
 def users_sessions(username: str, as_json: bool) -> None:
     """List the user's live sessions: id, how they signed in, created, last seen, expires."""
     user = users.find_user(username) or fail(f'no user named "{username}".')
-    rows = [session_json(s) for s in users.sessions_of(user)]
+    idle = idle_limit()
+    rows = [session_json(s, idle) for s in users.sessions_of(user)]
     if as_json:
         print_json(rows)
         return

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from crm.auth.access import admin_required
 from crm.auth.models import User
-from crm.auth.sessions import ends_at, seconds_left
+from crm.auth.sessions import ends_at, idle_limit, seconds_left
 from crm.extensions import db
 from crm.identity_providers import realms
 from crm.identity_providers.models import IdentityProvider
@@ -47,10 +47,11 @@ def detail(user_id: int):
     user = _get(user_id)
     held_roles = {m.role_id for m in user.memberships}
     held_packages = {s.package_id for s in user.seats}
+    idle = idle_limit()  # read once for every session on the page
     return render_template(
         "users/detail.html", user=user, providers=all_providers(), sessions=services.sessions_of(user),
         manager=services.manager_of(user),
-        session_ends=ends_at, seconds_left=seconds_left,
+        session_ends=lambda s: ends_at(s, idle), seconds_left=lambda s: seconds_left(s, idle=idle),
         other_roles=[r for r in roles.all_roles() if r.id not in held_roles],
         other_packages=[p for p in licensing.all_packages() if p.id not in held_packages],
     )

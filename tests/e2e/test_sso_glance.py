@@ -12,6 +12,7 @@ from sqlalchemy import insert
 
 from crm.audit.models import AuditEvent
 from crm.audit.services import event_row
+from crm.auth.models import SessionPolicy
 from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from tests.e2e.conftest import PHONE, check_accessibility, no_horizontal_overflow, screenshot, sign_in
@@ -108,3 +109,26 @@ def test_certificate_timeline_and_link_by_on_the_provider_page(page: Page, live_
     page.set_viewport_size(PHONE)
     _fits(page, "the provider page")
     screenshot(page, "sso-provider-timeline", screens_dir)
+
+
+def test_the_consoles_idle_timeout_is_set_on_the_sso_page(page: Page, live_server, screens_dir):
+    sign_in(page, "admin")
+    page.goto("/designer/sso")
+    sessions = page.get_by_role("region", name="Sessions")
+    minutes = sessions.get_by_label("Sign users out after this many minutes unused")
+    minutes.fill("2")
+    sessions.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("region", name="Sessions")).to_contain_text("from 5 to 1440")
+    expect(minutes).to_have_attribute("aria-invalid", "true")
+    check_accessibility(page, label="Single Sign On configuration with a refused idle timeout")
+    minutes.fill("45")
+    sessions.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Sessions now end after 45 minutes unused.")).to_be_visible()
+    expect(minutes).to_have_value("45")
+    page.set_viewport_size(PHONE)
+    _fits(page, "the Sessions card")
+    screenshot(page, "sso-sessions", screens_dir)
+    with live_server.app.app_context():  # the live server is shared: leave the server's default for the next test
+        db.session.execute(db.delete(SessionPolicy))
+        db.session.commit()
+        db.session.remove()

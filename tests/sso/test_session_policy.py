@@ -153,6 +153,16 @@ def test_an_idle_sso_session_goes_back_through_its_provider(visitor, entra, app,
     assert visitor.client.get("/accounts").headers["Location"] == "/sso/entra/login?next=/accounts"
 
 
+def test_the_consoles_idle_timeout_set_by_an_administrator_sends_an_sso_session_back_too(visitor, entra, runner,
+                                                                                         monkeypatch):
+    assert visitor.sign_in(attributes=nina()).status_code == 302
+    assert runner.invoke(args=["sso", "session-policy", "--idle-minutes", "10"]).exit_code == 0
+    _later(monkeypatch, timedelta(minutes=9))
+    assert visitor.client.get("/accounts").status_code == 200
+    _later(monkeypatch, timedelta(minutes=9 + 11))
+    assert visitor.client.get("/accounts").headers["Location"] == "/sso/entra/login?next=/accounts"
+
+
 def test_when_the_ended_row_was_pruned_the_browser_still_goes_to_its_provider(visitor, entra):
     assert visitor.sign_in(attributes=nina()).status_code == 302
     db.session.execute(db.delete(UserSession))  # pruned after it ran out

@@ -15,6 +15,7 @@ from crm.identity_providers import mappings, scim_tokens, transfer
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
 from crm.identity_providers.config import config_of
+from crm.identity_providers.console_policy import PolicyInvalid, console_policy, set_idle_timeout
 from crm.identity_providers.expiry import providers_at_risk
 from crm.identity_providers.metadata_source import FetchFailed, metadata_url_error
 from crm.identity_providers.policy import EVERY_LOGIN, FIRST_LOGIN, LICENSES_ALL, LICENSES_SELECTED, LINK_BY
@@ -60,7 +61,7 @@ def _commit_or_fail(action) -> object:
         result = action()
     except (providers.ProviderInvalid, mappings.MappingInvalid) as invalid:
         _fail("; ".join(f"{k}: {v}" for k, v in invalid.errors.items()))
-    except (CertificateInvalid, MetadataInvalid, transfer.ImportInvalid) as error:
+    except (CertificateInvalid, MetadataInvalid, transfer.ImportInvalid, PolicyInvalid) as error:
         _fail(str(error))
     db.session.commit()
     return result
@@ -307,6 +308,26 @@ def refresh_command(slug, as_json) -> None:
             click.echo("No provider has a metadata URL.")
     if any(not r.ok for r in results):
         raise SystemExit(1)
+
+
+@sso_cli.command("session-policy")
+@click.option("--idle-minutes", type=int, metavar="N",
+              help="5 to 1440: every session (password and SSO) ends after this long unused, at once for open ones.")
+@click.option("--json", "as_json", is_flag=True)
+def session_policy_command(idle_minutes, as_json) -> None:
+    """Show the console-wide session settings, or change the idle timeout."""
+    if idle_minutes is not None:
+        changed = _commit_or_fail(lambda: set_idle_timeout(idle_minutes))
+        if not as_json:
+            click.echo(f"Sessions end after {idle_minutes} minutes unused" + ("." if changed else " (unchanged)."))
+            return
+    policy = console_policy()
+    if as_json:
+        click.echo(json.dumps(policy, indent=2))
+    else:
+        click.echo(f"Idle timeout: {policy['session_idle_minutes']} minutes\n"
+                   f"Longest session: {policy['session_max_hours']} hours (CRM_SESSION_MAX_HOURS; a provider may set "
+                   "less)")
 
 
 @sso_cli.command("check")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
-from wtforms.validators import Length, Optional
+from wtforms import BooleanField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField, widgets
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+from crm.auth.sessions import IDLE_MINUTES_RANGE
 from crm.contacts.fields import CONTACT_FIELDS
 from crm.identity_providers.mappings import UPDATE_ON
 from crm.identity_providers.policy import LICENSES_ALL, LICENSES_SELECTED
@@ -172,3 +173,17 @@ class PresetForm(FlaskForm):
     """Fill the mapping with an IdP's claim names."""
 
     preset = SelectField("Preset", choices=[(p.key, p.label) for p in PRESETS.values()])
+
+
+class SessionPolicyForm(FlaskForm):
+    """The console-wide session setting on the Single Sign On configuration page."""
+
+    idle_minutes = IntegerField(
+        "Sign users out after this many minutes unused",
+        validators=[InputRequired("Enter a number of minutes."),
+                    NumberRange(*IDLE_MINUTES_RANGE, message="Enter a whole number of minutes from %(min)s to "
+                                                             "%(max)s (24 hours).")],
+        render_kw={"min": IDLE_MINUTES_RANGE[0], "max": IDLE_MINUTES_RANGE[1], "inputmode": "numeric"},
+        description="For every session, password and single sign-on alike; it holds at once for the sessions open "
+                    "now. A provider's own session lifetime and the identity provider's SessionNotOnOrAfter still "
+                    "apply on top.")

@@ -16,6 +16,7 @@ from crm.designer.sso_config.forms import (
     PresetForm,
     ProviderForm,
     RoleMappingForm,
+    SessionPolicyForm,
 )
 from crm.designer.sso_config.preview import mapping_preview
 from crm.designer.sso_config.scim_views import USERS_FROM_LABELS, scim_url
@@ -25,6 +26,7 @@ from crm.identity_providers import mappings, scim_tokens
 from crm.identity_providers import services as providers
 from crm.identity_providers.certificates import CertificateInvalid, parse_certificate, read_certificates
 from crm.identity_providers.config import config_of
+from crm.identity_providers.console_policy import console_policy, set_idle_timeout
 from crm.identity_providers.models import AttributeMapping, IdentityProvider, IdpCertificate, RoleMapping
 from crm.licensing.services import all_packages
 from crm.sso import sp_keys
@@ -63,16 +65,37 @@ def _show(form, errors: dict[str, str]) -> None:
             field.errors = list(field.errors) + [message]
 
 
+def _index(session_form: SessionPolicyForm | None = None):
+    sp_keys.ensure_active_key()
+    everyone = providers.all_providers()
+    policy = console_policy()
+    session_form = session_form or SessionPolicyForm(idle_minutes=policy["session_idle_minutes"])
+    return render_template("designer/sso/index.html", providers=everyone,
+                           activity=sso_activity([p.slug for p in everyone]), sp_keys=sp_keys.all_keys(),
+                           rollover_started=sp_keys.rollover_started(), fetches=sp_keys.metadata_fetches(),
+                           session_form=session_form, session_max_hours=policy["session_max_hours"])
+
+
 @bp.get("")
 @admin_required
 def index():
-    """Single Sign On configuration: every identity provider with its state and its sign-ins at a glance, and our
-    own keys (with, during a rollover, which providers have fetched the metadata that publishes the next key)."""
-    sp_keys.ensure_active_key()
-    everyone = providers.all_providers()
-    return render_template("designer/sso/index.html", providers=everyone,
-                           activity=sso_activity([p.slug for p in everyone]), sp_keys=sp_keys.all_keys(),
-                           rollover_started=sp_keys.rollover_started(), fetches=sp_keys.metadata_fetches())
+    """Single Sign On configuration: every identity provider with its state and its sign-ins at a glance, the
+    console-wide session setting, and our own keys (with, during a rollover, which providers have fetched the
+    metadata that publishes the next key)."""
+    return _index()
+
+
+@bp.post("/session-policy")
+@admin_required
+def session_policy():
+    """Save the console's idle timeout (audited); a bad value is shown on the form and changes nothing."""
+    form = SessionPolicyForm()
+    if not form.validate():
+        return _index(form), 200  # (as every form of the console: a 4xx is an error in the browser console)
+    if set_idle_timeout(form.idle_minutes.data):
+        db.session.commit()
+        flash(f"Sessions now end after {form.idle_minutes.data} minutes unused.", "success")
+    return redirect(url_for(".index") + "#sessions")
 
 
 @bp.route("/new", methods=["GET", "POST"])
