@@ -26,6 +26,10 @@ DEFAULTS = {
     "SESSION_IDLE_MINUTES": 8 * 60,  # a session unused this long ends (CRM_SESSION_IDLE_MINUTES)
     "SESSION_MAX_HOURS": 7 * 24,  # and every session ends this long after sign-in (CRM_SESSION_MAX_HOURS)
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    # PostgreSQL: a sign-in's commit waits for the disk only when true (crm/sso/records.py says what that trades)
+    "SIGN_IN_DURABLE_COMMIT": False,
+    # PostgreSQL: a pooled connection idle at least this long is pinged before use (crm/extensions.py)
+    "DATABASE_PING_AFTER_IDLE_SECONDS": 0.5,
     "HSTS_MAX_AGE": 365 * 24 * 3600,  # production over https: browsers keep to https for a year
     # IdP metadata fetched from a provider's metadata URL (crm/identity_providers/metadata_source.py)
     "METADATA_MAX_BYTES": 10 * 1024 * 1024,  # a larger document is refused (CRM_METADATA_MAX_BYTES)
@@ -70,8 +74,8 @@ def _resolve_database(app: Flask) -> None:
         # SQLite waits for a writer instead of failing at once with "database is locked".
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
         _create_sqlite_file(url)
-    else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # (A server's pooled connections are pinged when they have been idle, extensions.ping_idle_connections, not
+    # before every request as pool_pre_ping would.)
 
 
 def _create_sqlite_file(url: str) -> None:

@@ -1,5 +1,6 @@
 """Flask extensions, created here and bound to the app in create_app (no circular imports)."""
 import sqlite3
+import time
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -8,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
 
 # Stable constraint names keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -45,3 +47,27 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         # With WAL, NORMAL syncs at checkpoints instead of every commit: still consistent after a crash.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def ping_idle_connections(engine: Engine, after_seconds: float) -> None:
+    """Before a pooled server connection is handed out, make sure it is alive, unless it came back to the pool less
+    than `after_seconds` ago (HikariCP's "alive bypass window", 500 ms there too): a connection in steady use is not
+    pinged before every request, which was one more round trip in each sign-in. A dead one is replaced before
+    anyone uses it (the pool tries again on a new connection); one that dies within the window is met by the sign-in's
+    own retry on a fresh connection, and by a clean 503 elsewhere. (SQLAlchemy's pool_pre_ping pings every time.)"""
+    if engine.dialect.name == "sqlite":
+        return  # no server to lose
+
+    @event.listens_for(engine, "checkin")
+    def _back_in_pool(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _alive_if_idle(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")  # none on a connection just made (its info starts empty)
+        if idle_since is None or time.monotonic() - idle_since < after_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"pooled connection found dead: {error}") from error

@@ -5,6 +5,14 @@ signs in the session row and the returning user's time of sign-in.
 On PostgreSQL they are one statement (data-modifying CTEs: one round trip to the server instead of five), in which
 everything hangs on the replay record: when it is not written (the configuration changed), nothing is, so the
 statement is whole on its own. On SQLite, where there is no network to save, plain statements one after another.
+
+The same statement asks PostgreSQL not to wait for the disk when the sign-in's transaction commits
+(`set_config('synchronous_commit', 'off', true)`: for this transaction only, no extra round trip). Waiting for the
+write-ahead log's flush was most of a sign-in's database time. What it risks: if PostgreSQL itself crashes, the
+sign-ins of its last fraction of a second are lost whole (their sessions, users, audit events and replay records
+together, as if they had never happened: those people sign in again); nothing is ever half-written, and every
+other write of the console (configuration, SCIM, administrators' edits) still waits for the disk.
+CRM_SIGN_IN_DURABLE_COMMIT=true makes sign-ins wait for it too.
 """
 from __future__ import annotations
 
@@ -52,9 +60,10 @@ def _remember_assertion() -> Insert:
             .returning(_USED.c.assertion_id))
 
 
-def _all_in_one():
+def _all_in_one(durable: bool):
     """Every write as one statement, each hanging on the replay record's row; it returns how many replay records
-    were written (0 or 1). The session row is written only when a user id is given."""
+    were written (0 or 1). The session row is written only when a user id is given. Unless `durable`, the
+    transaction's commit does not wait for the disk (see the module's docstring)."""
     used = _remember_assertion().cte("used")
     audit = (insert(_AUDIT).from_select(_AUDIT_COLUMNS, select(*_binds(_AUDIT, _AUDIT_COLUMNS, "a_")).select_from(used))
              .returning(_AUDIT.c.reference).cte("audit"))
@@ -66,21 +75,23 @@ def _all_in_one():
     session = (insert(_SESSIONS).from_select(_SESSION_COLUMNS, select(*session_binds).select_from(used)
                                              .where(session_binds[_SESSION_COLUMNS.index("user_id")].is_not(None)))
                .returning(_SESSIONS.c.id).cte("session"))
-    return select(func.count()).select_from(used).add_cte(audit, attempt, stamp, session)
+    count = select(func.count()).select_from(used).add_cte(audit, attempt, stamp, session)
+    return count if durable else count.add_columns(func.set_config("synchronous_commit", "off", True))
 
 
 # Built once per process: each sign-in only binds its values.
 _STAMP = _USERS.update().where(_USERS.c.id == bindparam("s_user_id")).values(last_login_at=bindparam("s_at"))
 _REMEMBER = _remember_assertion()
-_ALL_IN_ONE = _all_in_one()
+_ALL_IN_ONE = {durable: _all_in_one(durable) for durable in (True, False)}
 
 
 def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[str, Any], audit: dict[str, Any],
                           attempt: dict[str, Any], returning_user: int | None,
-                          session: dict[str, Any] | None) -> None:
+                          session: dict[str, Any] | None, durable: bool = False) -> None:
     """Write the replay record, the audit event, the attempt and the session of a user who signs in (rows without
     their prefixes), and stamp the time of sign-in of a returning user; Replayed when the assertion was used before,
-    ConfigChanged when the provider's configuration is no longer the one checked (nothing is written then)."""
+    ConfigChanged when the provider's configuration is no longer the one checked (nothing is written then).
+    `durable`: the commit waits for the disk (PostgreSQL; see the module's docstring)."""
     provider_id, version, created_at = config.version
     guard = {"r_config_version": version, "r_created_at": created_at}
     stamp = {"s_user_id": returning_user, "s_at": used["used_at"]}
@@ -89,7 +100,7 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
             params = ({f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
                       | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp
                       | {f"u_{k}": (session or {}).get(k) for k in _SESSION_COLUMNS})
-            written = conn.execute(_ALL_IN_ONE, params).scalar_one()
+            written = conn.execute(_ALL_IN_ONE[durable], params).first()[0]
         else:
             written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())
             if written == 1:

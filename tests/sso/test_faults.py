@@ -89,3 +89,72 @@ def test_the_end_of_a_request_never_raises_on_a_dead_connection(app, client):
     login(client, "admin", factories.PASSWORD)
     response = client.get("/_test/die-after-query")
     assert response.status_code == 200 and response.get_data(as_text=True) == "answered"
+
+
+def test_a_connection_that_died_while_idle_in_the_pool_is_replaced_before_anyone_uses_it(app, admin_client,
+                                                                                         monkeypatch):
+    """A pooled connection idle for at least DATABASE_PING_AFTER_IDLE_SECONDS is pinged on checkout; a dead one is
+    swapped for a new one and the page never sees it."""
+    assert admin_client.get("/contacts").status_code == 200
+    with app.app_context():
+        with db.engine.connect() as conn:
+            _terminate(conn)  # the pool's connection dies while nobody uses it (a failover, an operator)
+    app.config["DATABASE_PING_AFTER_IDLE_SECONDS"] = 0.0  # (read when the app is made: idle now counts as idle)
+    monkeypatch.setattr("crm.extensions.time.monotonic", lambda: 10**9)  # every pooled connection idle for ages
+    assert admin_client.get("/contacts").status_code == 200
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged_again(app, admin_client, monkeypatch):
+    """HikariCP's alive bypass window: in steady use, no round trip before each request (SQLAlchemy's pool_pre_ping
+    would ping every time)."""
+    pings = []
+    with app.app_context():
+        dialect = db.engine.dialect
+    monkeypatch.setattr(dialect, "do_ping", lambda conn: pings.append(conn) or True)
+    for _ in range(3):
+        assert admin_client.get("/contacts").status_code == 200
+    assert pings == []
+    monkeypatch.setattr("crm.extensions.time.monotonic", lambda: 10**9)  # idle for ages now: pinged once each
+    assert admin_client.get("/contacts").status_code == 200
+    assert len(pings) >= 1
+
+
+def test_a_sign_in_commits_without_waiting_for_the_disk_and_only_its_own_transaction(app, entra, visitor):
+    """The closing statement sets synchronous_commit off for its own transaction (no extra round trip); the
+    connection goes back to the pool with the server's setting, so no other write is made less durable."""
+    from sqlalchemy import event
+
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def seen(_conn, _cursor, statement, *_rest):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert visitor.sign_in(attributes=nina()).status_code == 302
+        assert visitor.sign_in(attributes=nina()).status_code == 302  # a returning user: autocommit
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    closing = [s for s in statements if "INSERT INTO used_assertion" in s]
+    assert len(closing) == 2 and all("set_config" in s for s in closing)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+
+
+def test_an_operator_may_make_sign_ins_wait_for_the_disk(app, entra, visitor):
+    from sqlalchemy import event
+
+    app.config["SIGN_IN_DURABLE_COMMIT"] = True
+    statements = []
+    with app.app_context():
+        engine = db.engine
+    seen = lambda _c, _cur, statement, *_rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert visitor.sign_in(attributes=nina()).status_code == 302
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    closing = [s for s in statements if "INSERT INTO used_assertion" in s]
+    assert len(closing) == 1 and "set_config" not in closing[0]
