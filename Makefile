@@ -8,8 +8,11 @@ PORT ?= 5000
 CHROMIUM := /usr/bin/chromium
 PYSAML2 := .venv-pysaml2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo )
+SIMPLESAMLPHP_PACKAGES := simplesamlphp php-cli php-xml php-mbstring
+SIMPLESAMLPHP_READY := [ -f /usr/share/simplesamlphp/www/saml2/idp/SSOService.php ] && \
+  php -r 'exit(extension_loaded("dom") && extension_loaded("mbstring") ? 0 : 1);' 2>/dev/null
 
-.PHONY: run test install chromium pysaml2 setup bench lint clean-db
+.PHONY: run test install chromium pysaml2 simplesamlphp setup bench lint clean-db
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,10 +61,21 @@ $(PYSAML2)/.installed:
 
 pysaml2: $(PYSAML2)/.installed
 
+## SimpleSAMLphp as a second third-party IdP for the tests (tests/simplesamlphp_idp.py): Debian's package and PHP's
+## command line; the tests serve it with PHP's built-in server (the apache2 the package pulls in need not run)
+simplesamlphp:
+	@if ! { $(SIMPLESAMLPHP_READY); } && [ -z "$(SUDO)" ]; then \
+	  echo "Installing Debian's SimpleSAMLphp for the interop tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(SIMPLESAMLPHP_PACKAGES) >/dev/null || true; \
+	fi
+	@$(SIMPLESAMLPHP_READY) || { echo "SimpleSAMLphp is missing; run: $(SUDO)apt-get install -y \
+	--no-install-recommends $(SIMPLESAMLPHP_PACKAGES)" >&2; exit 1; }
+
 ## The layers (import-linter contracts in pyproject.toml), then the whole suite, nothing skipped: unit and
 ## integration tests on SQLite and PostgreSQL (CRM_TEST_DATABASE_URL, else a throwaway cluster the run starts and
 ## removes), browser tests in Chromium
-test: chromium install node_modules/.installed $(PYSAML2)/.installed
+test: chromium install node_modules/.installed $(PYSAML2)/.installed simplesamlphp
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

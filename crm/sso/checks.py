@@ -87,6 +87,7 @@ class Inspection:
     expired: bool = False
     decryption_keys: Callable[[], Sequence[DecryptionKey]] | None = None  # default: the SP keys we hold now
     decrypted_with: str | None = None  # the fingerprint of our key that opened an encrypted assertion
+    received_root: object = None  # the response as it came, when its assertion was encrypted (root: decrypted)
 
     def bearer_data(self) -> list:
         """SubjectConfirmationData of the assertion's bearer confirmations (read from the one signed assertion)."""
@@ -148,6 +149,7 @@ def check_decryption(ins: Inspection) -> Finding:
         opened = decrypt_response(ins.root, ins.xml, keys)
     except DecryptionFailed as failed:
         return _decryption_failure(failed, keys)
+    ins.received_root = ins.root
     ins.xml, ins.root, ins.decrypted_with = opened.xml, opened.root, opened.fingerprint
     return ok(f"Encrypted; opened with our key {opened.fingerprint}.")
 
@@ -265,7 +267,7 @@ def check_signature(ins: Inspection) -> Finding:
         return fail("deprecated_algorithm", f"signed with SHA-1 ({', '.join(deprecated)})",
                     "Signed with SHA-1: " + ", ".join(map(str, algorithms)),
                     "SHA-1 is refused. Switch the IdP's signing algorithm to SHA-256.")
-    xmlsec.tree.add_ids(ins.root, ["ID"])  # the References point at the elements' IDs
+    signed = _as_signed(ins, signed)
     named = _keyinfo_body(ins.assertion)
     ins.verified_by = next((c for c in _candidates(ins.config, ins.now, named)
                             if all(_verifies(e, c) for e in signed)), None)
@@ -284,6 +286,18 @@ def check_signature(ins: Inspection) -> Finding:
                     f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
     return ok(f"Verified with the configured certificate {ins.verified_by.subject} "
               f"(SHA-256 {ins.verified_by.fingerprint_sha256}).")
+
+
+def _as_signed(ins: Inspection, signed: list) -> list:
+    """The signed elements as their signatures were made. An IdP that encrypts the assertion signs the Response
+    afterwards, around the EncryptedAssertion (SimpleSAMLphp by default): the Response is verified as it came, the
+    assertion as decrypted (it was signed before it was encrypted)."""
+    for root in (ins.root, ins.received_root):
+        if root is not None:
+            xmlsec.tree.add_ids(root, ["ID"])  # the References point at the elements' IDs
+    if ins.received_root is None:
+        return signed
+    return [ins.received_root if element is ins.root else element for element in signed]
 
 
 def _keyinfo_body(signed) -> str | None:

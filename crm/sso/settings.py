@@ -114,10 +114,11 @@ def _asking_for_lasting_name_ids(metadata: bytes | str) -> bytes:
     return text.replace(single, lasting).encode()
 
 
-def _with_key_descriptors(metadata: bytes, certificates: tuple[str, ...]) -> bytes:
+def _with_key_descriptors(metadata: bytes, signing: tuple[str, ...], encryption: tuple[str, ...]) -> bytes:
     """Every published key of ours, each for signing and for encryption. python3-saml would add encryption keys only
     when it also requires encrypted assertions and knows two certificates at most; an IdP such as Shibboleth must be
-    able to encrypt from the start, and during a rollover both keys must be there."""
+    able to encrypt from the start, and during a rollover both keys must be there. The signing keys come first, each
+    list in its own order (see sp_keys.encryption_certificates)."""
     from lxml import etree
 
     root = etree.fromstring(metadata)
@@ -125,12 +126,13 @@ def _with_key_descriptors(metadata: bytes, certificates: tuple[str, ...]) -> byt
     for python3_saml_own in descriptor.findall(f"{{{MD}}}KeyDescriptor"):  # its signing-only copy of our cert
         descriptor.remove(python3_saml_own)
     position = 1 if descriptor.find(f"{{{MD}}}Extensions") is not None else 0  # KeyDescriptors come first
-    for body in reversed(certificates):
-        for use in ("encryption", "signing"):
+    for use, bodies in (("signing", signing), ("encryption", encryption)):
+        for body in bodies:
             key = etree.Element(f"{{{MD}}}KeyDescriptor", use=use)
             x509_data = etree.SubElement(etree.SubElement(key, f"{{{DS}}}KeyInfo"), f"{{{DS}}}X509Data")
             etree.SubElement(x509_data, f"{{{DS}}}X509Certificate").text = body
             descriptor.insert(position, key)
+            position += 1
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -141,7 +143,7 @@ def sp_metadata(provider: ProviderConfig) -> str:
     signing = sp_keys.signing_key() if provider.sign_requests else None  # AuthnRequestsSigned="true" then
     settings = OneLogin_Saml2_Settings(saml_settings(provider, signing), sp_validation_only=True)
     metadata = _with_key_descriptors(_asking_for_lasting_name_ids(settings.get_sp_metadata()),
-                                     sp_keys.published_certificates())
+                                     sp_keys.published_certificates(), sp_keys.encryption_certificates())
     errors = settings.validate_metadata(metadata)
     if errors:
         raise ValueError(f"generated SP metadata is invalid: {errors}")

@@ -144,6 +144,13 @@ def published_certificates() -> tuple[str, ...]:
                  for k in all_keys())
 
 
+def encryption_certificates() -> tuple[str, ...]:
+    """The certificate bodies our metadata publishes for encryption, the next key's first during a rollover: an IdP
+    that encrypts for the first one it reads (SimpleSAMLphp does) moves to the new key as soon as it has the new
+    metadata, so retiring the old key afterwards loses no sign-in (both keys decrypt until then)."""
+    return tuple(reversed(published_certificates()))
+
+
 def decryption_keys() -> tuple[DecryptionKey, ...]:
     """The keys an encrypted assertion may be opened with: every one we publish, none made here (an assertion
     encrypted while we hold no key must say so)."""

@@ -1,5 +1,6 @@
 """Encrypted assertions: signed by the test IdP, then encrypted with xmlsec for our SP key (AES-GCM or AES-CBC
 content, RSA-OAEP key transport), posted to the real ACS; a key rollover loses no sign-in."""
+import base64
 import json
 
 import pytest
@@ -41,6 +42,28 @@ def test_the_encrypted_key_beside_the_data_and_named_by_key_name_signs_in(visito
     response = visitor.sign_in(attributes=nina(), encrypt_for=_active_cert(), encrypted_key_beside=True,
                                encrypted_key_names="keyname")
     assert _signed_in(response, visitor)
+
+
+def test_a_response_signed_around_its_encrypted_assertion_signs_in(visitor, entra):
+    """SimpleSAMLphp's default order: sign the assertion, encrypt it, then sign the Response around the
+    EncryptedAssertion; the Response's signature is checked on the response as it came."""
+    response = visitor.sign_in(attributes=nina(), encrypt_for=_active_cert(), sign_response=True)
+    assert _signed_in(response, visitor), response.get_data(as_text=True)[:500]
+
+
+def test_a_response_signature_made_around_another_encrypted_assertion_is_refused(visitor, entra):
+    from tests.saml_signer import build_assertion, build_response, encrypt, sign, to_xml
+
+    request_id = visitor.start()
+    spec = Spec(attributes=nina(), encrypt_for=_active_cert(), sign_response=True, in_response_to=request_id)
+    response = build_response(spec)
+    # Another assertion the IdP signed (for someone else), encrypted for us, put where the Response's signature
+    # covered the first one: the assertion verifies, the Response must not.
+    other = encrypt(sign(build_assertion(spec.but(name_id="mallory@example.com"))), _active_cert())
+    response.replace(response.find("{urn:oasis:names:tc:SAML:2.0:assertion}EncryptedAssertion"), other)
+    answer = visitor.post(base64.b64encode(to_xml(response)).decode())
+    assert answer.status_code in (400, 403) and visitor.signed_in_as() is None
+    assert _refusal().reason.startswith("signature:")
 
 
 def test_rsa_1_5_key_transport_is_refused(visitor, entra):

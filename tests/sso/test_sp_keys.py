@@ -77,6 +77,24 @@ def test_metadata_publishes_every_key_for_signing_and_encryption(client, app, ru
     assert _published(client) == {following["fingerprint"]: {"signing", "encryption"}}
 
 
+def _listed(client, use: str, slug="okta") -> list[str]:
+    """Fingerprints of the certificates published for `use`, in the metadata's order."""
+    root = etree.fromstring(client.get(f"/sso/{slug}/metadata").data)
+    bodies = root.iterfind(f"md:SPSSODescriptor/md:KeyDescriptor[@use='{use}']/ds:KeyInfo/ds:X509Data/"
+                           "ds:X509Certificate", MD)
+    return [sp_keys.fingerprint_of(x509.load_der_x509_certificate(base64.b64decode(b.text))) for b in bodies]
+
+
+def test_during_a_rollover_the_next_key_is_listed_first_for_encryption(client, app, runner):
+    """An IdP that encrypts for the first encryption key it reads (SimpleSAMLphp) moves to the new key as soon as it
+    has the new metadata, so retiring the old key then loses no sign-in; the active key stays first for signing."""
+    factories.provider("okta")
+    (active,) = json.loads(_ok(runner, "sso", "sp-key", "list", "--json"))
+    following = json.loads(_ok(runner, "sso", "sp-key", "rotate", "--json"))
+    assert _listed(client, "encryption") == [following["fingerprint"], active["fingerprint"]]
+    assert _listed(client, "signing") == [active["fingerprint"], following["fingerprint"]]
+
+
 def test_metadata_is_still_valid_against_the_schema(client, app):
     from onelogin.saml2.settings import OneLogin_Saml2_Settings
 
