@@ -1,14 +1,18 @@
 """Jinja helpers: navigation, dates, query-string URLs for sorting and paging."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
 
 from flask import Flask, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from crm.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 # (endpoint, label, area, the permission it needs: a name from crm.auth.permissions)
 NAVIGATION = (
@@ -36,22 +40,32 @@ def register_templating(app: Flask) -> None:
 @dataclass(frozen=True)
 class Notice:
     """A banner every administrator sees on every page until its cause is gone (a break-glass sign-in this week, a
-    signing certificate about to expire): words, and a link to where to look."""
+    signing certificate about to expire): words, a link to where to look, and the lines under it when one banner
+    gathers several (each a Notice of its own, with its link). "urgent" banners are alerts (read out at once)."""
 
     text: str
     link: str | None = None
     link_text: str | None = None
-    level: str = "warn"
+    level: str = "warn"  # or "urgent"
+    items: tuple[Notice, ...] = ()
 
 
 def add_admin_notices(app: Flask, source: Callable[[], list[Notice]]) -> None:
-    """Let an area put banners in front of administrators (asked only when an administrator's page is drawn)."""
+    """Let an area put banners in front of administrators (asked only when an administrator's full page is drawn:
+    htmx partials do not extend the base template)."""
     app.extensions.setdefault("crm.admin_notices", []).append(source)
 
 
 def admin_notices() -> list[Notice]:
-    """Every banner for administrators now (the base template asks when the signed-in user is one)."""
-    return [notice for source in current_app.extensions.get("crm.admin_notices", ()) for notice in source()]
+    """Every banner for administrators now (the base template asks when the signed-in user is one). A source that
+    cannot read the database is left out: a banner never breaks a page, the error page itself included."""
+    notices = []
+    for source in current_app.extensions.get("crm.admin_notices", ()):
+        try:
+            notices.extend(source())
+        except SQLAlchemyError:
+            log.warning("administrators' notices of %s could not be read", source.__qualname__, exc_info=True)
+    return notices
 
 
 def url_with(**changes: object) -> str:

@@ -1,28 +1,23 @@
 """The banner every administrator sees 30 and 7 days before a provider's last signing certificate expires."""
 from __future__ import annotations
 
-import logging
+from flask import Flask, url_for
 
-from flask import Flask
-from flask_login import current_user
-from sqlalchemy.exc import SQLAlchemyError
-
-from crm.identity_providers.expiry import AtRisk, providers_at_risk
-
-log = logging.getLogger(__name__)
+from crm.identity_providers.expiry import providers_at_risk
+from crm.templating import Notice, add_admin_notices
 
 
-def certificate_warnings() -> list[AtRisk]:
-    """The providers at risk, for an administrator's page (nobody else can act on them, nor sees the query)."""
-    if not (current_user and current_user.is_authenticated and current_user.is_admin):
+def certificate_notices() -> list[Notice]:
+    """One banner naming every provider at risk, urgent from 7 days before (or once expired)."""
+    at_risk = providers_at_risk()
+    if not at_risk:
         return []
-    try:
-        return providers_at_risk()
-    except SQLAlchemyError:  # a banner never breaks a page (the error page itself included)
-        log.warning("certificate warnings could not be read", exc_info=True)
-        return []
+    items = tuple(Notice(r.message(), url_for("designer.sso_config.provider", slug=r.slug) + "#certificates",
+                         f"Open {r.display_name}") for r in at_risk)
+    return [Notice("Signing certificates run out", level="urgent" if any(r.urgent for r in at_risk) else "warn",
+                   items=items)]
 
 
 def register_certificate_warnings(app: Flask) -> None:
-    """base.html asks for the warnings on full pages only (htmx partials do not extend it)."""
-    app.jinja_env.globals["certificate_warnings"] = certificate_warnings
+    """Put the banner in front of administrators."""
+    add_admin_notices(app, certificate_notices)
