@@ -22,7 +22,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     true,
     union_all,
@@ -33,7 +32,7 @@ from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
 from crm.contacts.models import Account, Contact, ContactType, Department
 from crm.identity_providers.policy import ProviderPolicy
-from crm.licensing.models import LicensePackage, LicenseSeat
+from crm.licensing.seats import grant_free_seats
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, Plan
 from crm.provisioning.planner import mapped_value
@@ -43,7 +42,7 @@ from crm.search_keys import ASCII_WHITESPACE, fold
 from crm.users.models import UserIdentity
 
 _users, _identities, _contacts = User.__table__, UserIdentity.__table__, Contact.__table__
-_packages, _seats, _memberships = LicensePackage.__table__, LicenseSeat.__table__, RoleMembership.__table__
+_memberships = RoleMembership.__table__
 _accounts = Account.__table__
 LOOKUP_TABLES = {"type": ContactType.__table__, "department": Department.__table__}
 GRANTED_BY = "sso"
@@ -68,13 +67,6 @@ _ADD_MEMBERS = insert(_memberships)
 _REMOVE_SSO_MEMBERS = delete(_memberships).where(_memberships.c.user_id == bindparam("b_user_id"),
                                                  _memberships.c.source == SSO,
                                                  _memberships.c.role_id.in_(bindparam("b_roles", expanding=True)))
-_ALL_PACKAGES = select(_packages.c.id, _packages.c.name).order_by(_packages.c.name_key)
-_CHOSEN_PACKAGES = _ALL_PACKAGES.where(_packages.c.id.in_(bindparam("b_ids", expanding=True)))
-_TAKE_SEAT = (update(_packages)
-              .where(_packages.c.id == bindparam("b_id"),
-                     or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
-              .values(seats_used=_packages.c.seats_used + 1))
-_INSERT_SEATS = insert(_seats)
 
 
 @dataclass
@@ -180,18 +172,11 @@ def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentit
         "u_username": username, "u_username_key": fold(username), "u_user_type": policy.user_type, "now": now,
         "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
         "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
-        "role_ids": sorted(plan.roles_add), "package_ids": list(policy.package_ids)}
+        "role_ids": sorted(plan.roles_add)}
     user_id = conn.execute(_creation(tuple(sorted(contact))), params).scalar_one()
-    offered, granted = [], []
-    if plan.grant_licenses:
-        offered, granted = conn.execute(_SEATS_OF_ALL if policy.all_licenses else _SEATS_OF_CHOSEN,
-                                        params | {"user_id": user_id}).one()
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:
-        offered, granted = sorted(offered or [], key=fold), set(granted or [])
-        applied.licenses_granted = [name for name in offered if name in granted]
-        applied.notes += [f"No free seat in {name}." for name in offered if name not in granted]
-        applied.no_seat = bool(offered) and not granted
+        _grant_seats(conn, policy, applied, now)
     return applied
 
 
@@ -222,33 +207,10 @@ def _creation(contact_columns: tuple[str, ...]) -> Select:
     return select(user.c.id).add_cte(binding, roles)
 
 
-def _seat_statement(all_licenses: bool) -> Select:
-    """A seat in each offered package that has a free one, as one statement; it returns the names of the packages
-    offered and of those granted. The offered packages' rows are locked first, in name order, as every other way
-    of taking seats takes them (licensing.services, SCIM): within one UPDATE, rows are locked in whatever order the
-    scan meets them, which differs between transactions once rows have moved, and two first logins (or a first
-    login and a SCIM POST) would wait for each other. The user's row is written before, as everywhere."""
-    offered = select(_packages.c.id, _packages.c.name)
-    if not all_licenses:
-        offered = offered.where(_packages.c.id == func.any(bindparam("package_ids", type_=ARRAY(Integer))))
-    offered = offered.order_by(_packages.c.name_key).with_for_update().cte("offered").prefix_with("MATERIALIZED")
-    taken = (update(_packages)
-             .where(_packages.c.id == offered.c.id,
-                    or_(_packages.c.seat_limit.is_(None), _packages.c.seats_used < _packages.c.seat_limit))
-             .values(seats_used=_packages.c.seats_used + 1).returning(_packages.c.id, _packages.c.name).cte("taken"))
-    seats = insert(_seats).from_select(
-        ["user_id", "package_id", "granted_by", "granted_at"],
-        select(_bind("user_id", _seats.c.user_id), taken.c.id, literal(GRANTED_BY),
-               _bind("now", _seats.c.granted_at))).cte("new_seats")
-    return select(select(func.array_agg(offered.c.name)).scalar_subquery(),
-                  select(func.array_agg(taken.c.name)).scalar_subquery()).add_cte(seats)
-
-
 def _bind(name: str, column) -> BindParameter:
     return bindparam(name, type_=column.type)
 
 
-_SEATS_OF_ALL, _SEATS_OF_CHOSEN = _seat_statement(True), _seat_statement(False)
 
 
 def _username(value: str) -> str:
@@ -299,19 +261,10 @@ def _write_roles(conn: Connection, plan: Plan, user_id: int, now: datetime) -> N
 
 
 def _grant_seats(conn: Connection, policy: ProviderPolicy, applied: AppliedPlan, now: datetime) -> None:
-    """A seat in each package the policy grants that has a free one (one conditional UPDATE each, in name order:
-    PostgreSQL re-checks the condition after waiting for a concurrent grant's row lock, so no seat is ever
-    over-allocated)."""
-    packages = conn.execute(_ALL_PACKAGES if policy.all_licenses else _CHOSEN_PACKAGES,
-                            {} if policy.all_licenses else {"b_ids": list(policy.package_ids)}).all()
-    granted = []
-    for package in packages:
-        if conn.execute(_TAKE_SEAT, {"b_id": package.id}).rowcount == 1:
-            granted.append(package)
-        else:
-            applied.notes.append(f"No free seat in {package.name}.")
-    if granted:
-        conn.execute(_INSERT_SEATS, [{"user_id": applied.user_id, "package_id": p.id, "granted_by": GRANTED_BY,
-                                      "granted_at": now} for p in granted])
-    applied.licenses_granted = [p.name for p in granted]
-    applied.no_seat = bool(packages) and not granted
+    """A seat in each package the policy grants that has a free one (licensing.seats: the one way every way in takes
+    seats)."""
+    seats = grant_free_seats(conn, applied.user_id, None if policy.all_licenses else policy.package_ids, GRANTED_BY,
+                             now)
+    applied.licenses_granted = seats.granted
+    applied.notes += [f"No free seat in {name}." for name in seats.full]
+    applied.no_seat = seats.no_seat

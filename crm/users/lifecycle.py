@@ -9,7 +9,8 @@ from crm.auth.sessions import end_sessions
 from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from crm.licensing.models import LicensePackage
-from crm.licensing.services import NoSeatLeft, all_packages, release_seat, take_seat
+from crm.licensing.seats import grant_free_seats
+from crm.licensing.services import all_packages, release_seat
 from crm.timeutil import utcnow
 
 SCIM, SCIM_DELETED, ADMIN, DORMANT = "scim", "scim_deleted", "admin", "dormant"
@@ -35,23 +36,24 @@ def reactivate(user: User, provider: IdentityProvider | None) -> dict[str, Any]:
     user.active, user.inactive_reason, user.reactivated_at = True, None, utcnow()
     granted = grant_by_policy(user, provider) if provider is not None else []
     return {"licenses_granted": granted, "waiting_for_seat": provider is not None and not granted
-            and bool(_packages_of(provider))}
+            and _offers_packages(provider)}
 
 
 def grant_by_policy(user: User, provider: IdentityProvider) -> list[str]:
-    """Seats for the user by the provider's license policy, where free; the names of the packages granted."""
-    granted = []
-    for package in _packages_of(provider):
-        try:
-            if take_seat(user, package, GRANTED_BY_SCIM):
-                granted.append(package.name)
-        except NoSeatLeft:
-            continue
+    """Seats for the user by the provider's license policy, where free (licensing.seats, as a sign-in takes them);
+    the names of the packages granted."""
+    db.session.flush()  # the user's row is written before any package row is locked, as everywhere
+    seats = grant_free_seats(db.session.connection(), user.id, _package_ids(provider), GRANTED_BY_SCIM, utcnow())
     db.session.expire(user, ["seats"])
-    return granted
+    for package in [obj for obj in db.session.identity_map.values() if isinstance(obj, LicensePackage)]:
+        db.session.expire(package, ["seats_used"])  # counted by the statement, not by the session
+    return seats.granted
 
 
-def _packages_of(provider: IdentityProvider) -> list[LicensePackage]:
-    # In name order, as every way of taking seats locks the packages' rows (no two wait for each other).
-    return all_packages() if provider.license_policy == "all" else sorted(provider.license_packages,
-                                                                           key=lambda p: p.name_key)
+def _package_ids(provider: IdentityProvider) -> list[int] | None:
+    """The packages the provider's license policy grants (None: every package)."""
+    return None if provider.license_policy == "all" else [p.id for p in provider.license_packages]
+
+
+def _offers_packages(provider: IdentityProvider) -> bool:
+    return bool(provider.license_packages if provider.license_policy != "all" else all_packages())
