@@ -68,6 +68,13 @@ def admin_notices() -> list[Notice]:
     return notices
 
 
+def render_standalone(template: str, **context: object) -> str:
+    """Render a page that must touch no database (the 503 page, while the database is down): the template alone,
+    without the request's context processors, since flask-login's asks the database who is signed in. It gets the
+    request explicitly; url_for and the other globals are the environment's."""
+    return current_app.jinja_env.get_template(template).render(request=request, **context)
+
+
 def url_with(**changes: object) -> str:
     """The current URL with some query arguments changed (None removes one)."""
     args = {k: v for k, v in request.args.items()}

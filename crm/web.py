@@ -5,13 +5,13 @@ import logging
 import re
 from collections.abc import Iterator
 
-from flask import Flask, Request, abort, g, render_template, request
-from flask_login import AnonymousUserMixin
+from flask import Flask, Request, abort, render_template, request
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from crm.extensions import db
+from crm.templating import register_templating, render_standalone
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 30
@@ -99,8 +99,6 @@ def register_web(app: Flask) -> None:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from crm.templating import register_templating
-
     register_templating(app)
 
 
@@ -156,8 +154,7 @@ def database_unavailable(error: Exception):
         db.session.rollback()
     except Exception:  # the connection is gone; the teardown lets it go
         pass
-    g._login_user = AnonymousUserMixin()  # flask-login's template context would ask the database who this is
-    return render_template("errors/unavailable.html"), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return render_standalone("errors/unavailable.html"), 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def _error_page(code: int, description: str | None) -> str:
