@@ -1,5 +1,9 @@
-"""pysaml2 as a real third-party IdP: reads our SP metadata, answers an AuthnRequest id with a signed, then
-encrypted assertion, exactly as pysaml2 makes it (its own namespace prefixes inside the EncryptedAssertion).
+"""pysaml2 as a real third-party IdP, in three roles: it answers an AuthnRequest id with a signed (then, by default,
+encrypted) assertion exactly as pysaml2 makes it (its own namespace prefixes inside the EncryptedAssertion); it
+publishes its IdP metadata (saml2.metadata.create_metadata_string), with the certificates of a key rollover
+(`additional_cert_files`); and it parses and verifies our AuthnRequest as its IdP does (Server.parse_authn_request
+with want_authn_requests_signed, the HTTP-Redirect query signature or the HTTP-POST XML signature, checked against the
+signing certificates of our SP metadata).
 
 pysaml2 7.5 needs an older `cryptography` than the console's, so it lives in a venv of its own (`make
 pysaml2`, with Debian's xmlsec1, which pysaml2 signs and encrypts with) and runs as a child process:
@@ -7,6 +11,11 @@ pysaml2`, with Debian's xmlsec1, which pysaml2 signs and encrypts with) and runs
 The request (JSON): idp_entity_id, sp_metadata, sp_entity_id, acs, in_response_to, name_id, attributes,
 idp_key_pem, idp_cert_pem; optional encrypt (default true) and content (the content encryption algorithm: pysaml2
 encrypts with 3DES-CBC unless told otherwise, as its own pre_encryption_part lets an IdP choose).
+A JSON list of jobs instead runs each in the one process (a child costs about half a second) and prints a JSON list:
+each job's `mode` is "response" (the default: as above, the base64 SAMLResponse), "metadata" (idp_entity_id,
+idp_key_pem, idp_cert_pem: the certificate it signs with, optional also_published: the other certificates of a
+rollover; the EntityDescriptor XML) or "authn_request" (idp_entity_id, sso_url, sp_metadata, binding "redirect" or
+"post", saml_request and, for redirect, sig_alg, signature, relay_state: {"verified", "error", "id", "issuer"}).
 """
 from __future__ import annotations
 
@@ -19,30 +28,48 @@ from pathlib import Path
 PYSAML2_PYTHON = Path(__file__).resolve().parent.parent / ".venv-pysaml2" / "bin" / "python"
 
 
-def respond(request: dict) -> str:
-    """The base64 SAMLResponse pysaml2's IdP posts for this request."""
+def _config(request: dict, folder: Path):
+    """pysaml2's IdP configuration: its entity ID and SSO URL (both bindings), its key and certificate (and the other
+    certificates it publishes), our SP metadata when the job has it, and requests wanted signed."""
     from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
     from saml2.config import IdPConfig
-    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
-    from saml2.server import Server
-    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 
-    folder = Path(tempfile.mkdtemp())
     (folder / "idp.key").write_text(request["idp_key_pem"])
     (folder / "idp.crt").write_text(request["idp_cert_pem"])
-    (folder / "sp.xml").write_text(request["sp_metadata"])
-    config = IdPConfig().load({
+    also = []
+    for n, pem in enumerate(request.get("also_published") or []):
+        (folder / f"also-{n}.crt").write_text(pem)
+        also.append(str(folder / f"also-{n}.crt"))
+    metadata = {}
+    if request.get("sp_metadata"):
+        (folder / "sp.xml").write_text(request["sp_metadata"])
+        metadata = {"local": [str(folder / "sp.xml")]}
+    sso_url = request.get("sso_url") or request["idp_entity_id"] + "/sso"
+    return IdPConfig().load({
         "entityid": request["idp_entity_id"],
         "service": {"idp": {
-            "endpoints": {"single_sign_on_service": [(request["idp_entity_id"] + "/sso", BINDING_HTTP_REDIRECT)]},
+            "endpoints": {"single_sign_on_service": [(sso_url, BINDING_HTTP_REDIRECT), (sso_url, BINDING_HTTP_POST)]},
             "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+            "want_authn_requests_signed": True,
             "policy": {"default": {"lifetime": {"minutes": 5}, "attribute_restrictions": None,
                                    "name_form": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"}},
         }},
         "key_file": str(folder / "idp.key"), "cert_file": str(folder / "idp.crt"),
-        "metadata": {"local": [str(folder / "sp.xml")]},
+        "additional_cert_files": also or None,
+        "metadata": metadata,
         "xmlsec_binary": "/usr/bin/xmlsec1",
     })
+
+
+def respond(request: dict) -> str:
+    """The base64 SAMLResponse pysaml2's IdP posts for this request."""
+    from saml2 import BINDING_HTTP_POST
+    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
+    from saml2.server import Server
+    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+    config = _config(request, Path(tempfile.mkdtemp()))
     server = Server(config=config)
     if request.get("content"):  # pysaml2's own hook for the algorithm; everything else is pysaml2 as shipped
         import functools
@@ -66,18 +93,61 @@ def respond(request: dict) -> str:
     return base64.b64encode(str(response).encode()).decode()
 
 
-def pysaml2_response(request: dict) -> str:
-    """Run pysaml2 in its own venv (from the test suite) and return its SAMLResponse."""
+def metadata(request: dict) -> str:
+    """pysaml2's own IdP metadata (EntityDescriptor) for this configuration, every published certificate in it."""
+    from saml2.metadata import create_metadata_string
+
+    published = create_metadata_string(None, config=_config(request, Path(tempfile.mkdtemp())))
+    return published.decode() if isinstance(published, bytes) else published
+
+
+def verify_authn_request(request: dict) -> dict:
+    """What pysaml2's IdP makes of our AuthnRequest: verified (signature, Destination, time) or why not."""
+    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+    from saml2.server import Server
+
+    server = Server(config=_config(request, Path(tempfile.mkdtemp())))
+    redirect = request["binding"] == "redirect"
+    try:
+        parsed = server.parse_authn_request(request["saml_request"], BINDING_HTTP_REDIRECT if redirect
+                                            else BINDING_HTTP_POST, relay_state=request.get("relay_state"),
+                                            sigalg=request.get("sig_alg"), signature=request.get("signature"))
+    except Exception as error:  # pysaml2 raises IncorrectlySigned, OtherError ...: the IdP's refusal, in words
+        return {"verified": False, "error": f"{type(error).__name__}: {error}", "id": None, "issuer": None}
+    if parsed is None or not parsed.message:
+        return {"verified": False, "error": "not verified", "id": None, "issuer": None}
+    return {"verified": True, "error": None, "id": parsed.message.id, "issuer": parsed.message.issuer.text}
+
+
+MODES = {"response": respond, "metadata": metadata, "authn_request": verify_authn_request}
+
+
+def _run(payload: str) -> str:
+    """Run pysaml2 in its own venv (from the test suite) on a JSON payload; return what it printed."""
     import subprocess
 
     if not PYSAML2_PYTHON.exists():
         raise RuntimeError(f"{PYSAML2_PYTHON} is missing: run `make pysaml2` (pysaml2 and Debian's xmlsec1)")
-    done = subprocess.run([str(PYSAML2_PYTHON), __file__], input=json.dumps(request), capture_output=True,
+    done = subprocess.run([str(PYSAML2_PYTHON), __file__], input=payload, capture_output=True,
                           text=True, timeout=60, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"pysaml2 failed: {done.stderr[-2000:]}")
     return done.stdout.strip()
 
 
+def pysaml2_response(request: dict) -> str:
+    """Run pysaml2 in its own venv (from the test suite) and return its SAMLResponse."""
+    return _run(json.dumps(request))
+
+
+def pysaml2_jobs(jobs: list[dict]) -> list:
+    """Run several jobs (responses, metadata, AuthnRequest checks) in one pysaml2 process; their results in order."""
+    return json.loads(_run(json.dumps(jobs)))
+
+
 if __name__ == "__main__":
-    print(respond(json.load(sys.stdin)))
+    given = json.load(sys.stdin)
+    if isinstance(given, list):
+        print(json.dumps([MODES[job.get("mode", "response")](job) for job in given]))
+    else:
+        print(respond(given))
