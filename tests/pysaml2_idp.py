@@ -15,7 +15,8 @@ A JSON list of jobs instead runs each in the one process (a child costs about ha
 each job's `mode` is "response" (the default: as above, the base64 SAMLResponse), "metadata" (idp_entity_id,
 idp_key_pem, idp_cert_pem: the certificate it signs with, optional also_published: the other certificates of a
 rollover; the EntityDescriptor XML) or "authn_request" (idp_entity_id, sso_url, sp_metadata, binding "redirect" or
-"post", saml_request and, for redirect, sig_alg, signature, relay_state: {"verified", "error", "id", "issuer"}).
+"post", saml_request and, for redirect, sig_alg, signature, relay_state: {"verified", "error", "id", "issuer"}; with
+`answer` (name_id, attributes, encrypt), a verified request is answered too: "saml_response").
 """
 from __future__ import annotations
 
@@ -64,13 +65,18 @@ def _config(request: dict, folder: Path):
 
 def respond(request: dict) -> str:
     """The base64 SAMLResponse pysaml2's IdP posts for this request."""
+    from saml2.server import Server
+
+    server = Server(config=_config(request, Path(tempfile.mkdtemp())))
+    return _authn_response(server, request, request["in_response_to"], request["acs"], request["sp_entity_id"])
+
+
+def _authn_response(server, request: dict, in_response_to: str | None, acs: str, sp_entity_id: str) -> str:
+    """pysaml2's signed (and, unless `encrypt` is false, encrypted) answer for the user the request names."""
     from saml2 import BINDING_HTTP_POST
     from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, NameID
-    from saml2.server import Server
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-    config = _config(request, Path(tempfile.mkdtemp()))
-    server = Server(config=config)
     if request.get("content"):  # pysaml2's own hook for the algorithm; everything else is pysaml2 as shipped
         import functools
 
@@ -83,7 +89,7 @@ def respond(request: dict) -> str:
     encrypt = request.get("encrypt", True)
     response = server.create_authn_response(
         identity={k: v if isinstance(v, list) else [v] for k, v in request["attributes"].items()},
-        in_response_to=request["in_response_to"], destination=request["acs"], sp_entity_id=request["sp_entity_id"],
+        in_response_to=in_response_to, destination=acs, sp_entity_id=sp_entity_id,
         name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=request["name_id"]),
         authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"},
         sign_response=False, sign_assertion=True, encrypt_assertion=encrypt,
@@ -116,7 +122,12 @@ def verify_authn_request(request: dict) -> dict:
         return {"verified": False, "error": f"{type(error).__name__}: {error}", "id": None, "issuer": None}
     if parsed is None or not parsed.message:
         return {"verified": False, "error": "not verified", "id": None, "issuer": None}
-    return {"verified": True, "error": None, "id": parsed.message.id, "issuer": parsed.message.issuer.text}
+    message = parsed.message
+    verified = {"verified": True, "error": None, "id": message.id, "issuer": message.issuer.text}
+    if request.get("answer"):  # only a verified request is answered, at the ACS URL it names
+        verified["saml_response"] = _authn_response(server, request["answer"], message.id,
+                                                    message.assertion_consumer_service_url, message.issuer.text)
+    return verified
 
 
 MODES = {"response": respond, "metadata": metadata, "authn_request": verify_authn_request}
