@@ -16,7 +16,8 @@ each job's `mode` is "response" (the default: as above, the base64 SAMLResponse)
 idp_key_pem, idp_cert_pem: the certificate it signs with, optional also_published: the other certificates of a
 rollover; the EntityDescriptor XML) or "authn_request" (idp_entity_id, sso_url, sp_metadata, binding "redirect" or
 "post", saml_request and, for redirect, sig_alg, signature, relay_state: {"verified", "error", "id", "issuer"}; with
-`answer` (name_id, attributes, encrypt), a verified request is answered too: "saml_response").
+`answer` (name_id, attributes, encrypt), a verified request is answered too, and a refused one gets pysaml2's error
+Response: "saml_response").
 """
 from __future__ import annotations
 
@@ -119,7 +120,10 @@ def verify_authn_request(request: dict) -> dict:
                                             else BINDING_HTTP_POST, relay_state=request.get("relay_state"),
                                             sigalg=request.get("sig_alg"), signature=request.get("signature"))
     except Exception as error:  # pysaml2 raises IncorrectlySigned, OtherError ...: the IdP's refusal, in words
-        return {"verified": False, "error": f"{type(error).__name__}: {error}", "id": None, "issuer": None}
+        refused = {"verified": False, "error": f"{type(error).__name__}: {error}", "id": None, "issuer": None}
+        if request.get("answer"):
+            refused["saml_response"] = _error_response(server, request, error)
+        return refused
     if parsed is None or not parsed.message:
         return {"verified": False, "error": "not verified", "id": None, "issuer": None}
     message = parsed.message
@@ -128,6 +132,18 @@ def verify_authn_request(request: dict) -> dict:
         verified["saml_response"] = _authn_response(server, request["answer"], message.id,
                                                     message.assertion_consumer_service_url, message.issuer.text)
     return verified
+
+
+def _error_response(server, request: dict, error: Exception) -> str:
+    """pysaml2's own error Response for a request it refused (create_error_response turns its exception into the
+    status), sent to the ACS URL the request names, as pysaml2 makes it: unsigned, without an assertion."""
+    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+    from saml2.samlp import authn_request_from_string
+
+    binding = BINDING_HTTP_REDIRECT if request["binding"] == "redirect" else BINDING_HTTP_POST
+    refused = authn_request_from_string(server.unravel(request["saml_request"], binding, "authn_request"))
+    response = server.create_error_response(refused.id, refused.assertion_consumer_service_url, error)
+    return base64.b64encode(str(response).encode()).decode()
 
 
 MODES = {"response": respond, "metadata": metadata, "authn_request": verify_authn_request}

@@ -244,11 +244,14 @@ REQUEST_REFUSED = ("status:RequestDenied", "status:RequestUnsupported", "status:
 
 def _refused_unsigned(value: str | None, nested: list[str | None], message: str | None) -> bool:
     """A status that says the IdP would not take our request, and words about its signature: what Shibboleth, AD FS
-    and Keycloak answer an unsigned AuthnRequest when they want it signed."""
+    and Keycloak answer an unsigned AuthnRequest when they want it signed; or, whatever the codes, a message that our
+    request was not signed (pysaml2 answers Responder/AuthnFailed "Request was not signed correctly")."""
     codes = [c for c in (value, *nested) if c]
     refused = any(c.endswith(suffix) for c in codes for suffix in REQUEST_REFUSED)
     words = (message or "").lower()
     about_signing = any(w in words for w in ("sign", "unsigned", "signature", "security requirements"))
+    if about_signing and "request" in words:
+        return True
     return refused and (about_signing or any(c.endswith("status:RequestDenied") for c in nested))
 
 
@@ -601,11 +604,14 @@ def check_replay(ins: Inspection) -> Finding:
 
 CHECKS: tuple[Check, ...] = (
     Check("encoding", "Size and encoding", check_encoding, gate=True),
+    # Before anything else reads it: an IdP's refusal (an error Response, unsigned and without an assertion, as
+    # pysaml2 and others send it) is named as the IdP's answer, not as a missing signature or assertion; nothing after
+    # it matters then (no response but a Success signs anyone in).
+    Check("status", "Status", check_status, gate=True),
     Check("decryption", "Encryption", check_decryption, gate=True, quiet=True),
     Check("transforms", "Signature form", check_signature_form, gate=True),
     Check("limits", "Limits", check_limits),
     Check("structure", "One assertion in a Response", check_structure, gate=True, quiet=True),
-    Check("status", "Status", check_status),
     Check("signature", "Signature", check_signature),
     Check("issuer", "Issuer", check_issuer),
     Check("audience", "Audience", check_audience),

@@ -248,8 +248,9 @@ def test_pysaml2_verifies_our_signed_requests_before_during_and_after_a_key_roll
     metadata = {slug: client.get(f"/sso/{slug}/metadata").get_data(as_text=True) for slug in ("okta", "okta-post",
                                                                                                "plain")}
     browsers = {stage: Browser(app.test_client(), "okta") for stage in ("before", "during", "after")}
+    browsers["plain"] = Browser(app.test_client(), "plain")
     first, first_post, unsigned = _sent(browsers["before"].client, "okta"), _sent(client, "okta-post"), \
-        _sent(client, "plain")
+        _sent(browsers["plain"].client, "plain")
     assert first["signature"] and b"<ds:Signature" in base64.b64decode(first_post["saml_request"])
     old_id = sp_keys.ensure_active_key().id
     assert runner.invoke(args=["sso", "sp-key", "rotate"]).exit_code == 0
@@ -263,7 +264,8 @@ def test_pysaml2_verifies_our_signed_requests_before_during_and_after_a_key_roll
     checks = {  # what pysaml2 is given -> whether it must verify
         "before, redirect": (_pysaml2_check("okta", metadata["okta"], first, answer=True), True),
         "before, post": (_pysaml2_check("okta-post", metadata["okta-post"], first_post), True),
-        "unsigned, to an IdP that wants signed requests": (_pysaml2_check("plain", metadata["plain"], unsigned), False),
+        "unsigned, to an IdP that wants signed requests": (_pysaml2_check("plain", metadata["plain"], unsigned,
+                                                                          answer=True), False),
         "during, IdP with our old metadata": (_pysaml2_check("okta", metadata["okta"], during, answer=True), True),
         "during, IdP with the new metadata": (_pysaml2_check("okta", both_keys, during), True),
         "after, IdP that fetched the metadata during the rollover": (_pysaml2_check("okta", both_keys, after,
@@ -287,3 +289,23 @@ def test_pysaml2_verifies_our_signed_requests_before_during_and_after_a_key_roll
     for stage, name in answered.items():
         response = browsers[stage].post(results[name]["saml_response"])
         assert response.status_code == 302 and browsers[stage].signed_in_as() is not None, (stage, response.data[:300])
+    _pysaml2_refused_our_unsigned_request(browsers["plain"], results["unsigned, to an IdP that wants signed requests"])
+
+
+def _pysaml2_refused_our_unsigned_request(browser, result: dict) -> None:
+    """pysaml2's own error Response to the unsigned request (Responder/AuthnFailed, "Request was not signed
+    correctly", unsigned and without an assertion) is named by the report and the ACS: turn on signed requests."""
+    from crm.identity_providers.config import provider_config
+    from crm.sso.report import build_report
+
+    with browser.client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    report = build_report(provider_config("plain"), result["saml_response"], request_id)
+    failed = [c for c in report["checks"] if c["passed"] is False]
+    assert [c["key"] for c in failed] == ["status"], failed  # not "no signature at all": the IdP said no
+    assert "Request was not signed correctly" in failed[0]["detail"] and "sso set plain --sign-requests on" in \
+        failed[0]["hint"]
+    assert browser.post(result["saml_response"]).status_code == 400 and browser.signed_in_as() is None
+    refusal = db.session.scalars(db.select(AuditEvent).where(AuditEvent.idp_slug == "plain",
+                                                             AuditEvent.outcome == "rejected")).one()
+    assert "the IdP refused our unsigned AuthnRequest" in refusal.reason
