@@ -223,7 +223,9 @@ def check_structure(ins: Inspection) -> Finding:
 def check_status(ins: Inspection) -> Finding:
     """The IdP says it authenticated the user."""
     code = ins.root.find(f"{SAMLP}Status/{SAMLP}StatusCode")
-    value = code.get("Value") if code is not None else None
+    if code is None:  # (this runs before the schema check, which would say the same less plainly)
+        return fail("invalid", "the response has no Status/StatusCode")
+    value = code.get("Value")
     message = element_text(ins.root.find(f"{SAMLP}Status/{SAMLP}StatusMessage"))
     detail = f"{value}" + (f": {message}" if message else "")
     if value != SUCCESS:
