@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import bindparam, select
 
 from crm.extensions import db
+from crm.identity_providers.certificate_history import RemovedCertificate, removed_certificates
 from crm.identity_providers.certificates import CertificateInfo
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.policy import ProviderPolicy
@@ -47,10 +48,12 @@ class ProviderConfig:
     sign_requests: bool = False  # our AuthnRequests and logout messages to it are signed with the active SP key
     want_encrypted: bool = False  # an assertion that is not encrypted is refused
     hint_in_subject: bool = False  # the login hint goes in the AuthnRequest's Subject too
+    # Certificates it had and no longer has (never used to verify: only to name what a refused signature used).
+    removed_certificates: tuple[RemovedCertificate, ...] = ()
 
     @classmethod
     def from_provider(cls, provider: IdentityProvider) -> ProviderConfig:
-        """Read a provider, its certificates and mapping lookups."""
+        """Read a provider, its certificates (and those it had, from the audit trail) and mapping lookups."""
         certificates = tuple(CertificateInfo(c.pem, c.fingerprint_sha256, c.subject, c.not_before, c.not_after)
                              for c in provider.certificates)
         return cls(provider.id, provider.slug, provider.display_name, provider.entity_id, provider.sso_url,
@@ -59,7 +62,7 @@ class ProviderConfig:
                    timedelta(hours=provider.session_max_hours) if provider.session_max_hours else None,
                    provider.force_authn, certificates, ProviderPolicy.from_provider(provider),
                    (provider.id, provider.config_version, provider.created_at), provider.sign_requests,
-                   provider.want_encrypted, provider.hint_in_subject)
+                   provider.want_encrypted, provider.hint_in_subject, removed_certificates(provider.slug))
 
 
 _PROVIDERS = IdentityProvider.__table__

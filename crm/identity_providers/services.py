@@ -328,9 +328,10 @@ def add_certificate(provider: IdentityProvider, info: CertificateInfo, audited: 
     return cert
 
 
-def remove_certificate(provider: IdentityProvider, cert: IdpCertificate) -> None:
-    """Remove a certificate; the last one stays (the sign-in could not verify anything without it)."""
-    if len(provider.certificates) <= 1:
+def remove_certificate(provider: IdentityProvider, cert: IdpCertificate, replaced: bool = False) -> None:
+    """Remove a certificate, audited (certificate_history.py reads it back); the last one stays (the sign-in could
+    not verify anything without it) unless `replaced`: an import adds the new ones in the same transaction."""
+    if len(provider.certificates) <= 1 and not replaced:
         raise ProviderInvalid({"certificate": "A provider needs at least one signing certificate; add the new one "
                                               "before removing this one."})
     provider.certificates.remove(cert)

@@ -99,7 +99,7 @@ def _import_provider(item: dict[str, Any]) -> str:
 def _sync_certificates(provider: IdentityProvider, certificates) -> None:
     wanted = {c.fingerprint_sha256 for c in certificates}
     for cert in [c for c in provider.certificates if c.fingerprint_sha256 not in wanted]:
-        provider.certificates.remove(cert)
+        providers.remove_certificate(provider, cert, replaced=True)
     have = {c.fingerprint_sha256 for c in provider.certificates}
     for info in certificates:
         if info.fingerprint_sha256 not in have:

@@ -19,7 +19,7 @@ import xmlsec
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
-from crm.identity_providers.certificates import CertificateInfo
+from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, parse_certificate
 from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import MAX_CLOCK_SKEW as MAX_CLOCK_SKEW_SECONDS
 from crm.provisioning.identity import SamlIdentity
@@ -225,7 +225,9 @@ def check_structure(ins: Inspection) -> Finding:
 def check_status(ins: Inspection) -> Finding:
     """The IdP says it authenticated the user."""
     code = ins.root.find(f"{SAMLP}Status/{SAMLP}StatusCode")
-    value = code.get("Value") if code is not None else None
+    if code is None:  # (this runs before the schema check, which would say the same less plainly)
+        return fail("invalid", "the response has no Status/StatusCode")
+    value = code.get("Value")
     message = element_text(ins.root.find(f"{SAMLP}Status/{SAMLP}StatusMessage"))
     detail = f"{value}" + (f": {message}" if message else "")
     if value != SUCCESS:
@@ -246,11 +248,14 @@ REQUEST_REFUSED = ("status:RequestDenied", "status:RequestUnsupported", "status:
 
 def _refused_unsigned(value: str | None, nested: list[str | None], message: str | None) -> bool:
     """A status that says the IdP would not take our request, and words about its signature: what Shibboleth, AD FS
-    and Keycloak answer an unsigned AuthnRequest when they want it signed."""
+    and Keycloak answer an unsigned AuthnRequest when they want it signed; or, whatever the codes, a message that our
+    request was not signed (pysaml2 answers Responder/AuthnFailed "Request was not signed correctly")."""
     codes = [c for c in (value, *nested) if c]
     refused = any(c.endswith(suffix) for c in codes for suffix in REQUEST_REFUSED)
     words = (message or "").lower()
     about_signing = any(w in words for w in ("sign", "unsigned", "signature", "security requirements"))
+    if about_signing and "request" in words:
+        return True
     return refused and (about_signing or any(c.endswith("status:RequestDenied") for c in nested))
 
 
@@ -272,18 +277,7 @@ def check_signature(ins: Inspection) -> Finding:
     ins.verified_by = next((c for c in _candidates(ins.config, ins.now, named)
                             if all(_verifies(e, c) for e in signed)), None)
     if ins.verified_by is None:
-        expired = next((c for c in ins.config.certificates if c.not_after <= ins.now and c.body == named), None)
-        if expired is not None:
-            return fail("signature", "signed with an expired certificate",
-                        f"Signed with the certificate {expired.subject} (SHA-256 {expired.fingerprint_sha256}), which "
-                        f"expired on {expired.not_after:%Y-%m-%d}; an expired certificate is never used.",
-                        "The IdP still signs with its old key: activate its new certificate there, then refresh the "
-                        "provider's metadata (or add the new certificate here).")
-        configured = "; ".join(c.fingerprint_sha256 for c in ins.config.certificates)
-        return fail("signature", "no configured certificate verifies the signature",
-                    "No configured certificate verifies this signature.",
-                    f"Wrong certificate? The response's KeyInfo carries {prechecks.keyinfo_fingerprint(ins.assertion)} "
-                    f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
+        return _unverified(ins, signed, named)
     return ok(f"Verified with the configured certificate {ins.verified_by.subject} "
               f"(SHA-256 {ins.verified_by.fingerprint_sha256}).")
 
@@ -298,6 +292,69 @@ def _as_signed(ins: Inspection, signed: list) -> list:
     if ins.received_root is None:
         return signed
     return [ins.received_root if element is ins.root else element for element in signed]
+
+
+def _unverified(ins: Inspection, signed: list, named: str | None) -> Finding:
+    """Why no configured certificate verifies: the IdP signed with the key of a listed certificate that has expired,
+    or with a certificate this provider no longer lists (or never did) that the response carries; else the signature
+    is plainly wrong. Each is verified, never guessed from the KeyInfo, and none of them ever signs anyone in."""
+    expired = next((c for c in ins.config.certificates
+                    if c.not_after <= ins.now and all(_verifies(e, c) for e in signed)), None)
+    if expired is not None:
+        return fail("signature", f"signed with an expired certificate ({expired.fingerprint_sha256}, expired on "
+                                 f"{expired.not_after:%Y-%m-%d})",
+                    f"Signed with the certificate {expired.subject} (SHA-256 {expired.fingerprint_sha256}), which "
+                    f"expired on {expired.not_after:%Y-%m-%d}; an expired certificate is never used.",
+                    "The IdP still signs with its old key: activate its new certificate there, then refresh the "
+                    "provider's metadata (or add the new certificate here).")
+    carried = _carried_certificate(named)
+    listed = {c.fingerprint_sha256 for c in ins.config.certificates}
+    if carried is not None and carried.fingerprint_sha256 not in listed \
+            and all(_verifies(e, carried) for e in signed):
+        return _unlisted(ins.config, carried, ins.now)
+    configured = "; ".join(c.fingerprint_sha256 for c in ins.config.certificates)
+    return fail("signature", "no configured certificate verifies the signature",
+                "No configured certificate verifies this signature.",
+                f"Wrong certificate? The response's KeyInfo carries {prechecks.keyinfo_fingerprint(ins.assertion)} "
+                f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
+
+
+def _unlisted(config: ProviderConfig, carried: CertificateInfo, now: datetime) -> Finding:
+    """A signature made with the certificate the response carries, which is not one of the provider's: one it had
+    and no longer lists (the IdP still signs with its old key), or one it never had (the IdP rolled its key)."""
+    fingerprint = carried.fingerprint_sha256
+    ran_out = f"; it expired on {carried.not_after:%Y-%m-%d}" if carried.expired(now) else ""
+    removed = next((r for r in config.removed_certificates if r.fingerprint_sha256 == fingerprint), None)
+    if removed is not None:
+        how = ("The IdP's metadata no longer publishes it" if removed.by_refresh
+               else "It was removed here by hand")
+        return fail("signature", f"signed with a certificate this provider no longer lists: {fingerprint} "
+                                 f"({removed.words()}{ran_out})",
+                    f"Signed with the certificate {carried.subject} (SHA-256 {fingerprint}), which this provider no "
+                    f"longer lists: {removed.words()}{ran_out}. A certificate the response carries is never trusted "
+                    "by itself.",
+                    f"The IdP still signs with its old key. {how}: the IdP admin must switch signing to the current "
+                    f"certificate (or, if the old key is still meant to be used, publish it again); then refresh the "
+                    f"provider's metadata (`sso refresh {config.slug}`) or update its certificates here.")
+    return fail("signature", f"signed with a certificate this provider does not list: {fingerprint} "
+                             f"({carried.subject}, valid to {carried.not_after:%Y-%m-%d}{ran_out})",
+                f"Signed with the certificate {carried.subject} (SHA-256 {fingerprint}, valid to "
+                f"{carried.not_after:%Y-%m-%d}), which this provider does not list{ran_out}. A certificate the "
+                "response carries is never trusted by itself.",
+                f"Wrong certificate? The IdP signs with {fingerprint}, which is not configured here (configured: "
+                f"{'; '.join(c.fingerprint_sha256 for c in config.certificates)}). If it rolled its signing key, "
+                f"update the metadata (`sso refresh {config.slug}`, or import the IdP's current metadata) or, once "
+                "the IdP admin confirms the fingerprint, add the certificate.")
+
+
+def _carried_certificate(body: str | None) -> CertificateInfo | None:
+    """The certificate in the signature's KeyInfo, read (never trusted) to name what the IdP signed with."""
+    if not body:
+        return None
+    try:
+        return parse_certificate(body)
+    except CertificateInvalid:
+        return None
 
 
 def _keyinfo_body(signed) -> str | None:
@@ -563,11 +620,14 @@ def check_replay(ins: Inspection) -> Finding:
 
 CHECKS: tuple[Check, ...] = (
     Check("encoding", "Size and encoding", check_encoding, gate=True),
+    # Before anything else reads it: an IdP's refusal (an error Response, unsigned and without an assertion, as
+    # pysaml2 and others send it) is named as the IdP's answer, not as a missing signature or assertion; nothing after
+    # it matters then (no response but a Success signs anyone in).
+    Check("status", "Status", check_status, gate=True),
     Check("decryption", "Encryption", check_decryption, gate=True, quiet=True),
     Check("transforms", "Signature form", check_signature_form, gate=True),
     Check("limits", "Limits", check_limits),
     Check("structure", "One assertion in a Response", check_structure, gate=True, quiet=True),
-    Check("status", "Status", check_status),
     Check("signature", "Signature", check_signature),
     Check("issuer", "Issuer", check_issuer),
     Check("audience", "Audience", check_audience),

@@ -17,7 +17,7 @@ from tests.designer.metadata_server import MetadataServer
 from tests.designer.published_metadata import certificate, idp
 from tests.saml_keys import cert_body, key_pair
 from tests.saml_signer import Spec, build_response, encode
-from tests.sso.conftest import nina
+from tests.sso.conftest import Browser, nina
 
 
 @pytest.fixture
@@ -47,12 +47,19 @@ def test_a_rolled_certificate_is_picked_up_on_its_own_and_keeps_signing_users_in
     entra.metadata_url = server.publish("/federationmetadata.xml", idp(certificates=(key_pair("rolled-idp")[1],)))
     db.session.commit()
     assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 400
+    rolled = parse_certificate(key_pair("rolled-idp")[1]).fingerprint_sha256
+    assert f"signed with a certificate this provider does not list: {rolled}" in _last_refusal().reason
     [result] = refresh_due()  # what a page's refresh thread runs once the last refresh is 24 hours old (never yet)
     assert result.ok and result.changes["certificates"]["removed"]
     assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 302
     _logout(client)
     assert visitor.sign_in(attributes=nina()).status_code == 400  # the old key is no longer listed
-    assert "no configured certificate verifies" in _last_refusal().reason
+    # (that refusal is counted on the first one's audit event, the same client's this minute): the report says why
+    old = parse_certificate(key_pair("test-idp")[1]).fingerprint_sha256
+    signature = _signature_check(entra, build_response(Spec(attributes=nina())))
+    assert f"(SHA-256 {old}), which this provider no longer lists" in signature["detail"]
+    assert f"by a refresh of the provider's metadata ({result.reference})" in signature["detail"]
+    assert signature["hint"].startswith("The IdP still signs with its old key. The IdP's metadata no longer publishes")
 
 
 def test_a_response_signed_with_the_fourth_certificate_is_accepted(entra, visitor):
@@ -72,7 +79,10 @@ def test_an_expired_certificate_is_never_used(entra, visitor, admin_client):
     db.session.commit()
     response = visitor.sign_in(attributes=nina(), key_name="old-idp")
     assert response.status_code == 400 and "could not be verified" in response.get_data(as_text=True)
-    assert "no configured certificate verifies" in _last_refusal().reason
+    # The audit trail says why, with the certificate and its date (the ACS runs the report's check).
+    reason = _last_refusal().reason
+    assert reason == (f"signature: signed with an expired certificate ({expired.fingerprint_sha256}, expired on "
+                      f"{expired.not_after:%Y-%m-%d})")
     page = admin_client.get("/designer/sso/entra").get_data(as_text=True)
     assert "Expired: never used to verify a sign-in" in page and expired.fingerprint_sha256 in page
 
@@ -107,3 +117,75 @@ def test_signing_in_costs_one_verification_with_the_certificate_the_response_nam
     monkeypatch.setattr(checks, "_verifies", lambda element, cert: tried.append(cert.subject) or real(element, cert))
     assert visitor.sign_in(attributes=nina(), key_name="entra-common-1").status_code == 302
     assert tried == ["O=Test IdP,CN=entra-common-1"]  # (the signer's KeyInfo names its certificate, as IdPs do)
+
+
+def _signature_check(entra, response) -> dict:
+    report = build_report(config_of(entra), encode(response))
+    (signature,) = [c for c in report["checks"] if c["key"] == "signature"]
+    assert signature["passed"] is False and report["ok"] is False
+    return signature
+
+
+def test_a_certificate_removed_by_hand_is_named_as_no_longer_listed_in_the_report_and_the_refusal(
+        entra, app, admin_client):
+    add_certificate(entra, parse_certificate(key_pair("rolled-idp")[1]))
+    db.session.commit()
+    old = next(c for c in entra.certificates if "test-idp" in c.subject)
+    from tests.conftest import csrf_token
+
+    token = csrf_token(admin_client, "/designer/sso/entra")
+    assert admin_client.post(f"/designer/sso/entra/certificates/{old.id}/delete",
+                             data={"csrf_token": token}).status_code in (200, 302, 303)
+    db.session.expire_all()
+    assert [c.subject for c in entra.certificates] == ["O=Test IdP,CN=rolled-idp"]
+    fingerprint = parse_certificate(key_pair("test-idp")[1]).fingerprint_sha256
+    signature = _signature_check(entra, build_response(Spec(attributes=nina())))
+    assert "which this provider no longer lists: removed on" in signature["detail"]
+    assert fingerprint in signature["detail"] and "by an administrator" in signature["detail"]
+    assert signature["hint"].startswith("The IdP still signs with its old key. It was removed here by hand")
+    visitor = Browser(app.test_client())
+    assert visitor.sign_in(attributes=nina()).status_code == 400 and visitor.signed_in_as() is None
+    assert f"no longer lists: {fingerprint}" in _last_refusal().reason
+
+
+def test_a_certificate_replaced_by_sso_set_is_named_as_no_longer_listed(entra, runner, tmp_path):
+    (tmp_path / "new.pem").write_text(key_pair("rolled-idp")[1])
+    result = runner.invoke(args=["sso", "set", "entra", "--certificate-file", str(tmp_path / "new.pem")])
+    assert result.exit_code == 0, result.output
+    removal = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "sso.certificate_remove")).one()
+    fingerprint = parse_certificate(key_pair("test-idp")[1]).fingerprint_sha256
+    assert fingerprint in removal.changes["certificate"]["before"]  # the replacement is audited as a removal
+    db.session.expire_all()
+    signature = _signature_check(entra, build_response(Spec(attributes=nina())))
+    assert "which this provider no longer lists: removed on" in signature["detail"] and removal.reference in \
+        signature["detail"]
+
+
+def test_a_certificate_the_provider_never_had_is_named_with_its_fingerprint(entra, visitor):
+    stranger = parse_certificate(key_pair("rolled-idp")[1])
+    signature = _signature_check(entra, build_response(Spec(attributes=nina(), key_name="rolled-idp")))
+    assert f"(SHA-256 {stranger.fingerprint_sha256}" in signature["detail"]
+    assert "which this provider does not list" in signature["detail"] and "no longer" not in signature["detail"]
+    assert "update the metadata" in signature["hint"] and "sso refresh entra" in signature["hint"]
+    assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 400
+    assert f"does not list: {stranger.fingerprint_sha256}" in _last_refusal().reason
+
+
+def test_a_keyinfo_certificate_that_did_not_make_the_signature_is_a_plain_bad_signature(entra, visitor):
+    # An attacker signs with their own key and puts a certificate the provider once had in KeyInfo: the names
+    # above are given only when that certificate's key verifies the signature.
+    add_certificate(entra, parse_certificate(key_pair("rolled-idp")[1]))
+    db.session.commit()
+    old = next(c for c in entra.certificates if "test-idp" in c.subject)
+    from crm.identity_providers.services import remove_certificate
+
+    remove_certificate(entra, old)
+    db.session.commit()
+    response = build_response(Spec(attributes=nina(), key_name="attacker"))
+    response.find(".//{http://www.w3.org/2000/09/xmldsig#}X509Certificate").text = cert_body(key_pair("test-idp")[1])
+    signature = _signature_check(entra, response)
+    assert signature["detail"] == "No configured certificate verifies this signature."
+    # And a listed certificate's signature over changed content is a plain bad one too (not "expired", not "unlisted").
+    tampered = build_response(Spec(attributes=nina(), key_name="rolled-idp"))
+    tampered.find(".//{urn:oasis:names:tc:SAML:2.0:assertion}NameID").text = "mallory@example.com"
+    assert _signature_check(entra, tampered)["detail"] == "No configured certificate verifies this signature."

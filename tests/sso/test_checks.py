@@ -74,3 +74,13 @@ def _token(client):
     from tests.conftest import csrf_token
 
     return csrf_token(client, "/contacts")
+
+
+def test_a_response_without_a_status_is_refused_in_plain_words(entra):
+    from tests.saml_signer import build_response, encode
+
+    response = build_response(Spec(attributes=nina()))
+    response.remove(response.find("{urn:oasis:names:tc:SAML:2.0:protocol}Status"))
+    report = build_report(config_of(entra), encode(response))
+    assert [(c["key"], c["detail"]) for c in report["checks"] if c["passed"] is False] == [
+        ("status", "The response has no Status/StatusCode.")]

@@ -204,3 +204,108 @@ def test_a_changed_secret_key_gives_a_refusal_page_not_a_stack_trace(client, app
     assert response.status_code == 500 and "cannot use its own signing key" in response.get_data(as_text=True)
     refusal = db.session.scalars(db.select(AuditEvent).where(AuditEvent.outcome == "rejected")).first()
     assert "SECRET_KEY" in refusal.reason
+
+
+# --- verified by a real IdP: pysaml2 (7.5.5, want_authn_requests_signed) with our SP metadata ------------------
+
+def _pysaml2_check(slug: str, sp_metadata: str, request: dict, answer: bool = False) -> dict:
+    """A pysaml2 job: its IdP, holding `sp_metadata` of ours, parses and verifies the AuthnRequest sent to it (and, with
+    `answer`, answers it as the provider's IdP, with the suite's test key that tests.factories configures)."""
+    from tests.saml_keys import key_pair
+
+    key, cert = key_pair("test-idp")
+    email = "nina.novak@example.com"
+    user = {"name_id": email, "encrypt": False,
+            "attributes": {"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": email}}
+    return {"mode": "authn_request", "idp_entity_id": f"https://idp.example.com/{slug}",
+            "sso_url": f"https://idp.example.com/{slug}/sso", "sp_metadata": sp_metadata, "idp_key_pem": key,
+            "idp_cert_pem": cert} | request | ({"answer": user} if answer else {})
+
+
+def _sent(client, slug: str) -> dict:
+    """The AuthnRequest our login sends the provider, as the IdP receives it: the query of the HTTP-Redirect (with
+    SigAlg and Signature when signed), or the form field of the HTTP-POST."""
+    response = client.get(f"/sso/{slug}/login")
+    if response.status_code == 302:
+        fields = {k: v[0] for k, v in parse_qs(urlsplit(response.headers["Location"]).query).items()}
+        return {"binding": "redirect", "saml_request": fields["SAMLRequest"], "relay_state": fields.get("RelayState"),
+                "sig_alg": fields.get("SigAlg"), "signature": fields.get("Signature")}
+    page = response.get_data(as_text=True)
+    return {"binding": "post", "saml_request": html.unescape(re.search(r'name="SAMLRequest" value="([^"]+)"',
+                                                                       page).group(1))}
+
+
+def test_pysaml2_verifies_our_signed_requests_before_during_and_after_a_key_rollover(client, app, runner):
+    """pysaml2's IdP (want_authn_requests_signed) verifies each request with the signing certificates of the SP
+    metadata it holds, and answers the verified ones: the rollover loses no sign-in at an IdP that wants them signed,
+    and an IdP that never fetched our new metadata refuses the new key's signature after `retire`."""
+    from tests.pysaml2_idp import pysaml2_jobs
+    from tests.sso.conftest import Browser
+
+    factories.provider("okta", sign_requests=True)  # HTTP-Redirect
+    factories.provider("okta-post", sign_requests=True, sso_binding="post")
+    factories.provider("plain")  # signs nothing
+    metadata = {slug: client.get(f"/sso/{slug}/metadata").get_data(as_text=True) for slug in ("okta", "okta-post",
+                                                                                               "plain")}
+    browsers = {stage: Browser(app.test_client(), "okta") for stage in ("before", "during", "after")}
+    browsers["plain"] = Browser(app.test_client(), "plain")
+    first, first_post, unsigned = _sent(browsers["before"].client, "okta"), _sent(client, "okta-post"), \
+        _sent(browsers["plain"].client, "plain")
+    assert first["signature"] and b"<ds:Signature" in base64.b64decode(first_post["saml_request"])
+    old_id = sp_keys.ensure_active_key().id
+    assert runner.invoke(args=["sso", "sp-key", "rotate"]).exit_code == 0
+    both_keys = client.get("/sso/okta/metadata").get_data(as_text=True)
+    during = _sent(browsers["during"].client, "okta")
+    assert runner.invoke(args=["sso", "sp-key", "retire", str(old_id)]).exit_code == 0
+    new_only, new_only_post = (client.get(f"/sso/{slug}/metadata").get_data(as_text=True) for slug in ("okta",
+                                                                                                       "okta-post"))
+    after, after_post = _sent(browsers["after"].client, "okta"), _sent(client, "okta-post")
+    tampered = after | {"relay_state": "/somewhere-else"}
+    checks = {  # what pysaml2 is given -> whether it must verify
+        "before, redirect": (_pysaml2_check("okta", metadata["okta"], first, answer=True), True),
+        "before, post": (_pysaml2_check("okta-post", metadata["okta-post"], first_post), True),
+        "unsigned, to an IdP that wants signed requests": (_pysaml2_check("plain", metadata["plain"], unsigned,
+                                                                          answer=True), False),
+        "during, IdP with our old metadata": (_pysaml2_check("okta", metadata["okta"], during, answer=True), True),
+        "during, IdP with the new metadata": (_pysaml2_check("okta", both_keys, during), True),
+        "after, IdP that fetched the metadata during the rollover": (_pysaml2_check("okta", both_keys, after,
+                                                                                    answer=True), True),
+        "after, IdP with the new metadata": (_pysaml2_check("okta", new_only, after), True),
+        "after, IdP that never updated": (_pysaml2_check("okta", metadata["okta"], after), False),
+        "after, post": (_pysaml2_check("okta-post", new_only_post, after_post), True),
+        "after, post, IdP that never updated": (_pysaml2_check("okta-post", metadata["okta-post"], after_post), False),
+        "after, RelayState changed on the way": (_pysaml2_check("okta", new_only, tampered), False),
+    }
+    results = dict(zip(checks, pysaml2_jobs([job for job, _ in checks.values()]), strict=True))
+    assert {name: result["verified"] for name, result in results.items()} == \
+        {name: verified for name, (_, verified) in checks.items()}, results
+    assert all(r["issuer"] == "http://localhost/sso/okta/metadata" for n, r in results.items()
+               if r["verified"] and "post" not in n)
+    assert all(r["error"] == "IncorrectlySigned: Request was not signed correctly" for r in results.values()
+               if not r["verified"])  # refused for its signature, not for a Destination or a time
+    # pysaml2's answers to the requests it verified sign each browser in, through the rollover.
+    answered = {"before": "before, redirect", "during": "during, IdP with our old metadata",
+                "after": "after, IdP that fetched the metadata during the rollover"}
+    for stage, name in answered.items():
+        response = browsers[stage].post(results[name]["saml_response"])
+        assert response.status_code == 302 and browsers[stage].signed_in_as() is not None, (stage, response.data[:300])
+    _pysaml2_refused_our_unsigned_request(browsers["plain"], results["unsigned, to an IdP that wants signed requests"])
+
+
+def _pysaml2_refused_our_unsigned_request(browser, result: dict) -> None:
+    """pysaml2's own error Response to the unsigned request (Responder/AuthnFailed, "Request was not signed
+    correctly", unsigned and without an assertion) is named by the report and the ACS: turn on signed requests."""
+    from crm.identity_providers.config import provider_config
+    from crm.sso.report import build_report
+
+    with browser.client.session_transaction() as session:
+        request_id = session["saml_pending"]["id"]
+    report = build_report(provider_config("plain"), result["saml_response"], request_id)
+    failed = [c for c in report["checks"] if c["passed"] is False]
+    assert [c["key"] for c in failed] == ["status"], failed  # not "no signature at all": the IdP said no
+    assert "Request was not signed correctly" in failed[0]["detail"] and "sso set plain --sign-requests on" in \
+        failed[0]["hint"]
+    assert browser.post(result["saml_response"]).status_code == 400 and browser.signed_in_as() is None
+    refusal = db.session.scalars(db.select(AuditEvent).where(AuditEvent.idp_slug == "plain",
+                                                             AuditEvent.outcome == "rejected")).one()
+    assert "the IdP refused our unsigned AuthnRequest" in refusal.reason
