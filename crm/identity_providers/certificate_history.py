@@ -37,11 +37,12 @@ class RemovedCertificate:
         return f"removed on {self.removed_at:%Y-%m-%d} by {how} ({self.reference})"
 
 
-def removed_certificates(idp_slug: str) -> tuple[RemovedCertificate, ...]:
-    """The certificates removed from this provider, newest removal first, one entry per fingerprint."""
+def removed_certificates(idp_slug: str, since: datetime) -> tuple[RemovedCertificate, ...]:
+    """The certificates removed from this provider since it was created (not those of an earlier provider that had
+    the same slug), newest removal first, one entry per fingerprint."""
     events = db.session.scalars(
         select(AuditEvent).where(AuditEvent.idp_slug == idp_slug, AuditEvent.category == CONFIG,
-                                 AuditEvent.action.in_((REFRESH, REMOVE)))
+                                 AuditEvent.action.in_((REFRESH, REMOVE)), AuditEvent.occurred_at >= since)
         .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(MAX_EVENTS))
     found: dict[str, RemovedCertificate] = {}
     for event in events:
@@ -53,9 +54,10 @@ def removed_certificates(idp_slug: str) -> tuple[RemovedCertificate, ...]:
 
 def _removed_in(action: str, changes: dict[str, Any]) -> list[str]:
     """The fingerprints an event says were removed: a refresh's `certificates.removed` list, or a removal's
-    `certificate.before` (each a description that ends with the fingerprint)."""
+    `certificate.before` (each a description that ends with the fingerprint: the last one in it, since the subject
+    before it is the IdP's text and may hold anything fingerprint-shaped)."""
     if action == REFRESH:
         described = (changes.get("certificates") or {}).get("removed") or []
     else:
         described = [(changes.get("certificate") or {}).get("before")]
-    return [match.group(0) for text in described if isinstance(text, str) and (match := FINGERPRINT.search(text))]
+    return [found[-1] for text in described if isinstance(text, str) and (found := FINGERPRINT.findall(text))]

@@ -62,7 +62,8 @@ class ProviderConfig:
                    timedelta(hours=provider.session_max_hours) if provider.session_max_hours else None,
                    provider.force_authn, certificates, ProviderPolicy.from_provider(provider),
                    (provider.id, provider.config_version, provider.created_at), provider.sign_requests,
-                   provider.want_encrypted, provider.hint_in_subject, removed_certificates(provider.slug))
+                   provider.want_encrypted, provider.hint_in_subject,
+                   removed_certificates(provider.slug, provider.created_at))
 
 
 _PROVIDERS = IdentityProvider.__table__

@@ -9,6 +9,7 @@ admin sees every problem at once. The response is decoded and parsed once, with 
 """
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -16,9 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from onelogin.saml2.constants import OneLogin_Saml2_Constants as C
 from onelogin.saml2.xml_utils import OneLogin_Saml2_XML
 
+from crm.identity_providers.certificate_history import RemovedCertificate
 from crm.identity_providers.certificates import CertificateInfo, CertificateInvalid, parse_certificate
 from crm.identity_providers.config import ProviderConfig
 from crm.identity_providers.models import MAX_CLOCK_SKEW as MAX_CLOCK_SKEW_SECONDS
@@ -244,6 +248,8 @@ def check_status(ins: Inspection) -> Finding:
 
 
 REQUEST_REFUSED = ("status:RequestDenied", "status:RequestUnsupported", "status:Requester")
+FAILED_STATUSES = ("status:Requester", "status:Responder")
+SIGNING_WORDS = re.compile(r"\b(?:not signed|unsigned|signature|signed correctly|security requirements)\b")
 
 
 def _refused_unsigned(value: str | None, nested: list[str | None], message: str | None) -> bool:
@@ -253,8 +259,8 @@ def _refused_unsigned(value: str | None, nested: list[str | None], message: str 
     codes = [c for c in (value, *nested) if c]
     refused = any(c.endswith(suffix) for c in codes for suffix in REQUEST_REFUSED)
     words = (message or "").lower()
-    about_signing = any(w in words for w in ("sign", "unsigned", "signature", "security requirements"))
-    if about_signing and "request" in words:
+    about_signing = SIGNING_WORDS.search(words) is not None  # whole words: "assigned", "sign-in" are not about it
+    if about_signing and re.search(r"\brequest\b", words) and value and value.endswith(FAILED_STATUSES):
         return True
     return refused and (about_signing or any(c.endswith("status:RequestDenied") for c in nested))
 
@@ -309,9 +315,15 @@ def _unverified(ins: Inspection, signed: list, named: str | None) -> Finding:
                     "provider's metadata (or add the new certificate here).")
     carried = _carried_certificate(named)
     listed = {c.fingerprint_sha256 for c in ins.config.certificates}
-    if carried is not None and carried.fingerprint_sha256 not in listed \
-            and all(_verifies(e, carried) for e in signed):
-        return _unlisted(ins.config, carried, ins.now)
+    if carried is not None and carried.fingerprint_sha256 not in listed:
+        removed = next((r for r in ins.config.removed_certificates
+                        if r.fingerprint_sha256 == carried.fingerprint_sha256), None)
+        # Only a certificate the provider once listed is tried (its key was the IdP's): a key the sender chose is
+        # never handed to OpenSSL, which would let anyone buy seconds of RSA work with a crafted exponent.
+        if removed is None:
+            return _never_listed(ins.config, carried, ins.now)
+        if _ordinary_key(carried) and all(_verifies(e, carried) for e in signed):
+            return _no_longer_listed(ins.config, carried, removed, ins.now)
     configured = "; ".join(c.fingerprint_sha256 for c in ins.config.certificates)
     return fail("signature", "no configured certificate verifies the signature",
                 "No configured certificate verifies this signature.",
@@ -319,32 +331,47 @@ def _unverified(ins: Inspection, signed: list, named: str | None) -> Finding:
                 f"; configured: {configured}. Download the IdP's current signing certificate and add it.")
 
 
-def _unlisted(config: ProviderConfig, carried: CertificateInfo, now: datetime) -> Finding:
-    """A signature made with the certificate the response carries, which is not one of the provider's: one it had
-    and no longer lists (the IdP still signs with its old key), or one it never had (the IdP rolled its key)."""
+def _no_longer_listed(config: ProviderConfig, carried: CertificateInfo, removed: RemovedCertificate,
+                      now: datetime) -> Finding:
+    """A signature verified with a certificate the provider had and no longer lists: the IdP still signs with the key
+    it rolled away from (never accepted: only named)."""
     fingerprint = carried.fingerprint_sha256
     ran_out = f"; it expired on {carried.not_after:%Y-%m-%d}" if carried.expired(now) else ""
-    removed = next((r for r in config.removed_certificates if r.fingerprint_sha256 == fingerprint), None)
-    if removed is not None:
-        how = ("The IdP's metadata no longer publishes it" if removed.by_refresh
-               else "It was removed here by hand")
-        return fail("signature", f"signed with a certificate this provider no longer lists: {fingerprint} "
-                                 f"({removed.words()}{ran_out})",
-                    f"Signed with the certificate {carried.subject} (SHA-256 {fingerprint}), which this provider no "
-                    f"longer lists: {removed.words()}{ran_out}. A certificate the response carries is never trusted "
-                    "by itself.",
-                    f"The IdP still signs with its old key. {how}: the IdP admin must switch signing to the current "
-                    f"certificate (or, if the old key is still meant to be used, publish it again); then refresh the "
-                    f"provider's metadata (`sso refresh {config.slug}`) or update its certificates here.")
-    return fail("signature", f"signed with a certificate this provider does not list: {fingerprint} "
-                             f"({carried.subject}, valid to {carried.not_after:%Y-%m-%d}{ran_out})",
-                f"Signed with the certificate {carried.subject} (SHA-256 {fingerprint}, valid to "
-                f"{carried.not_after:%Y-%m-%d}), which this provider does not list{ran_out}. A certificate the "
-                "response carries is never trusted by itself.",
-                f"Wrong certificate? The IdP signs with {fingerprint}, which is not configured here (configured: "
-                f"{'; '.join(c.fingerprint_sha256 for c in config.certificates)}). If it rolled its signing key, "
-                f"update the metadata (`sso refresh {config.slug}`, or import the IdP's current metadata) or, once "
-                "the IdP admin confirms the fingerprint, add the certificate.")
+    how = "The IdP's metadata no longer publishes it" if removed.by_refresh else "It was removed here by hand"
+    return fail("signature", f"signed with a certificate this provider no longer lists: {fingerprint} "
+                             f"({removed.words()}{ran_out})",
+                f"Signed with the certificate {carried.subject} (SHA-256 {fingerprint}), which this provider no "
+                f"longer lists: {removed.words()}{ran_out}. A certificate the response carries is never trusted by "
+                "itself.",
+                f"The IdP still signs with its old key. {how}: the IdP admin must switch signing to the current "
+                f"certificate; then refresh the provider's metadata (`sso refresh {config.slug}`) or update its "
+                "certificates here.")
+
+
+def _never_listed(config: ProviderConfig, carried: CertificateInfo, now: datetime) -> Finding:
+    """No configured certificate verifies, and the response carries one this provider never listed. Whether its key
+    made the signature is not checked (anyone can put a certificate in a response), so it is named as carried."""
+    fingerprint = carried.fingerprint_sha256
+    ran_out = f"; it expired on {carried.not_after:%Y-%m-%d}" if carried.expired(now) else ""
+    return fail("signature", f"no configured certificate verifies the signature; the response carries a certificate "
+                             f"this provider does not list: {fingerprint} ({carried.subject}, valid to "
+                             f"{carried.not_after:%Y-%m-%d}{ran_out})",
+                f"No configured certificate verifies this signature. The response carries the certificate "
+                f"{carried.subject} (SHA-256 {fingerprint}, valid to {carried.not_after:%Y-%m-%d}{ran_out}), which "
+                "this provider does not list; anyone can put a certificate in a response, so it is never trusted "
+                "and was not tried.",
+                f"Wrong certificate? Configured: {'; '.join(c.fingerprint_sha256 for c in config.certificates)}. If "
+                f"the IdP rolled its signing key, update the metadata (`sso refresh {config.slug}`, or import the "
+                "IdP's current metadata). Add a certificate by hand only after comparing its fingerprint with the one "
+                "the IdP admin reads from the IdP itself, never from a response.")
+
+
+def _ordinary_key(certificate: CertificateInfo) -> bool:
+    """An RSA key of at most 4096 bits with the exponent 65537, or an EC key on a named curve: what IdPs sign with."""
+    key = x509.load_pem_x509_certificate(certificate.pem.encode()).public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return key.key_size <= 4096 and key.public_numbers().e == 65537
+    return isinstance(key, ec.EllipticCurvePublicKey)
 
 
 def _carried_certificate(body: str | None) -> CertificateInfo | None:

@@ -48,7 +48,7 @@ def test_a_rolled_certificate_is_picked_up_on_its_own_and_keeps_signing_users_in
     db.session.commit()
     assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 400
     rolled = parse_certificate(key_pair("rolled-idp")[1]).fingerprint_sha256
-    assert f"signed with a certificate this provider does not list: {rolled}" in _last_refusal().reason
+    assert f"the response carries a certificate this provider does not list: {rolled}" in _last_refusal().reason
     [result] = refresh_due()  # what a page's refresh thread runs once the last refresh is 24 hours old (never yet)
     assert result.ok and result.changes["certificates"]["removed"]
     assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 302
@@ -169,6 +169,21 @@ def test_a_certificate_the_provider_never_had_is_named_with_its_fingerprint(entr
     assert "update the metadata" in signature["hint"] and "sso refresh entra" in signature["hint"]
     assert visitor.sign_in(attributes=nina(), key_name="rolled-idp").status_code == 400
     assert f"does not list: {stranger.fingerprint_sha256}" in _last_refusal().reason
+
+
+def test_a_certificate_the_provider_never_had_is_never_handed_to_openssl(entra, monkeypatch):
+    """Anyone can put a certificate in a response, with a key built to make verifying it slow (a public exponent of
+    thousands of bits): only the provider's own certificates, current or once listed, are ever tried."""
+    from crm.sso import checks
+
+    tried, verifies = [], checks._verifies
+    monkeypatch.setattr(checks, "_verifies", lambda element, cert: tried.append(cert.fingerprint_sha256)
+                        or verifies(element, cert))
+    stranger = parse_certificate(key_pair("rolled-idp")[1])
+    signature = _signature_check(entra, build_response(Spec(attributes=nina(), key_name="rolled-idp")))
+    assert "not tried" in signature["detail"]
+    assert tried and stranger.fingerprint_sha256 not in tried
+    assert set(tried) <= {c.fingerprint_sha256 for c in entra.certificates}
 
 
 def test_a_keyinfo_certificate_that_did_not_make_the_signature_is_a_plain_bad_signature(entra, visitor):

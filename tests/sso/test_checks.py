@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from crm.extensions import db
 from crm.identity_providers.config import config_of
 from crm.sso import checks, prechecks
@@ -84,3 +86,14 @@ def test_a_response_without_a_status_is_refused_in_plain_words(entra):
     report = build_report(config_of(entra), encode(response))
     assert [(c["key"], c["detail"]) for c in report["checks"] if c["passed"] is False] == [
         ("status", "The response has no Status/StatusCode.")]
+
+
+@pytest.mark.parametrize("message", ["The user is not assigned to this application; request rejected",
+                                     "Sign-in request cancelled by the user"])
+def test_an_ordinary_refusal_is_not_taken_for_a_refused_unsigned_request(message):
+    from crm.sso.checks import _refused_unsigned
+
+    responder = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+    assert not _refused_unsigned(responder, ["urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"], message)
+    assert _refused_unsigned(responder, ["urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"],
+                             "Request was not signed correctly")
