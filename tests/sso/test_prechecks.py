@@ -4,12 +4,15 @@ import base64
 import textwrap
 
 import pytest
+from lxml import etree
 
 from crm.sso import prechecks
 from crm.sso.checks import CHECKS, Inspection, validate
 from crm.sso.prechecks import MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
 from crm.sso.rejections import SamlRejected
 from tests.saml_signer import Spec, build_response, encode, signed_response, to_xml
+
+SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
 
 
 def precheck(saml_response: str) -> bytes:
@@ -50,3 +53,23 @@ def test_base64_wrapped_in_lines_as_some_idps_post_it_is_accepted():
     wrapped = "\r\n".join(textwrap.wrap(base64.b64encode(xml).decode(), 76)) + "\n\t "
     assert precheck(wrapped) == xml
     assert _code(wrapped.replace("A", "*", 1)) == "malformed"
+
+
+def test_a_value_is_measured_with_all_its_text_and_the_first_attribute_over_a_limit_is_named():
+    """A value's length is all the text inside it (child elements too), and the refusal names the attribute."""
+    response = build_response(Spec(attributes={"groups": [str(i) for i in range(1500)], "jobtitle": "x"}))
+    job = next(a for a in response.iter(f"{SAML}Attribute") if a.get("Name") == "jobtitle")
+    value = job.find(f"{SAML}AttributeValue")
+    value.text = "a" * 1000
+    etree.SubElement(value, "{urn:example}part").text = "b" * 1000
+    value[0].tail = "c" * (MAX_VALUE_LENGTH - 2000)
+    job_first = encode(response)
+    with pytest.raises(SamlRejected) as refused:
+        precheck(job_first)
+    assert refused.value.reason == f"attribute groups has 1500 values (limit {MAX_VALUES_PER_ATTRIBUTE})"
+    value[0].tail += "c"  # one character over, split across three text nodes
+    response.find(f".//{SAML}AttributeStatement").insert(0, job)  # now before the groups
+    with pytest.raises(SamlRejected) as refused:
+        precheck(encode(response))
+    assert refused.value.reason == f"attribute jobtitle has a value over {MAX_VALUE_LENGTH} characters"
+
