@@ -10,9 +10,11 @@ from crm.sso import prechecks
 from crm.sso.checks import CHECKS, Inspection, validate
 from crm.sso.prechecks import MAX_VALUE_LENGTH, MAX_VALUES_PER_ATTRIBUTE
 from crm.sso.rejections import SamlRejected
-from tests.saml_signer import Spec, build_response, encode, signed_response, to_xml
+from tests.saml_signer import Spec, build_assertion, build_response, encode, sign, signed_response, to_xml
+from tests.sso.conftest import nina
 
 SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
 
 
 def precheck(saml_response: str) -> bytes:
@@ -73,3 +75,42 @@ def test_a_value_is_measured_with_all_its_text_and_the_first_attribute_over_a_li
         precheck(encode(response))
     assert refused.value.reason == f"attribute jobtitle has a value over {MAX_VALUE_LENGTH} characters"
 
+
+def _stuffed_after_signing(spec: Spec, **sign_options) -> etree._Element:
+    """A response whose signed assertion gained an attribute after it was signed."""
+    response = build_response(spec, assertion=sign(build_assertion(spec), **sign_options))
+    statement = next(response.iter(f"{SAML}AttributeStatement"))
+    junk = etree.SubElement(statement, f"{SAML}Attribute", Name="junk")
+    for _ in range(100):
+        etree.SubElement(junk, f"{SAML}AttributeValue").text = "x" * 1000
+    return response
+
+
+def _signatures(response: etree._Element) -> list:
+    return list(prechecks.parse(to_xml(response)).iter(f"{DS}Signature"))
+
+
+def test_the_digest_tells_content_changed_after_signing_and_passes_what_is_intact():
+    """The quick digest look finds the stuffing, never faults an intact signature of the assertion or the response,
+    and leaves a form it does not read (an InclusiveNamespaces list) to libxmlsec."""
+    stuffed = _stuffed_after_signing(Spec(attributes=nina()))
+    assert [prechecks.digest_differs(s) for s in _signatures(stuffed)] == [True]
+    intact = build_response(Spec(attributes=nina(), sign_response=True))
+    assert [prechecks.digest_differs(s) for s in _signatures(intact)] == [False, False]
+    shibboleth = _stuffed_after_signing(Spec(attributes=nina()), inclusive_prefixes="xs")
+    assert [prechecks.digest_differs(s) for s in _signatures(shibboleth)] == [False]
+
+
+def test_content_changed_after_signing_is_refused_without_asking_libxmlsec(monkeypatch, entra, visitor):
+    """Refused on its digest, as "signature", with the same words as a signature that no certificate verifies."""
+    from crm.audit.models import AuditEvent
+    from crm.extensions import db
+    from crm.sso import checks
+
+    monkeypatch.setattr(checks, "_verifies", lambda element, certificate: pytest.fail("libxmlsec was asked"))
+    stuffed = _stuffed_after_signing(Spec(attributes=nina(), in_response_to=visitor.start()))
+    refused = visitor.post(encode(stuffed))
+    assert refused.status_code == 400 and "could not be verified" in refused.get_data(as_text=True)
+    assert visitor.signed_in_as() is None
+    reason = db.session.scalar(db.select(AuditEvent.reason).where(AuditEvent.outcome == "rejected"))
+    assert reason == "signature: no configured certificate verifies the signature"
