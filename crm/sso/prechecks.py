@@ -94,11 +94,11 @@ def parse(document: bytes) -> etree._Element:
 # The limits are counted and measured by libxml2's XPath, in C: walking the values in Python made an lxml proxy
 # object per value, and on a response with thousands of them those objects (and the garbage collections they set
 # off) cost more than a whole valid sign-in. A value's length is its string-value, all its text (as itertext()).
-_LIMIT_QUERIES = {
-    "attributes": "count(//saml:Attribute)",
-    "values": "count(//saml:Attribute/saml:AttributeValue)",
-    "first_over": "(//saml:Attribute[count(saml:AttributeValue) > $values or string-length(@Name) > $length"
-                  " or saml:AttributeValue[string-length() > $length]])[1]",
+_LIMIT_QUERIES = {  # over the element and everything in it, as iter() walks it
+    "attributes": "count(descendant-or-self::saml:Attribute)",
+    "values": "count(descendant-or-self::saml:Attribute/saml:AttributeValue)",
+    "first_over": "(descendant-or-self::saml:Attribute[count(saml:AttributeValue) > $values"
+                  " or string-length(@Name) > $length or saml:AttributeValue[string-length() > $length]])[1]",
     "own_values": "count(saml:AttributeValue)",
 }
 
