@@ -24,6 +24,9 @@ MAX_RESPONSE_CHARS = 256 * 1024  # base64 text; real responses with 150 groups a
 MAX_ATTRIBUTES = 200
 MAX_VALUES_PER_ATTRIBUTE = 1000
 MAX_VALUE_LENGTH = 2048
+# From this size (XML bytes) a signature's digest is checked before libxmlsec verifies it (digest_differs): real
+# responses are 10-40 KB, where libxmlsec's own check is cheap and the look would only add to a valid sign-in.
+QUICK_DIGEST_FROM = 64 * 1024
 ALLOWED_TRANSFORMS = frozenset({
     "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
     "http://www.w3.org/2001/10/xml-exc-c14n#",
