@@ -150,7 +150,8 @@ class SessionPolicy(db.Model):
     (CRM_SESSION_IDLE_MINUTES). Every request reads it in the statement that finds its session."""
 
     __tablename__ = "session_policy"
-    __table_args__ = (CheckConstraint("id = 1", name="ck_session_policy_one_row"),)
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),
+                      CheckConstraint("idle_minutes BETWEEN 5 AND 1440", name="idle_minutes_range"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     idle_minutes: Mapped[int] = mapped_column(Integer)

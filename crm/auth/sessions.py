@@ -49,13 +49,21 @@ def default_idle_minutes() -> int:
 
 def idle_minutes() -> int:
     """How many minutes a session may go unused: the administrator's setting, else the server's default."""
-    return db.session.scalar(select(SessionPolicy.idle_minutes).where(SessionPolicy.id == 1)) \
-        or default_idle_minutes()
+    return _set_or_default(db.session.scalar(select(SessionPolicy.idle_minutes).where(SessionPolicy.id == 1)))
 
 
 def idle_limit(minutes: int | None = None) -> timedelta:
     """How long a session may go unused (`minutes` when the caller has read it already)."""
     return timedelta(minutes=minutes or idle_minutes())
+
+
+def _set_or_default(stored: int | None) -> int:
+    """The administrator's idle timeout as read with a session (kept within the range they may set, whatever the row
+    holds), else the server's default."""
+    if stored is None:
+        return default_idle_minutes()
+    low, high = IDLE_MINUTES_RANGE
+    return min(max(stored, low), high)
 
 
 def store_idle_minutes(minutes: int) -> int:
@@ -142,7 +150,7 @@ def user_for(token: str) -> User | None:
         .options(_with_permissions())).unique().first()
     now = utcnow()
     if row is None or not row.User.active or row.expires_at <= now \
-            or row.last_seen_at <= now - idle_limit(row.idle_minutes or default_idle_minutes()):
+            or row.last_seen_at <= now - idle_limit(_set_or_default(row.idle_minutes)):
         if row is not None:
             db.session.execute(delete(_SESSIONS).where(_SESSIONS.c.id == row.id))
             db.session.commit()

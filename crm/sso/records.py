@@ -8,11 +8,14 @@ statement is whole on its own. On SQLite, where there is no network to save, pla
 
 The same statement asks PostgreSQL not to wait for the disk when the sign-in's transaction commits
 (`set_config('synchronous_commit', 'off', true)`: for this transaction only, no extra round trip). Waiting for the
-write-ahead log's flush was most of a sign-in's database time. What it risks: if PostgreSQL itself crashes, the
-sign-ins of its last fraction of a second are lost whole (their sessions, users, audit events and replay records
-together, as if they had never happened: those people sign in again); nothing is ever half-written, and every
-other write of the console (configuration, SCIM, administrators' edits) still waits for the disk.
-CRM_SIGN_IN_DURABLE_COMMIT=true makes sign-ins wait for it too.
+write-ahead log's flush was most of a sign-in's database time. What it risks: if PostgreSQL itself crashes (or
+fails over to a standby), the sign-ins of its last fraction of a second (about 0.6 s, three wal_writer_delay) are
+lost whole: their sessions, new users, field changes, audit events and replay records together, as if they had
+never happened (those people sign in again). Nothing is ever half-written. A lost replay record means the same
+assertion would be taken once more until its NotOnOrAfter plus the clock skew, by whoever holds it: a window of
+minutes that opens only with a database crash. A sign-in that takes roles away waits for the disk (a removed role
+must not come back), and so does every other write of the console (configuration, SCIM, administrators' edits).
+CRM_SIGN_IN_DURABLE_COMMIT=true makes every sign-in wait for it.
 """
 from __future__ import annotations
 

@@ -144,8 +144,9 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     returning_user = applied.user_id if signed_in and plan.action != CREATE else None
     token, session = (new_session_row(applied.user_id, sso_method(config.slug), now,
                                       session_ends(config, validated, now)) if signed_in else (None, None))
-    write_sign_in_records(conn, config, used, audit, attempt, returning_user, session,
-                          durable=bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")))
+    # A role the IdP took away must not come back with a crash: that sign-in waits for the disk (records.py).
+    durable = bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")) or bool(plan.roles_remove)
+    write_sign_in_records(conn, config, used, audit, attempt, returning_user, session, durable=durable)
     _now_and_then_tidy(conn, config.id, now)
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"], token)

@@ -21,8 +21,9 @@ GRANTED_BY_SCIM = "scim"
 def deactivate(user: User, reason: str) -> dict[str, Any]:
     """Make the user inactive for this reason, end every web session of theirs and release their seats; what was
     done, for the caller's audit event."""
-    released = sorted(seat.package.name for seat in user.seats)
-    for seat in list(user.seats):
+    seats = sorted(user.seats, key=lambda seat: seat.package.name_key)  # in name order, as seats are taken
+    released = [seat.package.name for seat in seats]
+    for seat in seats:
         release_seat(user, seat.package)
     db.session.expire(user, ["seats"])
     user.active, user.inactive_reason = False, reason

@@ -21,7 +21,8 @@ def upgrade():
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('idle_minutes', sa.Integer(), nullable=False),
         sa.Column('updated_at', sa.DateTime(), nullable=False),
-        sa.CheckConstraint('id = 1', name='ck_session_policy_one_row'),
+        sa.CheckConstraint('id = 1', name=op.f('ck_session_policy_one_row')),
+        sa.CheckConstraint('idle_minutes BETWEEN 5 AND 1440', name=op.f('ck_session_policy_idle_minutes_range')),
         sa.PrimaryKeyConstraint('id'),
     )
 

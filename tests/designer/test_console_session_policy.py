@@ -115,3 +115,16 @@ def test_every_request_reads_it_in_the_statement_that_finds_the_session(admin_cl
     assert sum("session_policy" in s for s in statements) == 1
     assert any("session_policy" in s and "user_session" in s for s in statements)
 
+
+
+def test_the_database_refuses_a_value_out_of_range_written_around_the_console(app):
+    from sqlalchemy.exc import IntegrityError
+
+    db.session.add(SessionPolicy(id=1, idle_minutes=-5))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    db.session.add(SessionPolicy(id=2, idle_minutes=30))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
