@@ -110,7 +110,7 @@ def test_signing_in_costs_one_verification_with_the_certificate_the_response_nam
     for n in range(3):
         add_certificate(entra, parse_certificate(key_pair(f"entra-common-{n}")[1]))
     db.session.commit()
-    from crm.sso import checks
+    from crm.sso import signatures as checks
 
     tried = []
     real = checks._verifies
@@ -174,7 +174,7 @@ def test_a_certificate_the_provider_never_had_is_named_with_its_fingerprint(entr
 def test_a_certificate_the_provider_never_had_is_never_handed_to_openssl(entra, monkeypatch):
     """Anyone can put a certificate in a response, with a key built to make verifying it slow (a public exponent of
     thousands of bits): only the provider's own certificates, current or once listed, are ever tried."""
-    from crm.sso import checks
+    from crm.sso import signatures as checks
 
     tried, verifies = [], checks._verifies
     monkeypatch.setattr(checks, "_verifies", lambda element, cert: tried.append(cert.fingerprint_sha256)

@@ -105,9 +105,9 @@ def test_content_changed_after_signing_is_refused_without_asking_libxmlsec(monke
     """Refused on its digest, as "signature", with the same words as a signature that no certificate verifies."""
     from crm.audit.models import AuditEvent
     from crm.extensions import db
-    from crm.sso import checks
+    from crm.sso import signatures
 
-    monkeypatch.setattr(checks, "_verifies", lambda element, certificate: pytest.fail("libxmlsec was asked"))
+    monkeypatch.setattr(signatures, "_verifies", lambda element, certificate: pytest.fail("libxmlsec was asked"))
     stuffed = _stuffed_after_signing(Spec(attributes=nina(), in_response_to=visitor.start()))
     refused = visitor.post(encode(stuffed))
     assert refused.status_code == 400 and "could not be verified" in refused.get_data(as_text=True)
