@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from flask_login import current_user
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, true, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import SessionPolicy, User, UserSession
@@ -135,6 +135,11 @@ def _with_permissions():
     return joinedload(User.memberships).joinedload(membership.role).joinedload(role.grants)
 
 
+# The setting rides along with the session's row as a scalar subquery by primary key: no second round trip, and no
+# join whose row estimate on a fresh table would make PostgreSQL plan (and JIT-compile) a costly query.
+_IDLE_SETTING = select(SessionPolicy.idle_minutes).where(SessionPolicy.id == 1).scalar_subquery().label("idle_minutes")
+
+
 def user_for(token: str) -> User | None:
     """The active user whose live session has this token (with their roles, the roles' permissions and whether
     they hold a license seat: what every page asks) and the console's idle timeout, in one statement; None
@@ -143,9 +148,8 @@ def user_for(token: str) -> User | None:
         return None
     row = db.session.execute(
         select(User, UserSession.id, UserSession.method, UserSession.last_seen_at, UserSession.expires_at,
-               User.seats.any().label("has_seat"), SessionPolicy.idle_minutes)
+               User.seats.any().label("has_seat"), _IDLE_SETTING)
         .join(UserSession, UserSession.user_id == User.id)
-        .outerjoin(SessionPolicy, true())  # one row at most: the setting rides along, no second round trip
         .where(UserSession.token_hash == hash_token(token))
         .options(_with_permissions())).unique().first()
     now = utcnow()
