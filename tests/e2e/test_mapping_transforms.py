@@ -52,8 +52,11 @@ def test_a_transform_is_edited_in_place_and_previewed(page: Page, live_server, m
     expect(preview).to_have_text(re.compile(r"^\s*Department: SALES-EMEA →\s*SALES\s*$"))
     check_accessibility(page, label="provider page (a row with a transform, previewed)")
 
-    # A pattern that does not compile is refused next to its field; the saved transform stays.
+    # A pattern that does not compile is refused next to its field; the saved transform stays. (The saved row must
+    # have settled first: a click before htmx has taken over its new Edit link follows the plain link instead.)
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
     row.get_by_role("link", name="Edit the row dept").click()
+    expect(row).to_have_class(re.compile(r"\brow-editing\b"))
     row.get_by_label("Transform").fill("regex:([A-Z]")
     row.get_by_role("button", name="Save").click()
     expect(row.locator(".error")).to_contain_text("The pattern is not a valid regular expression")
