@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import threading
 from collections.abc import Sequence
 from copy import deepcopy
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from lxml import etree
 
 from crm.sso import prechecks
 from crm.sso.xml import DS, SAML
+from crm.sso.xmlsec_keys import loaded_key
 
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"
 # RSA-OAEP only: RSA PKCS#1 v1.5 key transport is open to Bleichenbacher's attack (refused as SAML-SECURITY.md asks).
@@ -135,7 +135,7 @@ def _with_key_inside(encrypted: etree._Element, data: etree._Element) -> etree._
 def _open(template: etree._Element, key: DecryptionKey) -> bytes | None:
     """The Assertion's serialisation, or None when this key does not open it."""
     manager = xmlsec.KeysManager()  # the EncryptedKey inside is found through a manager (a context key is not tried)
-    manager.add_key(_xmlsec_key(key))
+    manager.add_key(loaded_key(key.fingerprint, key.private_key_pem, xmlsec.KeyFormat.PEM))
     context = xmlsec.EncryptionContext(manager)
     try:
         opened = context.decrypt(deepcopy(template))
@@ -158,16 +158,3 @@ def _spliced(root: etree._Element, encrypted: etree._Element, assertion: bytes) 
     if count != 1:
         raise DecryptionFailed("the decrypted assertion could not be put back into the response")
     return text, prechecks.parse(text)
-
-
-_keys = threading.local()  # xmlsec keys are C objects: one copy per thread, parsed once
-
-
-def _xmlsec_key(key: DecryptionKey) -> xmlsec.Key:
-    cache = _keys.__dict__.setdefault("by_fingerprint", {})
-    loaded = cache.get(key.fingerprint)
-    if loaded is None:
-        if len(cache) > 8:
-            cache.clear()
-        loaded = cache[key.fingerprint] = xmlsec.Key.from_memory(key.private_key_pem, xmlsec.KeyFormat.PEM, None)
-    return loaded

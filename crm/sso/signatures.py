@@ -5,7 +5,6 @@ One of the checks of checks.py; on its own here because it is the largest and th
 """
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 
 import xmlsec
@@ -19,6 +18,7 @@ from crm.identity_providers.config import ProviderConfig
 from crm.sso import prechecks
 from crm.sso.inspection import Finding, Inspection, fail, ok
 from crm.sso.xml import DS
+from crm.sso.xmlsec_keys import loaded_key
 
 
 def check_signature(ins: Inspection) -> Finding:
@@ -181,24 +181,10 @@ def _candidates(config: ProviderConfig, now: datetime, named: str | None) -> lis
 def _verifies(element, certificate: CertificateInfo) -> bool:
     """What OneLogin_Saml2_Utils.validate_node_sign does, with the certificate's key loaded once per thread."""
     context = xmlsec.SignatureContext()
-    context.key = _key(certificate)
+    context.key = loaded_key(certificate.fingerprint_sha256, certificate.pem, xmlsec.KeyFormat.CERT_PEM)
     context.set_enabled_key_data([xmlsec.KeyData.X509])
     try:
         context.verify(element.find(f"{DS}Signature"))
     except xmlsec.Error:  # any xmlsec error means: not verified with this certificate
         return False
     return True
-
-
-_keys = threading.local()  # xmlsec keys are C objects: one copy per thread, like the compiled schemas
-
-
-def _key(certificate: CertificateInfo) -> xmlsec.Key:
-    cache = _keys.__dict__.setdefault("by_fingerprint", {})
-    key = cache.get(certificate.fingerprint_sha256)
-    if key is None:
-        if len(cache) > 64:
-            cache.clear()
-        key = cache[certificate.fingerprint_sha256] = xmlsec.Key.from_memory(certificate.pem,
-                                                                             xmlsec.KeyFormat.CERT_PEM, None)
-    return key
