@@ -5,6 +5,7 @@ starts (tests/postgres_server.py) and removes at its end.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import re
@@ -180,3 +181,21 @@ def signed_in_user_id(token: str) -> int | None:
 
     user = user_for(token)
     return user.id if user else None
+
+
+@contextlib.contextmanager
+def statements_sent(engine):
+    """Collect the SQL of every statement the engine sends while the block runs (to count round trips, or to see
+    what a statement carries)."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_rest):
+        sent.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)

@@ -5,7 +5,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
 
 from crm.audit.models import AuditEvent
 from crm.auth.models import SessionPolicy
@@ -13,7 +12,7 @@ from crm.extensions import db
 from crm.identity_providers.services import find_provider
 from crm.timeutil import utcnow
 from tests import factories
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, statements_sent
 
 
 def _events() -> list[AuditEvent]:
@@ -104,14 +103,8 @@ def test_export_carries_it_and_import_sets_it_or_refuses_the_whole_file(runner, 
 def test_every_request_reads_it_in_the_statement_that_finds_the_session(admin_client, runner):
     """No second round trip per request for the setting (the sign-in's cost is issue 11's business)."""
     runner.invoke(args=["sso", "session-policy", "--idle-minutes", "60"])
-    statements = []
-    engine = db.engine
-    listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
+    with statements_sent(db.engine) as statements:
         assert admin_client.get("/accounts").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
     assert sum("session_policy" in s for s in statements) == 1
     assert any("session_policy" in s and "user_session" in s for s in statements)
 

@@ -14,7 +14,7 @@ from crm.auth.models import User
 from crm.extensions import db
 from crm.sso import signin
 from tests import factories
-from tests.conftest import login
+from tests.conftest import login, statements_sent
 from tests.sso.conftest import nina
 
 pytestmark = pytest.mark.postgres_only
@@ -124,7 +124,6 @@ def test_a_sign_in_commits_without_waiting_for_the_disk_and_only_its_own_transac
     connection goes back to the pool with the server's setting, so no other write is made less durable."""
     from sqlalchemy import event
 
-    statements = []
     with app.app_context():
         engine = db.engine
     engine.dispose()  # every connection from now on starts with commits that wait for the disk (the throwaway
@@ -135,15 +134,9 @@ def test_a_sign_in_commits_without_waiting_for_the_disk_and_only_its_own_transac
         dbapi_connection.execute("SET synchronous_commit = on")
         dbapi_connection.commit()
 
-    def seen(_conn, _cursor, statement, *_rest):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as statements:
         assert visitor.sign_in(attributes=nina()).status_code == 302
         assert visitor.sign_in(attributes=nina()).status_code == 302  # a returning user: autocommit
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     closing = [s for s in statements if "INSERT INTO used_assertion" in s]
     assert len(closing) == 2 and all("set_config" in s for s in closing)
     assert engine.pool.checkedin() == 1  # the one connection both sign-ins used, back in the pool...
@@ -152,37 +145,23 @@ def test_a_sign_in_commits_without_waiting_for_the_disk_and_only_its_own_transac
 
 
 def test_an_operator_may_make_sign_ins_wait_for_the_disk(app, entra, visitor):
-    from sqlalchemy import event
-
     app.config["SIGN_IN_DURABLE_COMMIT"] = True
-    statements = []
     with app.app_context():
         engine = db.engine
-    seen = lambda _c, _cur, statement, *_rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as statements:
         assert visitor.sign_in(attributes=nina()).status_code == 302
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     closing = [s for s in statements if "INSERT INTO used_assertion" in s]
     assert len(closing) == 1 and "set_config" not in closing[0]
 
 
 def test_a_sign_in_that_takes_a_role_away_waits_for_the_disk(app, entra, visitor):
     """A removed role must not come back with a database crash: that sign-in commits durably."""
-    from sqlalchemy import event
-
     from tests.sso.conftest import GROUPS, SALES_GROUP
 
     assert visitor.sign_in(attributes=nina()).status_code == 302
-    statements = []
     with app.app_context():
         engine = db.engine
-    seen = lambda _c, _cur, statement, *_rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(engine) as statements:
         assert visitor.sign_in(attributes=nina(**{GROUPS: [SALES_GROUP]})).status_code == 302  # all-staff removed
-    finally:
-        event.remove(engine, "before_cursor_execute", seen)
     closing = [s for s in statements if "INSERT INTO used_assertion" in s]
     assert len(closing) == 1 and "set_config" not in closing[0]
