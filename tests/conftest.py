@@ -199,3 +199,18 @@ def statements_sent(engine):
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", seen)
+
+
+def cli_ok(runner, *args) -> str:
+    """Run a console command that must succeed; its output."""
+    result = runner.invoke(args=list(args))
+    assert result.exit_code == 0, result.output + (result.stderr or "")
+    return result.output
+
+
+def cli_fails(runner, *args) -> str:
+    """Run a console command that must be refused (exit 1, only "Error: ..." on stderr); the message."""
+    result = runner.invoke(args=list(args))
+    assert result.exit_code == 1, result.output
+    assert result.stdout == "" and result.stderr.startswith("Error: ")
+    return result.stderr

@@ -9,15 +9,11 @@ from crm.audit.models import AuditEvent
 from crm.extensions import db
 from crm.identity_providers.models import AttributeMapping, IdentityProvider
 from tests import factories
+from tests.conftest import cli_ok as _ok
 from tests.conftest import csrf_token
 
 HX = {"HX-Request": "true"}
 
-
-def _ok(runner, *args):
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result.output
 
 
 def _transforms():

@@ -7,6 +7,8 @@ from crm.audit.models import AuditEvent
 from crm.extensions import db
 from crm.identity_providers.models import AttributeMapping, IdentityProvider
 from tests import factories
+from tests.conftest import cli_fails as _fails
+from tests.conftest import cli_ok as _ok
 from tests.designer import metadata_fixtures as md
 from tests.saml_keys import key_pair
 
@@ -20,17 +22,6 @@ def metadata_file(tmp_path):
     return write
 
 
-def _ok(runner, *args):
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result.output
-
-
-def _fails(runner, *args) -> str:
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 1, result.output
-    assert result.stdout == "" and result.stderr.startswith("Error: ")
-    return result.stderr
 
 
 def test_add_idp_set_map_preset_and_list(runner, app, metadata_file):

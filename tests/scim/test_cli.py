@@ -5,13 +5,8 @@ from crm.extensions import db
 from crm.identity_providers.models import IdentityProvider
 from crm.identity_providers.scim_tokens import ScimToken
 from tests import factories
+from tests.conftest import cli_ok as _ok
 from tests.scim.conftest import Directory
-
-
-def _ok(runner, *args) -> str:
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result.output
 
 
 def test_switch_scim_on_get_a_token_use_it_and_revoke_it(runner, app, client):

@@ -13,21 +13,12 @@ from crm.extensions import db
 from crm.sso import sp_keys
 from crm.sso.models import MetadataFetch, SpKey
 from tests import factories
+from tests.conftest import cli_fails as _fails
+from tests.conftest import cli_ok as _ok
 
 MD = {"md": "urn:oasis:names:tc:SAML:2.0:metadata", "ds": "http://www.w3.org/2000/09/xmldsig#"}
 
 
-def _ok(runner, *args) -> str:
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 0, result.output + (result.stderr or "")
-    return result.output
-
-
-def _fails(runner, *args) -> str:
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 1, result.output
-    assert result.stdout == "" and result.stderr.startswith("Error: ")
-    return result.stderr
 
 
 def _published(client, slug="okta") -> dict[str, set[str]]:
