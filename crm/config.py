@@ -30,6 +30,9 @@ DEFAULTS = {
     "SIGN_IN_DURABLE_COMMIT": False,
     # PostgreSQL: a pooled connection idle at least this long is pinged before use (crm/extensions.py)
     "DATABASE_PING_AFTER_IDLE_SECONDS": 0.5,
+    # PostgreSQL: connections each process keeps open. Set it to the process's threads at least (gunicorn --threads):
+    # a thread finding none idle opens one more, closed again after its request, a new server process each time
+    "DATABASE_POOL_SIZE": 10,
     "HSTS_MAX_AGE": 365 * 24 * 3600,  # production over https: browsers keep to https for a year
     # IdP metadata fetched from a provider's metadata URL (crm/identity_providers/metadata_source.py)
     "METADATA_MAX_BYTES": 10 * 1024 * 1024,  # a larger document is refused (CRM_METADATA_MAX_BYTES)
@@ -74,8 +77,10 @@ def _resolve_database(app: Flask) -> None:
         # SQLite waits for a writer instead of failing at once with "database is locked".
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
         _create_sqlite_file(url)
-    # (A server's pooled connections are pinged when they have been idle, extensions.ping_idle_connections, not
-    # before every request as pool_pre_ping would.)
+    else:
+        # (A server's pooled connections are pinged when they have been idle, extensions.ping_idle_connections, not
+        # before every request as pool_pre_ping would.)
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": int(app.config["DATABASE_POOL_SIZE"])})
 
 
 def _create_sqlite_file(url: str) -> None:

@@ -108,3 +108,19 @@ def test_the_demo_idps_key_is_written_private_in_one_step(tmp_path, monkeypatch)
     key_file, _cert_file = key_files(str(tmp_path))
     assert seen == [("key.pem", 0o600, b"-----BEGIN PRIVATE KEY-----")]
     assert _mode(key_file) == 0o600 and _mode(key_file.parent) == 0o700
+
+
+def test_a_server_database_keeps_as_many_connections_as_the_server_has_threads(tmp_path, monkeypatch):
+    """With fewer pooled connections than threads, every request beyond them opened a connection and closed it
+    afterwards (a new PostgreSQL process each time): one sign-in in ten in the login storm. CRM_DATABASE_POOL_SIZE
+    sets it; SQLite keeps its own pool."""
+    from crm.extensions import db
+
+    url = "postgresql+psycopg://nobody@127.0.0.1:9/never_connected"
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        assert db.engine.pool.size() == 10
+    monkeypatch.setenv("CRM_DATABASE_POOL_SIZE", "16")
+    app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        assert db.engine.pool.size() == 16
