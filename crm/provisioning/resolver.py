@@ -30,10 +30,20 @@ from crm.users.models import UserIdentity
 _users, _identities, _providers = User.__table__, UserIdentity.__table__, IdentityProvider.__table__
 _contacts, _memberships, _roles = Contact.__table__, RoleMembership.__table__, Role.__table__
 _accounts, _types, _departments = Account.__table__, ContactType.__table__, Department.__table__
-_LOOKUP_NAMES = {"account": _accounts.c.name, "type": _types.c.name, "department": _departments.c.name}
+_LOOKUPS = {"account": _accounts, "type": _types, "department": _departments}
 _grants = RolePermission.__table__
 _ADMINISTERS = exists().where(_grants.c.role_id == _memberships.c.role_id, _grants.c.permission == ADMINISTER)
-_CONTACT_COLUMNS = [(_LOOKUP_NAMES[f.key] if f.lookup else _contacts.c[f.key]).label(f"contact_{f.key}")
+
+
+def _lookup_name(key: str) -> ScalarSelect:
+    """The name of the contact's Account, Type or Department. (A subquery rather than one more outer join: PostgreSQL
+    plans each sign-in's lookup again until it settles on a generic plan, and every joined table makes that planning
+    dearer: nine tables took 1.5 ms to plan, these subqueries 0.6 ms.)"""
+    table = _LOOKUPS[key]
+    return select(table.c.name).where(table.c.id == _contacts.c[f"{key}_id"]).scalar_subquery()
+
+
+_CONTACT_COLUMNS = [(_lookup_name(f.key) if f.lookup else _contacts.c[f.key]).label(f"contact_{f.key}")
                     for f in CONTACT_FIELDS]
 
 
@@ -116,9 +126,6 @@ def _with_user(stmt: Select) -> Select:
                              *_CONTACT_COLUMNS, _memberships.c.role_id, _memberships.c.source, _roles.c.name,
                              _ADMINISTERS.label("grants_admin"))
             .outerjoin(_contacts, _contacts.c.id == _users.c.contact_id)
-            .outerjoin(_accounts, _accounts.c.id == _contacts.c.account_id)
-            .outerjoin(_types, _types.c.id == _contacts.c.type_id)
-            .outerjoin(_departments, _departments.c.id == _contacts.c.department_id)
             .outerjoin(_memberships, _memberships.c.user_id == _users.c.id)
             .outerjoin(_roles, _roles.c.id == _memberships.c.role_id))
 
@@ -127,9 +134,10 @@ def _user_and_binding(user_id) -> Select:
     """The user with this id and the user's binding (one per user), with what the planner reads of the user."""
     binding = select(_identities.c.id.label("binding_id"), _identities.c.provider_id.label("bound_provider"),
                      _identities.c.name_id_key.label("bound_key"),
-                     _identities.c.immutable_id.label("stored_immutable_id"), _providers.c.slug.label("bound_to"))
-    return _with_user(binding.select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id)
-                                          .outerjoin(_providers, _providers.c.id == _identities.c.provider_id))
+                     _identities.c.immutable_id.label("stored_immutable_id"),
+                     select(_providers.c.slug).where(_providers.c.id == _identities.c.provider_id).scalar_subquery()
+                     .label("bound_to"))
+    return _with_user(binding.select_from(_users.outerjoin(_identities, _identities.c.user_id == _users.c.id))
                       .where(_users.c.id == user_id))
 
 

@@ -32,7 +32,8 @@ class UserIdentity(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), unique=True)
-    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"), index=True)
+    # (no index of its own: the three above lead with it; migration 0025 says why one was dropped)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("identity_provider.id", ondelete="CASCADE"))
     name_id: Mapped[str] = mapped_column(String(250))
     name_id_key: Mapped[str] = mapped_column(key_type(250))
     immutable_id: Mapped[str | None] = mapped_column(String(250))
