@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ARRAY, Connection, Integer, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import ARRAY, CTE, Connection, Integer, Select, bindparam, exists, func, insert, or_, select, update
 
 from crm.licensing.models import LicensePackage, LicenseSeat
 from crm.search_keys import fold
@@ -61,10 +61,12 @@ def grant_free_seats(conn: Connection, user_id: int, package_ids: Collection[int
     return SeatGrant([p.name for p in packages], [p.name for p in taken])
 
 
-def _offered(every_package: bool, expanding: bool = False) -> Select:
+def _offered(every_package: bool, expanding: bool = False, user_id=None) -> Select:
     """The packages offered, in name order, that the user holds no seat in."""
-    held = exists().where(_seats.c.user_id == bindparam("s_user_id"), _seats.c.package_id == _packages.c.id)
-    offered = select(_packages.c.id, _packages.c.name).where(~held).order_by(_packages.c.name_key)
+    user_id = bindparam("s_user_id") if user_id is None else user_id
+    held = exists().where(_seats.c.user_id == user_id, _seats.c.package_id == _packages.c.id)
+    offered = select(_packages.c.id, _packages.c.name, _packages.c.name_key).where(~held).order_by(
+        _packages.c.name_key)
     if every_package:
         return offered
     if expanding:
@@ -72,19 +74,39 @@ def _offered(every_package: bool, expanding: bool = False) -> Select:
     return offered.where(_packages.c.id == func.any(bindparam("s_package_ids", type_=ARRAY(Integer))))
 
 
-def _in_one_statement(every_package: bool) -> Select:
-    """PostgreSQL: lock the offered rows in name order, take a free seat in each, insert the seats; it returns the
-    names of the packages offered and of those granted."""
-    offered = _offered(every_package).with_for_update().cte("offered").prefix_with("MATERIALIZED")
-    taken = (update(_packages).where(_packages.c.id == offered.c.id, _FREE)
-             .values(seats_used=_packages.c.seats_used + 1).returning(_packages.c.id, _packages.c.name).cte("taken"))
+@dataclass(frozen=True)
+class SeatCtes:
+    """The seat-taking CTEs of one statement: `offered` (id, name, name_key: locked, in name order), `taken` (id,
+    name, name_key: the packages a seat was taken in) and the insert of the seats."""
+
+    offered: CTE
+    taken: CTE
+    seats: CTE
+
+
+def seat_ctes(every_package: bool, user_id=None, when=None) -> SeatCtes:
+    """PostgreSQL: lock the offered rows in name order, take a free seat in each, insert the seats, for the user
+    `user_id` (a column of another CTE of the statement; default the bind parameter s_user_id) and only `when` that
+    condition holds (another CTE's row exists). Parameters: s_package_ids, s_granted_by, s_now."""
+    user = bindparam("s_user_id", type_=_seats.c.user_id.type) if user_id is None else user_id
+    offered = _offered(every_package, user_id=user).with_for_update().cte("offered").prefix_with("MATERIALIZED")
+    taken = update(_packages).where(_packages.c.id == offered.c.id, _FREE)
+    if when is not None:
+        taken = taken.where(when)
+    taken = (taken.values(seats_used=_packages.c.seats_used + 1)
+             .returning(_packages.c.id, _packages.c.name, _packages.c.name_key).cte("taken"))
     seats = insert(_seats).from_select(
         ["user_id", "package_id", "granted_by", "granted_at"],
-        select(bindparam("s_user_id", type_=_seats.c.user_id.type), taken.c.id,
-               bindparam("s_granted_by", type_=_seats.c.granted_by.type),
+        select(user, taken.c.id, bindparam("s_granted_by", type_=_seats.c.granted_by.type),
                bindparam("s_now", type_=_seats.c.granted_at.type))).cte("new_seats")
-    return select(select(func.array_agg(offered.c.name)).scalar_subquery(),
-                  select(func.array_agg(taken.c.name)).scalar_subquery()).add_cte(seats)
+    return SeatCtes(offered, taken, seats)
+
+
+def _in_one_statement(every_package: bool) -> Select:
+    """PostgreSQL: seat_ctes as one statement; it returns the names of the packages offered and of those granted."""
+    ctes = seat_ctes(every_package)
+    return select(select(func.array_agg(ctes.offered.c.name)).scalar_subquery(),
+                  select(func.array_agg(ctes.taken.c.name)).scalar_subquery()).add_cte(ctes.seats)
 
 
 # Built once per process: each grant only binds its values.

@@ -8,11 +8,13 @@ name) and the owner retries the whole sign-in as a returning user.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
     ARRAY,
+    CTE,
     BindParameter,
     Connection,
     Integer,
@@ -46,6 +48,7 @@ _memberships = RoleMembership.__table__
 _accounts = Account.__table__
 LOOKUP_TABLES = {"type": ContactType.__table__, "department": Department.__table__}
 GRANTED_BY = "sso"
+NO_FREE_SEAT = "No free seat in {}."  # the note for each package offered that had no free seat
 
 # Built once: a sign-in only binds values to them (building a statement costs more than running it on SQLite).
 _LOOKUP_ID = {key: select(t.c.id).where(t.c.name_key == bindparam("b_key")) for key, t in LOOKUP_TABLES.items()}
@@ -164,27 +167,50 @@ def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentit
                              lookups: Lookups, notes: list[str], now: datetime) -> AppliedPlan:
     """PostgreSQL: a new user's contact, user, binding and roles as one statement of data-modifying CTEs, and the
     seats as a second (two round trips instead of seven); what they write is what the statements one after
-    another write."""
-    contact = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now,
-               **_contact_row(conn, plan, {}, lookups, notes, now)}
-    username = _username(plan.username)
-    params = {f"c_{k}": v for k, v in contact.items()} | {
-        "u_username": username, "u_username_key": fold(username), "u_user_type": policy.user_type, "now": now,
-        "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
-        "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
-        "role_ids": sorted(plan.roles_add)}
-    user_id = conn.execute(_creation(tuple(sorted(contact))), params).scalar_one()
+    another write. (A sign-in on PostgreSQL writes all of it and its closing records as one statement:
+    sso/first_login.py.)"""
+    params = creation_params(plan, identity, policy, new_contact_row(conn, plan, lookups, notes, now), now)
+    user_id = conn.execute(_creation(tuple(sorted(k[2:] for k in params if k.startswith("c_")))), params).scalar_one()
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:
         _grant_seats(conn, policy, applied, now)
     return applied
 
 
-@functools.cache
-def _creation(contact_columns: tuple[str, ...]) -> Select:
-    """The new user's contact, user, binding and roles in one statement, built once per set of contact columns; it
-    returns the user's id."""
-    contact = (insert(_contacts).values({k: _bind(f"c_{k}", _contacts.c[k]) for k in contact_columns})
+def new_contact_row(conn: Connection, plan: Plan, lookups: Lookups, notes: list[str], now: datetime,
+                    before_writing: Callable[[], None] | None = None) -> dict:
+    """A new user's contact columns: an account the mapping names is found, or created (`before_writing` is called
+    first) and noted in `notes`."""
+    return {"name_key": "", "surname_key": "", "email_key": "", "created_at": now,
+            **_contact_row(conn, plan, {}, lookups, notes, now, before_writing)}
+
+
+def creation_params(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, contact: dict,
+                    now: datetime) -> dict:
+    """The parameters of creation_ctes: the contact's columns (c_*), the user's (u_*), the binding's (i_*), the
+    roles' ids and the time."""
+    username = _username(plan.username)
+    return {f"c_{k}": v for k, v in contact.items()} | {
+        "u_username": username, "u_username_key": fold(username), "u_user_type": policy.user_type, "now": now,
+        "i_provider_id": policy.provider_id, "i_name_id": _username(identity.name_id),
+        "i_name_id_key": fold(identity.name_id), "i_immutable_id": identity.first(policy.immutable_id_attribute),
+        "role_ids": sorted(plan.roles_add)}
+
+
+@dataclass(frozen=True)
+class CreationCtes:
+    """A new user's contact, user (id), binding and roles as data-modifying CTEs of one statement."""
+
+    user: CTE
+    others: tuple[CTE, ...]
+
+
+def creation_ctes(contact_columns: tuple[str, ...], after: CTE | None = None) -> CreationCtes:
+    """The new user's CTEs for this set of contact columns (creation_params gives their values); with `after`, nothing
+    is written unless that CTE has a row."""
+    values = select(*(_bind(f"c_{k}", _contacts.c[k]) for k in contact_columns))
+    contact = (insert(_contacts).from_select(list(contact_columns), values if after is None
+                                             else values.select_from(after))
                .returning(_contacts.c.id).cte("new_contact"))
     user = (insert(_users).from_select(
         ["username", "username_key", "user_type", "active", "contact_id", "created_at", "last_login_at"],
@@ -204,7 +230,14 @@ def _creation(contact_columns: tuple[str, ...]) -> Select:
         ["user_id", "role_id", "source", "created_at"],
         select(user.c.id, role_ids.c.role_id, literal(SSO), _bind("now", _memberships.c.created_at))
         .select_from(user.join(role_ids, true()))).cte("new_roles")
-    return select(user.c.id).add_cte(binding, roles)
+    return CreationCtes(user, (contact, binding, roles))
+
+
+@functools.cache
+def _creation(contact_columns: tuple[str, ...]) -> Select:
+    """creation_ctes as one statement; it returns the user's id."""
+    ctes = creation_ctes(contact_columns)
+    return select(ctes.user.c.id).add_cte(*ctes.others)
 
 
 def _bind(name: str, column) -> BindParameter:
@@ -223,13 +256,14 @@ def _insert_contact(conn: Connection, values: dict, now: datetime) -> int:
 
 
 def _contact_row(conn: Connection, plan: Plan, current: dict, lookups: Lookups, notes: list[str],
-                 now: datetime) -> dict:
+                 now: datetime, before_writing: Callable[[], None] | None = None) -> dict:
     """The contact columns to write: lookups by name (an unknown account is created), the full name made from the
     given name and surname (else the username) when it would be empty, and the folded search keys."""
     values: dict = {"updated_at": now}
     for key, value in plan.contact.items():
         if key == "account":
-            values["account_id"] = _find_or_create_account(conn, value, notes, now) if value else None
+            values["account_id"] = _find_or_create_account(conn, value, notes, now, before_writing) \
+                if value else None
         elif FIELDS_BY_KEY[key].lookup:
             values[f"{key}_id"] = lookups.id(key, value) if value else None
         else:
@@ -243,11 +277,14 @@ def _contact_row(conn: Connection, plan: Plan, current: dict, lookups: Lookups, 
     return values
 
 
-def _find_or_create_account(conn: Connection, name: str, notes: list[str], now: datetime) -> int:
+def _find_or_create_account(conn: Connection, name: str, notes: list[str], now: datetime,
+                            before_writing: Callable[[], None] | None = None) -> int:
     name = name.strip(ASCII_WHITESPACE)
     found = conn.scalar(_ACCOUNT_ID, {"b_key": fold(name)})
     if found is not None:
         return found
+    if before_writing:
+        before_writing()
     notes.append(f"Account {name} was created.")
     return conn.execute(_INSERT_ACCOUNT, {"name": name, "name_key": fold(name), "created_at": now}).scalar_one()
 
@@ -266,5 +303,5 @@ def _grant_seats(conn: Connection, policy: ProviderPolicy, applied: AppliedPlan,
     seats = grant_free_seats(conn, applied.user_id, None if policy.all_licenses else policy.package_ids, GRANTED_BY,
                              now)
     applied.licenses_granted = seats.granted
-    applied.notes += [f"No free seat in {name}." for name in seats.full]
+    applied.notes += [NO_FREE_SEAT.format(name) for name in seats.full]
     applied.no_seat = seats.no_seat

@@ -95,8 +95,7 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
     their prefixes), and stamp the time of sign-in of a returning user; Replayed when the assertion was used before,
     ConfigChanged when the provider's configuration is no longer the one checked (nothing is written then).
     `durable`: the commit waits for the disk (PostgreSQL; see the module's docstring)."""
-    provider_id, version, created_at = config.version
-    guard = {"r_config_version": version, "r_created_at": created_at}
+    guard = config_guard(config)
     stamp = {"s_user_id": returning_user, "s_at": used["used_at"]}
     try:
         if conn.dialect.name == "postgresql":
@@ -119,6 +118,12 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
         raise
     if written != 1:
         raise ConfigChanged()
+
+
+def config_guard(config: ProviderConfig) -> dict[str, Any]:
+    """The replay record's condition: the provider still has the configuration the response was checked with."""
+    _provider_id, version, created_at = config.version
+    return {"r_config_version": version, "r_created_at": created_at}
 
 
 def _is_replay(error: IntegrityError) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -23,15 +23,24 @@ from crm.auth import sessions
 from crm.auth.sessions import new_session_row, sso_method
 from crm.extensions import db
 from crm.identity_providers.config import ProviderConfig
-from crm.provisioning.apply import AppliedPlan, Lookups, apply_plan, writes_anything
+from crm.provisioning.apply import (
+    GRANTED_BY,
+    AppliedPlan,
+    Lookups,
+    apply_plan,
+    creation_params,
+    new_contact_row,
+    writes_anything,
+)
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import identify, plan_sign_in
 from crm.provisioning.resolver import Resolution, resolve_sign_in
 from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
 from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
+from crm.sso.first_login import write_first_login
 from crm.sso.models import UsedAssertion
-from crm.sso.records import ConfigChanged, Replayed, write_sign_in_records
+from crm.sso.records import ConfigChanged, Replayed, config_guard, write_sign_in_records
 from crm.sso.rejections import SamlRejected
 from crm.timeutil import utcnow
 
@@ -125,22 +134,20 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
         lookups.read_ahead(identity, policy)
     plan = (denied(identity.name_id, resolution.refusal) if resolution.refusal else
             plan_sign_in(identity, policy, resolution.state, lookups.exists))
+    if plan.action == CREATE and plan.grant_licenses and conn.dialect.name == "postgresql":
+        return _first_login(conn, config, validated, identity, plan, lookups, saml_response, request_id, now)
     if plan.action != DENY and writes_anything(plan, identity, policy, resolution):
         _begin_writing(conn)
     applied = None if plan.action == DENY else apply_plan(conn, plan, identity, policy, resolution, lookups, now)
     outcome = _outcome(plan, applied)
     if outcome == "denied" and applied is not None:  # signed up, but no package had a free seat
-        plan = Plan(plan.action, plan.username, applied.user_id, plan.link,
-                    deny("no_seat", "no license package had a free seat"), plan.contact, plan.field_changes,
-                    plan.grant_licenses, plan.roles_add, plan.roles_remove, plan.groups_known, plan.notes,
-                    plan.reactivate)
+        plan = _no_seat(plan, applied.user_id)
     who = resolution.state.username if resolution.state else identity.name_id
     audit = _audit_row(config, identity, plan, applied, outcome, who)
     signed_in = outcome != "denied"
     attempt = attempt_row(config.id, saml_response, "signed in" if signed_in else "refused",
                           name_id=identity.name_id, reference=audit["reference"], request_id=request_id)
-    used = {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
-            "expires_at": max(validated.not_on_or_after, now) + MAX_CLOCK_SKEW}
+    used = _used_row(config, validated, identity, now)
     returning_user = applied.user_id if signed_in and plan.action != CREATE else None
     token, session = (new_session_row(applied.user_id, sso_method(config.slug), now,
                                       session_ends(config, validated, now)) if signed_in else (None, None))
@@ -151,6 +158,42 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"], token)
     return SignInOutcome(None, "denied", audit["reference"], None, plan.denial.message, plan.denial.code)
+
+
+def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedResponse, identity: SamlIdentity,
+                 plan: Plan, lookups: Lookups, saml_response: str, request_id: str | None,
+                 now: datetime) -> SignInOutcome:
+    """PostgreSQL: a new user, seats and closing records as one statement (first_login.py says why)."""
+    policy, notes = config.policy, []
+    # An account the mapping names and that does not exist yet is created first: one transaction for both then.
+    contact = new_contact_row(conn, plan, lookups, notes, now, before_writing=lambda: _begin_writing(conn))
+    creation = creation_params(plan, identity, policy, contact, now)
+    applied = AppliedPlan(None, notes=notes)
+    audit = _audit_row(config, identity, plan, applied, "created", identity.name_id)
+    refused = _audit_row(config, identity, _no_seat(plan, None), applied, "denied", identity.name_id)
+    attempt = attempt_row(config.id, saml_response, "signed in", name_id=identity.name_id,
+                          reference=audit["reference"], request_id=request_id)
+    token, session = new_session_row(None, sso_method(config.slug), now, session_ends(config, validated, now))
+    seats = {"s_package_ids": sorted(policy.package_ids or []), "s_granted_by": GRANTED_BY, "s_now": now}
+    written = write_first_login(
+        conn, creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
+        audit, refused, attempt, session, durable=bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")))
+    _now_and_then_tidy(conn, config.id, now)
+    if written.no_seat:
+        denial = _no_seat(plan, written.user_id).denial
+        return SignInOutcome(None, "denied", audit["reference"], None, denial.message, denial.code)
+    return SignInOutcome(written.user_id, "created", audit["reference"], token)
+
+
+def _no_seat(plan: Plan, user_id: int | None) -> Plan:
+    """The plan of a user signed up by it, refused because no offered package had a free seat."""
+    return replace(plan, user_id=user_id, denial=deny("no_seat", "no license package had a free seat"))
+
+
+def _used_row(config: ProviderConfig, validated: ValidatedResponse, identity: SamlIdentity, now: datetime) -> dict:
+    """The replay record: kept until the assertion's NotOnOrAfter plus the greatest clock skew."""
+    return {"assertion_id": identity.assertion_id, "provider_id": config.id, "used_at": now,
+            "expires_at": max(validated.not_on_or_after, now) + MAX_CLOCK_SKEW}
 
 
 def session_ends(config: ProviderConfig, validated: ValidatedResponse, now: datetime) -> datetime | None:
@@ -195,8 +238,8 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
         | ({"active": {"before": False, "after": True}} if plan.reactivate and applied else {}),
         details={"attributes": {name: list(values) for name, values in identity.attributes.items()},
                  "name_id_format": identity.name_id_format, "assertion_id": identity.assertion_id,
-                 "licenses_granted": granted, "roles_added": sorted(plan.roles_add.values()),
-                 "roles_removed": sorted(plan.roles_remove.values()), "notes": notes}
+                 "roles_added": sorted(plan.roles_add.values()), "roles_removed": sorted(plan.roles_remove.values()),
+                 "licenses_granted": granted, "notes": notes}  # (first_login.py writes the last two itself)
         | ({"reactivated": True} if plan.reactivate and applied else {})
         | ({"cause": plan.denial.code} if plan.denial else {}),  # what the SSO page's top refusal causes count
         idp_slug=config.slug, name_id=identity.name_id[:250], outcome=outcome,
