@@ -71,3 +71,20 @@ def ping_idle_connections(engine: Engine, after_seconds: float) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise DisconnectionError(f"pooled connection found dead: {error}") from error
+
+
+# psycopg turns a query's %(name)s placeholders into PostgreSQL's $n once per query text and keeps the result, but
+# only for texts up to 4,096 bytes with up to 50 parameters; a longer one is parsed again at every execution. A first
+# login on PostgreSQL is one statement of 7 KB with 76 parameters (sso/first_login.py): parsed again, it cost 1.1 ms
+# of a sign-in's CPU. Our statements are built once per process, so there are few of them to keep. (psycopg is pinned
+# in pyproject.toml; tests/sso/test_first_login_records.py fails if these names go away.)
+PSYCOPG_CACHED_QUERY_BYTES = 16384
+PSYCOPG_CACHED_QUERY_PARAMETERS = 200
+
+
+def cache_long_queries() -> None:
+    """Let psycopg keep the conversion of our longest statements too."""
+    from psycopg import _queries
+
+    _queries.MAX_CACHED_STATEMENT_LENGTH = max(_queries.MAX_CACHED_STATEMENT_LENGTH, PSYCOPG_CACHED_QUERY_BYTES)
+    _queries.MAX_CACHED_STATEMENT_PARAMS = max(_queries.MAX_CACHED_STATEMENT_PARAMS, PSYCOPG_CACHED_QUERY_PARAMETERS)

@@ -75,11 +75,10 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
     provider may claim the account (its email domains) is the planner's rule.
     """
     key = fold(name_id)
-    if immutable_id:
-        rows = conn.execute(_BY_IMMUTABLE_ID, {"provider_id": provider_id, "value": immutable_id}).all()
-        if rows:
-            return _bound(rows)
-    rows = conn.execute(_BY_NAME_ID_ELSE_USERNAME, {"provider_id": provider_id, "value": key}).all()
+    rows = conn.execute(_BY_IMMUTABLE_ID_ELSE_NAME_ID_ELSE_USERNAME,
+                        {"provider_id": provider_id, "immutable_id": immutable_id, "value": key}).all()
+    if rows and immutable_id and (rows[0].bound_provider, rows[0].stored_immutable_id) == (provider_id, immutable_id):
+        return _bound(rows)  # bound under the immutable id
     if rows and (rows[0].bound_provider, rows[0].bound_key) == (provider_id, key):
         if immutable_id and rows[0].stored_immutable_id and rows[0].stored_immutable_id != immutable_id:
             return Resolution(refusal=deny("username_taken", f"NameID {name_id} is bound to {rows[0].username} "
@@ -141,18 +140,18 @@ def _user_and_binding(user_id) -> Select:
                       .where(_users.c.id == user_id))
 
 
-def _bound_under(column) -> ScalarSelect:
+def _bound_under(column, value: str) -> ScalarSelect:
     return (select(_identities.c.user_id)
-            .where(_identities.c.provider_id == bindparam("provider_id"), column == bindparam("value"))
+            .where(_identities.c.provider_id == bindparam("provider_id"), column == bindparam(value))
             .scalar_subquery())
 
 
-# Built once: a sign-in only binds values to them (SQLAlchemy and the server reuse the compiled statement). The
-# second finds the user bound under the NameID or, when there is none, the user named after it: one round trip
-# for a first login too (COALESCE looks the username up only when no binding was found).
-_BY_IMMUTABLE_ID = _user_and_binding(_bound_under(_identities.c.immutable_id))
-_BY_NAME_ID_ELSE_USERNAME = _user_and_binding(func.coalesce(
-    _bound_under(_identities.c.name_id_key),
+# Built once: a sign-in only binds values to it (SQLAlchemy and the server reuse the compiled statement). It finds
+# the user bound under the immutable id or, when there is none, under the NameID or, when there is none, the user
+# named after it: one round trip, a first login's too (COALESCE looks no further than the first it finds).
+_BY_IMMUTABLE_ID_ELSE_NAME_ID_ELSE_USERNAME = _user_and_binding(func.coalesce(
+    _bound_under(_identities.c.immutable_id, "immutable_id"),
+    _bound_under(_identities.c.name_id_key, "value"),
     select(_users.c.id).where(_users.c.username_key == bindparam("value")).scalar_subquery()))
 # Email linking: the user whose contact has this email (ix_contact_email_key_id, then user_account's unique
 # contact_id) and how many users have it, counted no further than 2: one statement, two index seeks.

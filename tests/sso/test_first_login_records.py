@@ -113,3 +113,20 @@ def test_a_configuration_change_during_a_first_login_leaves_nothing_half_written
     assert (count(User), count(Contact), count(SignInAttempt), count(UsedAssertion)) == (1, 1, 1, 1)
     assert len(db.session.scalars(db.select(AuditEvent).where(AuditEvent.action == "sso.sign_in")).all()) == 1
     assert [p.seats_used for p in db.session.scalars(db.select(LicensePackage).order_by(LicensePackage.name))] == [1, 1]
+
+
+@pytest.mark.postgres_only
+def test_psycopg_keeps_the_first_login_statement_converted(app, entra, visitor):
+    """crm/extensions.cache_long_queries: the first login's statement fits what psycopg keeps converted for
+    PostgreSQL, so it is not parsed again at every first login (a psycopg upgrade that moves these names fails here,
+    not silently in the benchmarks)."""
+    from psycopg import _queries
+
+    with app.app_context():
+        engine = db.engine
+    with statements_sent(engine) as statements:
+        assert visitor.sign_in(attributes=nina()).status_code == 302
+    statement = next(s for s in statements if "INSERT INTO user_account" in s)
+    assert len(statement.encode()) > 4096  # psycopg's own limit...
+    assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH  # ...raised for it
+    assert statement.count("%(") <= _queries.MAX_CACHED_STATEMENT_PARAMS
