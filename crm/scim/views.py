@@ -17,6 +17,7 @@ from crm.identity_providers.scim_tokens import authenticate
 from crm.scim import discovery, filters, groups, throttle, users
 from crm.scim.errors import ScimError, error_response, scim_response
 from crm.scim.resources import LIST, project, user_resource
+from crm.users.statistics import binding_created
 
 log = logging.getLogger(__name__)
 PREFIX = "/scim/v2"
@@ -257,7 +258,10 @@ def _write(change: Callable[[], T]) -> T:
 def create_user():
     """Create a user (or bring back one this directory deleted)."""
     body = _body()
-    return _write(lambda: _answer(users.create(g.scim_provider, g.scim_token, body)[0], 201))
+    answer = _write(lambda: _answer(users.create(g.scim_provider, g.scim_token, body)[0], 201))
+    if answer.status_code == 201:
+        binding_created()
+    return answer
 
 
 @bp.get("/Users/<user_id>")

@@ -43,6 +43,7 @@ from crm.sso.models import UsedAssertion
 from crm.sso.records import ConfigChanged, Replayed, config_guard, write_sign_in_records
 from crm.sso.rejections import SamlRejected
 from crm.timeutil import utcnow
+from crm.users.statistics import binding_created
 
 log = logging.getLogger(__name__)
 ACTOR = (None, "sso")
@@ -75,6 +76,8 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
         try:
             outcome = _sign_in_once(_connection(), config, validated, saml_response, request_id)
             db.session.commit()
+            if outcome.outcome == "created":
+                binding_created()
             return outcome
         except Replayed:
             db.session.rollback()

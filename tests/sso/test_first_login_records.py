@@ -130,3 +130,23 @@ def test_psycopg_keeps_the_first_login_statement_converted(app, entra, visitor):
     assert len(statement.encode()) > 4096  # psycopg's own limit...
     assert len(statement.encode()) <= _queries.MAX_CACHED_STATEMENT_LENGTH  # ...raised for it
     assert statement.count("%(") <= _queries.MAX_CACHED_STATEMENT_PARAMS
+
+
+@pytest.mark.postgres_only
+def test_first_logins_measure_a_bindings_table_postgresql_never_measured(app, entra, visitor, monkeypatch):
+    """crm/users/statistics.py: on a new installation the first logins ANALYZE user_identity once, before
+    autovacuum would, so that each lookup by immutable id or NameID uses its unique index."""
+    from crm.users import statistics
+
+    monkeypatch.setattr(statistics, "EVERY", 2)
+    monkeypatch.setattr(statistics, "_created", 0)
+    monkeypatch.setattr(statistics, "_measured", False)
+    never = "SELECT reltuples < 0 FROM pg_class WHERE oid = 'user_identity'::regclass"
+    assert db.session.scalar(db.text(never))
+    for name in ("ann", "bob"):
+        email = f"{name}@example.com"
+        assert visitor.sign_in(name_id=email, attributes=nina(**{
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress": email})).status_code == 302
+        visitor.client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    db.session.rollback()
+    assert not db.session.scalar(db.text(never))
