@@ -69,3 +69,18 @@ def test_going_down_and_up_again_keeps_every_row(tmp_path):
         upgrade()
         assert counts() == before
         db.engine.dispose()
+
+
+def test_postgresql_keeps_attempts_responses_uncompressed_whichever_way_the_schema_is_made(tmp_path, postgres_url):
+    """crm/sso/models.py: upgrade (migration 0026) and create_all (the DDL after the table) both store
+    sign_in_attempt.saml_response without compression (attstorage 'e', EXTERNAL)."""
+    storage = text("SELECT attstorage FROM pg_attribute WHERE attrelid = 'sign_in_attempt'::regclass "
+                   "AND attname = 'saml_response'")
+    for make in (upgrade, db.create_all):
+        url = _fresh_postgres_schema(postgres_url)
+        app = create_app({"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(tmp_path)})
+        with app.app_context():
+            make()
+            with db.engine.connect() as conn:
+                assert conn.scalar(storage) == "e", make
+            db.engine.dispose()
