@@ -6,7 +6,16 @@ from pathlib import Path
 from flask import Flask
 
 from crm.config import load_config
-from crm.extensions import cache_long_queries, csrf, db, htmx, login_manager, migrate, ping_idle_connections
+from crm.extensions import (
+    cache_long_queries,
+    csrf,
+    db,
+    htmx,
+    lean_descriptions,
+    login_manager,
+    migrate,
+    ping_idle_connections,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ping_idle_connections(db.engine, float(app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]))
         if db.engine.dialect.driver == "psycopg":
             cache_long_queries()
+            lean_descriptions(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)

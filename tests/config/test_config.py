@@ -124,3 +124,26 @@ def test_a_server_database_keeps_as_many_connections_as_the_server_has_threads(t
     app = create_app({"INSTANCE_PATH": str(tmp_path), "SQLALCHEMY_DATABASE_URI": url})
     with app.app_context():
         assert db.engine.pool.size() == 16
+
+
+@pytest.mark.postgres_only
+def test_psycopg_cursors_describe_results_as_psycopg_does_only_leaner(app):
+    """crm/extensions.lean_descriptions: the same name and type for each column as psycopg's own Column objects."""
+    import psycopg
+
+    from crm.extensions import db
+
+    query = "SELECT 1 AS n, 'a'::text AS t, now() AS at, NULL::json AS j, ARRAY[1] AS a, true"
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            lean = raw.cursor()
+            lean.execute(query)
+            plain = psycopg.Cursor(raw.driver_connection)
+            plain.execute(query)
+            assert [(d[0], d[1]) for d in lean.description] == [(c.name, c.type_code) for c in plain.description]
+            assert all(len(d) == 7 for d in lean.description)
+            lean.execute("SET LOCAL work_mem = '4MB'")
+            assert lean.description is None and plain.description is not None
+        finally:
+            raw.close()
