@@ -26,19 +26,17 @@ from sqlalchemy import (
     literal,
     select,
     true,
-    union_all,
     update,
 )
 
 from crm.auth.models import User
 from crm.contacts.fields import FIELDS_BY_KEY
-from crm.contacts.models import Account, Contact, ContactType, Department
+from crm.contacts.models import Account, Contact
 from crm.identity_providers.policy import ProviderPolicy
 from crm.licensing.seats import grant_free_seats
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, Plan
-from crm.provisioning.planner import mapped_value
-from crm.provisioning.resolver import Resolution
+from crm.provisioning.resolver import LOOKUP_TABLES, Resolution
 from crm.roles.models import SSO, RoleMembership
 from crm.search_keys import ASCII_WHITESPACE, fold
 from crm.users.models import UserIdentity
@@ -46,14 +44,11 @@ from crm.users.models import UserIdentity
 _users, _identities, _contacts = User.__table__, UserIdentity.__table__, Contact.__table__
 _memberships = RoleMembership.__table__
 _accounts = Account.__table__
-LOOKUP_TABLES = {"type": ContactType.__table__, "department": Department.__table__}
 GRANTED_BY = "sso"
 NO_FREE_SEAT = "No free seat in {}."  # the note for each package offered that had no free seat
 
 # Built once: a sign-in only binds values to them (building a statement costs more than running it on SQLite).
 _LOOKUP_ID = {key: select(t.c.id).where(t.c.name_key == bindparam("b_key")) for key, t in LOOKUP_TABLES.items()}
-_LOOKUPS_BY_NAME = union_all(*(select(literal(key), t.c.name_key, t.c.id).where(
-    t.c.name_key.in_(bindparam(f"b_{key}", expanding=True))) for key, t in LOOKUP_TABLES.items()))
 _ACCOUNT_ID = select(_accounts.c.id).where(_accounts.c.name_key == bindparam("b_key"))
 _INSERT_ACCOUNT = insert(_accounts).returning(_accounts.c.id)
 _INSERT_CONTACT = insert(_contacts).returning(_contacts.c.id)
@@ -83,11 +78,12 @@ class AppliedPlan:
 
 
 class Lookups:
-    """Type and Department ids by name, each read once per sign-in (the planner asks, the writer uses)."""
+    """Type and Department ids by name, each read once per sign-in (the planner asks, the writer uses); those the
+    resolver read with its lookup are known from the start."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, known: dict[tuple[str, str], int | None] | None = None):
         self._conn = conn
-        self._found: dict[tuple[str, str], int | None] = {}
+        self._found: dict[tuple[str, str], int | None] = dict(known or {})
 
     def id(self, field_key: str, name: str) -> int | None:
         """The id of the Type or Department with this name (case-insensitive), or None."""
@@ -99,18 +95,6 @@ class Lookups:
     def exists(self, field_key: str, name: str) -> bool:
         """True when a Type or Department with this name exists."""
         return self.id(field_key, name) is not None
-
-    def read_ahead(self, identity: SamlIdentity, policy: ProviderPolicy) -> None:
-        """Read at once every Type and Department a new user's mapping rows could name (one statement instead of
-        one per lookup); names that do not exist are remembered as such."""
-        wanted = {(rule.field, fold(value)) for rule in policy.field_rules if rule.field in LOOKUP_TABLES
-                  for value in [mapped_value(identity, rule)[0] or rule.default] if value}
-        if len(wanted) < 2:
-            return  # one lookup or none: asked when needed, no statement saved
-        names = {key: [name for field, name in wanted if field == key] for key in LOOKUP_TABLES}
-        found = {(field, name): id_ for field, name, id_ in self._conn.execute(
-            _LOOKUPS_BY_NAME, {f"b_{key}": names[key] for key in LOOKUP_TABLES})}
-        self._found.update({key: found.get(key) for key in wanted})
 
 
 def writes_anything(plan: Plan, identity: SamlIdentity, policy: ProviderPolicy, resolution: Resolution) -> bool:

@@ -9,9 +9,9 @@ one person cannot both create a user: the second fails on one of these keys and 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Connection, ScalarSelect, Select, bindparam, exists, func, select
+from sqlalchemy import Connection, ScalarSelect, Select, bindparam, exists, func, literal, select, true
 
 from crm.auth.models import User
 from crm.auth.permissions import ADMINISTER
@@ -22,7 +22,7 @@ from crm.identity_providers.policy import LINK_BY_EMAIL, LINK_BY_USERNAME, LINK_
 from crm.licensing.models import LicenseSeat
 from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import Denial, UserState, deny
-from crm.provisioning.planner import mapped_email
+from crm.provisioning.planner import mapped_email, mapped_value
 from crm.roles.models import Role, RoleMembership, RolePermission
 from crm.search_keys import fold
 from crm.users.models import UserIdentity
@@ -31,6 +31,7 @@ _users, _identities, _providers = User.__table__, UserIdentity.__table__, Identi
 _contacts, _memberships, _roles = Contact.__table__, RoleMembership.__table__, Role.__table__
 _accounts, _types, _departments = Account.__table__, ContactType.__table__, Department.__table__
 _LOOKUPS = {"account": _accounts, "type": _types, "department": _departments}
+LOOKUP_TABLES = {"type": _types, "department": _departments}  # the lookups a contact field names by name
 _grants = RolePermission.__table__
 _ADMINISTERS = exists().where(_grants.c.role_id == _memberships.c.role_id, _grants.c.permission == ADMINISTER)
 
@@ -55,17 +56,27 @@ class Resolution:
     refusal: Denial | None = None
     binding_id: int | None = None  # the user's binding to this provider, when there is one
     stored_immutable_id: str | None = None
+    # The ids of the Type and Department the mapping names, read with the lookup ((field, folded name): id or None)
+    lookups: dict[tuple[str, str], int | None] = field(default_factory=dict)
 
 
 def resolve_sign_in(conn: Connection, identity: SamlIdentity, policy: ProviderPolicy) -> Resolution:
-    """resolve() for a SAML sign-in: the provider's immutable id attribute, its linking rule and mapped email."""
+    """resolve() for a SAML sign-in: the provider's immutable id attribute, its linking rule and mapped email, and the
+    Type and Department its mapping rows name (a first name per field: what else they name is read when needed)."""
+    named: dict[str, str] = {}
+    for rule in policy.field_rules:
+        if rule.field in LOOKUP_TABLES and rule.field not in named:
+            value = mapped_value(identity, rule)[0] or rule.default
+            if value:
+                named[rule.field] = fold(value)
     return resolve(conn, policy.provider_id, policy.slug, identity.name_id,
                    identity.first(policy.immutable_id_attribute), link_by=policy.link_by,
-                   email=mapped_email(identity, policy))
+                   email=mapped_email(identity, policy), lookup_names=named)
 
 
 def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutable_id: str | None,
-            link_by: str = LINK_BY_USERNAME, email: str | None = None) -> Resolution:
+            link_by: str = LINK_BY_USERNAME, email: str | None = None,
+            lookup_names: dict[str, str] | None = None) -> Resolution:
     """The user bound by immutable id, else by NameID; else a local user to be linked, found by `link_by`: the user
     whose username = NameID (today's rule), whose contact email = `email` (a second statement, for a first sign-in
     only), or none (LINK_NEVER: a user named after the NameID is refused, for an administrator to link by hand).
@@ -73,10 +84,24 @@ def resolve(conn: Connection, provider_id: int, slug: str, name_id: str, immutab
     The immutable id wins: a NameID reassigned to someone else at the IdP never reaches the old account. Local
     users with a password or an administrator role are never linked automatically (an admin does it). Whether the
     provider may claim the account (its email domains) is the planner's rule.
+
+    The same statement reads the ids of the lookups named in `lookup_names` ({field: folded name}).
     """
-    key = fold(name_id)
+    lookup_names = lookup_names or {}
+    params = {f"lookup_{key}": lookup_names.get(key) for key in LOOKUP_TABLES}
     rows = conn.execute(_BY_IMMUTABLE_ID_ELSE_NAME_ID_ELSE_USERNAME,
-                        {"provider_id": provider_id, "immutable_id": immutable_id, "value": key}).all()
+                        {"provider_id": provider_id, "immutable_id": immutable_id, "value": fold(name_id)} | params
+                        ).all()
+    found = {(key, name): getattr(rows[0], f"lookup_{key}") for key, name in lookup_names.items()}
+    resolution = _resolve(conn, rows if rows[0].id is not None else [], provider_id, slug, name_id, immutable_id,
+                          link_by, email)
+    return replace(resolution, lookups=found)
+
+
+def _resolve(conn: Connection, rows: list, provider_id: int, slug: str, name_id: str, immutable_id: str | None,
+             link_by: str, email: str | None) -> Resolution:
+    """resolve() from the lookup's rows (none when nobody was found)."""
+    key = fold(name_id)
     if rows and immutable_id and (rows[0].bound_provider, rows[0].stored_immutable_id) == (provider_id, immutable_id):
         return _bound(rows)  # bound under the immutable id
     if rows and (rows[0].bound_provider, rows[0].bound_key) == (provider_id, key):
@@ -149,10 +174,16 @@ def _bound_under(column, value: str) -> ScalarSelect:
 # Built once: a sign-in only binds values to it (SQLAlchemy and the server reuse the compiled statement). It finds
 # the user bound under the immutable id or, when there is none, under the NameID or, when there is none, the user
 # named after it: one round trip, a first login's too (COALESCE looks no further than the first it finds).
-_BY_IMMUTABLE_ID_ELSE_NAME_ID_ELSE_USERNAME = _user_and_binding(func.coalesce(
+# It also reads the ids of a Type and a Department by name (what a new user's contact needs; None when there is none
+# of that name), so it always returns a row: one without a user (id None) when there is nobody to find.
+_FOUND = _user_and_binding(func.coalesce(
     _bound_under(_identities.c.immutable_id, "immutable_id"),
     _bound_under(_identities.c.name_id_key, "value"),
-    select(_users.c.id).where(_users.c.username_key == bindparam("value")).scalar_subquery()))
+    select(_users.c.id).where(_users.c.username_key == bindparam("value")).scalar_subquery())).subquery("found")
+_BY_IMMUTABLE_ID_ELSE_NAME_ID_ELSE_USERNAME = select(
+    *(select(table.c.id).where(table.c.name_key == bindparam(f"lookup_{key}")).scalar_subquery()
+      .label(f"lookup_{key}") for key, table in LOOKUP_TABLES.items()), *_FOUND.c
+).select_from(select(literal(1).label("one")).subquery("one").outerjoin(_FOUND, true()))
 # Email linking: the user whose contact has this email (ix_contact_email_key_id, then user_account's unique
 # contact_id) and how many users have it, counted no further than 2: one statement, two index seeks.
 _WITH_EMAIL = select(_users.c.id).join(_contacts, _contacts.c.id == _users.c.contact_id) \

@@ -132,9 +132,7 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     identity, unidentified = identify(validated.identity, policy)
     resolution = Resolution(refusal=unidentified) if unidentified else resolve_sign_in(
         conn, identity, policy)
-    lookups = Lookups(conn)
-    if resolution.state is None and resolution.refusal is None:
-        lookups.read_ahead(identity, policy)
+    lookups = Lookups(conn, resolution.lookups)
     plan = (denied(identity.name_id, resolution.refusal) if resolution.refusal else
             plan_sign_in(identity, policy, resolution.state, lookups.exists))
     if plan.action == CREATE and plan.grant_licenses and conn.dialect.name == "postgresql":
