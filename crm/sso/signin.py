@@ -205,7 +205,7 @@ def session_ends(config: ProviderConfig, validated: ValidatedResponse, now: date
 
 
 def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:
-    """Drop old attempts (one sign-in in ten), ended sessions (one in fifty) and replay records of expired
+    """Drop old attempts (one sign-in in fifty), ended sessions (one in fifty) and replay records of expired
     assertions (one in a hundred: an assertion past its NotOnOrAfter plus the skew is refused by the validity checks
     anyway)."""
     now_and_then_prune(conn, provider_id)
