@@ -39,21 +39,23 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
+from crm.audit.models import AuditEvent
+from crm.auth.models import UserSession
 from crm.licensing.seats import seat_ctes
 from crm.provisioning.apply import NO_FREE_SEAT, creation_ctes
+from crm.sso.models import SignInAttempt
 from crm.sso.records import (
-    _ATTEMPT,
-    _ATTEMPT_COLUMNS,
-    _AUDIT,
-    _AUDIT_COLUMNS,
-    _SESSION_COLUMNS,
-    _SESSIONS,
+    ATTEMPT_COLUMNS,
+    AUDIT_COLUMNS,
+    SESSION_COLUMNS,
     ConfigChanged,
     Replayed,
-    _is_replay,
-    _remember_assertion,
+    is_replay,
+    remember_assertion,
+    unless_durable,
 )
 
+_AUDIT, _ATTEMPT, _SESSIONS = AuditEvent.__table__, SignInAttempt.__table__, UserSession.__table__
 # The audit event's columns the statement computes (the rest are bound as given).
 _COMPUTED = ("target_id", "summary", "outcome", "reason", "details")
 # The details' keys it writes after the ones given (in this order, as the other sign-ins write them).
@@ -78,22 +80,22 @@ def write_first_login(conn: Connection, creation: dict[str, Any], seats: dict[st
                       used: dict[str, Any], guard: dict[str, Any], audit: dict[str, Any], refused_audit: dict[str, Any],
                       attempt: dict[str, Any], session: dict[str, Any], durable: bool) -> FirstLogin:
     """Run the statement. `creation`: creation_params; `seats`: the grant's s_package_ids, s_granted_by and s_now;
-    `audit` the event as the sign-in signs in, `refused_audit` as it is refused for want of a seat (their summary
-    and reason are used); `attempt` and `session` rows without their outcome and user. Replayed when the assertion
+    `audit` the event as the sign-in signs in, `refused_audit` the summary and reason it has when it is refused for
+    want of a seat; `attempt` and `session` rows without their outcome and user. Replayed when the assertion
     was used before, ConfigChanged when the provider's configuration changed (nothing is written then)."""
     details = {k: v for k, v in audit["details"].items() if k not in SEAT_KEYS and k != "cause"}
     params = (creation | seats | {f"r_{k}": v for k, v in used.items()} | guard
-              | {f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS if k not in _COMPUTED}
+              | {f"a_{k}": audit.get(k) for k in AUDIT_COLUMNS if k not in _COMPUTED}
               | {"a_summary": audit["summary"], "a_summary_refused": refused_audit["summary"],
                  "a_outcome": audit["outcome"], "a_reason_refused": refused_audit["reason"],
                  "a_notes": list(audit["details"]["notes"]), "a_details_head": json.dumps(details)[:-1]}
-              | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS if k != "outcome"}
-              | {f"ses_{k}": session.get(k) for k in _SESSION_COLUMNS if k != "user_id"})
+              | {f"t_{k}": attempt.get(k) for k in ATTEMPT_COLUMNS if k != "outcome"}
+              | {f"ses_{k}": session.get(k) for k in SESSION_COLUMNS if k != "user_id"})
     contact_columns = tuple(sorted(k[2:] for k in creation if k.startswith("c_")))
     try:
         row = conn.execute(_statement(contact_columns, every_package, durable), params).first()
     except IntegrityError as error:
-        if _is_replay(error):
+        if is_replay(error):
             raise Replayed() from None
         raise
     if row.written != 1:
@@ -104,7 +106,7 @@ def write_first_login(conn: Connection, creation: dict[str, Any], seats: dict[st
 @functools.cache
 def _statement(contact_columns: tuple[str, ...], every_package: bool, durable: bool) -> Select:
     """The statement for this set of contact columns and license policy, built once per process."""
-    used = _remember_assertion().cte("used")
+    used = remember_assertion().cte("used")
     creation = creation_ctes(contact_columns, after=used)
     user_id = select(creation.user.c.id).scalar_subquery()
     seats = seat_ctes(every_package, user_id=user_id, when=exists(select(creation.user.c.id)))
@@ -127,23 +129,23 @@ def _statement(contact_columns: tuple[str, ...], every_package: bool, durable: b
         "reason": case((no_seat, bindparam("a_reason_refused", type_=Text)),
                        else_=func.nullif(func.array_to_string(notes, "; "), "")),
         "details": details}
-    audit = (insert(_AUDIT).from_select(_AUDIT_COLUMNS, select(
+    audit = (insert(_AUDIT).from_select(AUDIT_COLUMNS, select(
         *(computed[name] if name in computed else bindparam(f"a_{name}", type_=_AUDIT.c[name].type)
-          for name in _AUDIT_COLUMNS)).select_from(used))
+          for name in AUDIT_COLUMNS)).select_from(used))
              .returning(_AUDIT.c.reference).cte("audit"))
-    attempt_values = {name: bindparam(f"t_{name}", type_=_ATTEMPT.c[name].type) for name in _ATTEMPT_COLUMNS}
+    attempt_values = {name: bindparam(f"t_{name}", type_=_ATTEMPT.c[name].type) for name in ATTEMPT_COLUMNS}
     attempt_values["outcome"] = case((no_seat, literal("refused")), else_=literal("signed in"))
-    attempt = (insert(_ATTEMPT).from_select(_ATTEMPT_COLUMNS + ["reference"],
+    attempt = (insert(_ATTEMPT).from_select(ATTEMPT_COLUMNS + ["reference"],
                                             select(*attempt_values.values(), audit.c.reference))
                .returning(_ATTEMPT.c.id).cte("attempt"))
-    session_values = {name: bindparam(f"ses_{name}", type_=_SESSIONS.c[name].type) for name in _SESSION_COLUMNS}
+    session_values = {name: bindparam(f"ses_{name}", type_=_SESSIONS.c[name].type) for name in SESSION_COLUMNS}
     session_values["user_id"] = user_id
-    session = (insert(_SESSIONS).from_select(_SESSION_COLUMNS, select(*session_values.values()).select_from(used)
+    session = (insert(_SESSIONS).from_select(SESSION_COLUMNS, select(*session_values.values()).select_from(used)
                                              .where(~no_seat))
                .returning(_SESSIONS.c.id).cte("session"))
     names = func.array(select(offered.c.name).order_by(offered.c.name_key).scalar_subquery())
     statement = select(select(func.count()).select_from(used).scalar_subquery().label("written"),
                        user_id.label("user_id"), names.label("offered"), granted.label("granted")).add_cte(
         *creation.others, seats.seats, attempt, session)
-    return statement if durable else statement.add_columns(func.set_config("synchronous_commit", "off", True))
+    return unless_durable(statement, durable)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Insert, bindparam, exists, func, insert, select
+from sqlalchemy import Connection, Insert, Select, bindparam, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from crm.audit.models import AuditEvent
@@ -35,11 +35,11 @@ from crm.sso.models import SignInAttempt, UsedAssertion
 
 _AUDIT, _ATTEMPT, _USED, _PROVIDERS = (AuditEvent.__table__, SignInAttempt.__table__, UsedAssertion.__table__,
                                        IdentityProvider.__table__)
-_AUDIT_COLUMNS = [c.name for c in _AUDIT.columns if c.name != "id"]
-_ATTEMPT_COLUMNS = [c.name for c in _ATTEMPT.columns if c.name not in ("id", "reference")]
+AUDIT_COLUMNS = [c.name for c in _AUDIT.columns if c.name != "id"]
+ATTEMPT_COLUMNS = [c.name for c in _ATTEMPT.columns if c.name not in ("id", "reference")]
 _USED_COLUMNS = ["assertion_id", "provider_id", "used_at", "expires_at"]
 _USERS, _SESSIONS = User.__table__, UserSession.__table__
-_SESSION_COLUMNS = [c.name for c in _SESSIONS.columns if c.name != "id"]
+SESSION_COLUMNS = [c.name for c in _SESSIONS.columns if c.name != "id"]
 
 
 class Replayed(Exception):
@@ -54,7 +54,7 @@ def _binds(table, columns: list[str], prefix: str) -> list:
     return [bindparam(f"{prefix}{name}", type_=table.c[name].type) for name in columns]
 
 
-def _remember_assertion() -> Insert:
+def remember_assertion() -> Insert:
     """INSERT ... SELECT the assertion's row WHERE the provider still has the configuration version checked."""
     current = exists().where(_PROVIDERS.c.id == bindparam("r_provider_id"),
                              _PROVIDERS.c.config_version == bindparam("r_config_version"),
@@ -67,24 +67,30 @@ def _all_in_one(durable: bool):
     """Every write as one statement, each hanging on the replay record's row; it returns how many replay records
     were written (0 or 1). The session row is written only when a user id is given. Unless `durable`, the
     transaction's commit does not wait for the disk (see the module's docstring)."""
-    used = _remember_assertion().cte("used")
-    audit = (insert(_AUDIT).from_select(_AUDIT_COLUMNS, select(*_binds(_AUDIT, _AUDIT_COLUMNS, "a_")).select_from(used))
+    used = remember_assertion().cte("used")
+    audit = (insert(_AUDIT).from_select(AUDIT_COLUMNS, select(*_binds(_AUDIT, AUDIT_COLUMNS, "a_")).select_from(used))
              .returning(_AUDIT.c.reference).cte("audit"))
-    attempt = (insert(_ATTEMPT).from_select(_ATTEMPT_COLUMNS + ["reference"],
-                                            select(*_binds(_ATTEMPT, _ATTEMPT_COLUMNS, "t_"), audit.c.reference))
+    attempt = (insert(_ATTEMPT).from_select(ATTEMPT_COLUMNS + ["reference"],
+                                            select(*_binds(_ATTEMPT, ATTEMPT_COLUMNS, "t_"), audit.c.reference))
                .returning(_ATTEMPT.c.id).cte("attempt"))
     stamp = _STAMP.where(exists(select(used.c.assertion_id))).returning(_USERS.c.id).cte("stamp")
-    session_binds = _binds(_SESSIONS, _SESSION_COLUMNS, "u_")
-    session = (insert(_SESSIONS).from_select(_SESSION_COLUMNS, select(*session_binds).select_from(used)
-                                             .where(session_binds[_SESSION_COLUMNS.index("user_id")].is_not(None)))
+    session_binds = _binds(_SESSIONS, SESSION_COLUMNS, "u_")
+    session = (insert(_SESSIONS).from_select(SESSION_COLUMNS, select(*session_binds).select_from(used)
+                                             .where(session_binds[SESSION_COLUMNS.index("user_id")].is_not(None)))
                .returning(_SESSIONS.c.id).cte("session"))
     count = select(func.count()).select_from(used).add_cte(audit, attempt, stamp, session)
-    return count if durable else count.add_columns(func.set_config("synchronous_commit", "off", True))
+    return unless_durable(count, durable)
+
+
+def unless_durable(statement: Select, durable: bool) -> Select:
+    """The statement, asking PostgreSQL not to wait for the disk when its transaction commits, unless `durable` (the
+    module's docstring says what that trades)."""
+    return statement if durable else statement.add_columns(func.set_config("synchronous_commit", "off", True))
 
 
 # Built once per process: each sign-in only binds its values.
 _STAMP = _USERS.update().where(_USERS.c.id == bindparam("s_user_id")).values(last_login_at=bindparam("s_at"))
-_REMEMBER = _remember_assertion()
+_REMEMBER = remember_assertion()
 _ALL_IN_ONE = {durable: _all_in_one(durable) for durable in (True, False)}
 
 
@@ -99,9 +105,9 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
     stamp = {"s_user_id": returning_user, "s_at": used["used_at"]}
     try:
         if conn.dialect.name == "postgresql":
-            params = ({f"a_{k}": audit.get(k) for k in _AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
-                      | {f"t_{k}": attempt.get(k) for k in _ATTEMPT_COLUMNS} | guard | stamp
-                      | {f"u_{k}": (session or {}).get(k) for k in _SESSION_COLUMNS})
+            params = ({f"a_{k}": audit.get(k) for k in AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
+                      | {f"t_{k}": attempt.get(k) for k in ATTEMPT_COLUMNS} | guard | stamp
+                      | {f"u_{k}": (session or {}).get(k) for k in SESSION_COLUMNS})
             written = conn.execute(_ALL_IN_ONE[durable], params).first()[0]
         else:
             written = len(conn.execute(_REMEMBER, {f"r_{k}": v for k, v in used.items()} | guard).all())
@@ -113,7 +119,7 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
                 if session is not None:
                     write_session(conn, session)
     except IntegrityError as error:
-        if _is_replay(error):
+        if is_replay(error):
             raise Replayed() from None
         raise
     if written != 1:
@@ -126,7 +132,7 @@ def config_guard(config: ProviderConfig) -> dict[str, Any]:
     return {"r_config_version": version, "r_created_at": created_at}
 
 
-def _is_replay(error: IntegrityError) -> bool:
+def is_replay(error: IntegrityError) -> bool:
     """True when the unique key that refused the write is the replay record's."""
     constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
     return constraint == "pk_used_assertion" or (constraint is None and "used_assertion" in str(error.orig))

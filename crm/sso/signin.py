@@ -171,7 +171,7 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
     creation = creation_params(plan, identity, policy, contact, now)
     applied = AppliedPlan(None, notes=notes)
     audit = _audit_row(config, identity, plan, applied, "created", identity.name_id)
-    refused = _audit_row(config, identity, _no_seat(plan, None), applied, "denied", identity.name_id)
+    refused = {"summary": _summary("denied", identity, config), "reason": NO_SEAT.reason}
     attempt = attempt_row(config.id, saml_response, "signed in", name_id=identity.name_id,
                           reference=audit["reference"], request_id=request_id)
     token, session = new_session_row(None, sso_method(config.slug), now, session_ends(config, validated, now))
@@ -186,9 +186,17 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
     return SignInOutcome(written.user_id, "created", audit["reference"], token)
 
 
+NO_SEAT = deny("no_seat", "no license package had a free seat")
+
+
 def _no_seat(plan: Plan, user_id: int | None) -> Plan:
     """The plan of a user signed up by it, refused because no offered package had a free seat."""
-    return replace(plan, user_id=user_id, denial=deny("no_seat", "no license package had a free seat"))
+    return replace(plan, user_id=user_id, denial=NO_SEAT)
+
+
+def _summary(outcome: str, identity: SamlIdentity, config: ProviderConfig) -> str:
+    """The sign-in's audit event's summary."""
+    return f"{VERBS[outcome]} {identity.name_id} through {config.slug}"
 
 
 def _used_row(config: ProviderConfig, validated: ValidatedResponse, identity: SamlIdentity, now: datetime) -> dict:
@@ -233,7 +241,7 @@ def _audit_row(config: ProviderConfig, identity: SamlIdentity, plan: Plan, appli
     granted = applied.licenses_granted if applied else []
     user_id = applied.user_id if applied else plan.user_id
     return event_row(
-        "sso.sign_in", f"{VERBS[outcome]} {identity.name_id} through {config.slug}", category=PROVISIONING,
+        "sso.sign_in", _summary(outcome, identity, config), category=PROVISIONING,
         actor=ACTOR, target_type="User", target_id=user_id, target_label=who.strip()[:250],
         changes={k: {"before": v["before"], "after": v["after"]} for k, v in plan.field_changes.items()}
         | ({"active": {"before": False, "after": True}} if plan.reactivate and applied else {}),
