@@ -80,7 +80,8 @@ def _resolve_database(app: Flask) -> None:
     else:
         # (A server's pooled connections are pinged when they have been idle, extensions.ping_idle_connections, not
         # before every request as pool_pre_ping would.)
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_size": int(app.config["DATABASE_POOL_SIZE"])})
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        options.setdefault("pool_size", int(app.config["DATABASE_POOL_SIZE"]))
 
 
 def _create_sqlite_file(url: str) -> None:

@@ -76,8 +76,7 @@ def complete_sign_in(config: ProviderConfig, validated: ValidatedResponse, saml_
         try:
             outcome = _sign_in_once(_connection(), config, validated, saml_response, request_id)
             db.session.commit()
-            if outcome.outcome == "created":
-                binding_created()
+            _afterwards(config, outcome)
             return outcome
         except Replayed:
             db.session.rollback()
@@ -155,7 +154,6 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     # A role the IdP took away must not come back with a crash: that sign-in waits for the disk (records.py).
     durable = bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")) or bool(plan.roles_remove)
     write_sign_in_records(conn, config, used, audit, attempt, returning_user, session, durable=durable)
-    _now_and_then_tidy(conn, config.id, now)
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"], token)
     return SignInOutcome(None, "denied", audit["reference"], None, plan.denial.message, plan.denial.code)
@@ -179,7 +177,6 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
     written = write_first_login(
         conn, creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
         audit, refused, attempt, session, durable=bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")))
-    _now_and_then_tidy(conn, config.id, now)
     if written.no_seat:
         denial = _no_seat(plan, written.user_id).denial
         return SignInOutcome(None, "denied", audit["reference"], None, denial.message, denial.code)
@@ -210,6 +207,23 @@ def session_ends(config: ProviderConfig, validated: ValidatedResponse, now: date
     the provider's session lifetime, or the assertion's SessionNotOnOrAfter when that is sooner."""
     limits = [t for t in (config.session_max and now + config.session_max, validated.session_ends) if t]
     return min(limits) if limits else None
+
+
+def _afterwards(config: ProviderConfig, outcome: SignInOutcome) -> None:
+    """Housekeeping once the sign-in is committed, in a transaction of its own, which can never fail the sign-in: on
+    PostgreSQL the sign-in's statements commit as they run, and trying a sign-in again after its records were written
+    would refuse it as a replay."""
+    try:
+        _now_and_then_tidy(_connection(), config.id, utcnow())
+        db.session.commit()
+        if outcome.outcome == "created":
+            binding_created()
+    except Exception:  # a dropped connection, a lock timeout: the next sign-ins tidy up
+        log.warning("housekeeping after a sign-in through %s failed", config.slug, exc_info=True)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone: the request's teardown lets it go
+            pass
 
 
 def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:

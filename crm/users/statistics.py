@@ -14,35 +14,35 @@ import logging
 import threading
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from crm.extensions import db
 
 log = logging.getLogger(__name__)
-EVERY = 100  # new bindings (in this process) between two looks at whether the table was ever measured
+EVERY = 100  # new bindings (in this process) before it looks whether the table was ever measured
+LOCK_WAIT = "200ms"
 _lock = threading.Lock()
 _created = 0
 _measured = False
 
 
 def binding_created() -> None:
-    """Count a new binding (after its transaction committed); now and then, when PostgreSQL has never measured
-    user_identity, ANALYZE it (on a connection of its own, outside any transaction)."""
+    """Count a new binding (after its transaction committed). Once per process, at the EVERY-th, when PostgreSQL has
+    never measured user_identity, ANALYZE it, waiting no more than LOCK_WAIT for the table (another process may be
+    measuring it); then never again: autovacuum keeps it measured."""
     global _created, _measured
     if _measured or db.engine.dialect.name != "postgresql":
         return
     with _lock:
         _created += 1
-        due = _created % EVERY == 0
-    if not due:
-        return
+        if _created < EVERY or _measured:
+            return
+        _measured = True
     try:
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        with db.engine.connect() as conn:
             if conn.scalar(text("SELECT reltuples < 0 FROM pg_class WHERE oid = 'user_identity'::regclass")):
+                conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
                 conn.execute(text("ANALYZE user_identity"))
                 log.info("user_identity was never measured: analyzed it after %d new bindings", _created)
-            else:
-                _measured = True  # measured once: autovacuum keeps it so from now on
-    except DBAPIError as error:  # not the table's owner, say: autovacuum will do it
-        log.warning("could not measure user_identity: %s", error.orig)
-        _measured = True
+            conn.commit()
+    except Exception:  # the users are created: a failed measurement leaves it to autovacuum, never fails them
+        log.warning("could not measure user_identity", exc_info=True)

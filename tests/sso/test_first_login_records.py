@@ -150,3 +150,22 @@ def test_first_logins_measure_a_bindings_table_postgresql_never_measured(app, en
         visitor.client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
     db.session.rollback()
     assert not db.session.scalar(db.text(never))
+
+
+def test_housekeeping_that_fails_after_a_first_login_never_fails_the_sign_in(app, entra, visitor, monkeypatch):
+    """The tidying after a sign-in (pruning attempts, sessions, replay records) runs once the sign-in is committed:
+    when it fails, the person is still signed in, once (a retry of the whole sign-in would now meet its own replay
+    record)."""
+    from sqlalchemy.exc import OperationalError
+
+    from crm.sso import signin
+
+    def broken(*_args):
+        raise OperationalError("DELETE FROM sign_in_attempt", {}, Exception("lock timeout"))
+
+    monkeypatch.setattr(signin, "_now_and_then_tidy", broken)
+    response = visitor.sign_in(attributes=nina())
+    assert response.status_code == 302 and visitor.signed_in_as() == str(_nina().id)
+    assert (_sign_in_event().outcome, _last_attempt().outcome) == ("created", "signed in")
+    assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)
+                             .where(AuditEvent.outcome == "rejected")) == 0
