@@ -36,7 +36,8 @@ from crm.provisioning.identity import SamlIdentity
 from crm.provisioning.plan import CREATE, DENY, Plan, denied, deny
 from crm.provisioning.planner import identify, plan_sign_in
 from crm.provisioning.resolver import Resolution, resolve_sign_in
-from crm.sso.attempts import attempt_row, now_and_then_prune, record_attempt
+from crm.sso import attempts
+from crm.sso.attempts import attempt_row, record_attempt
 from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
 from crm.sso.first_login import write_first_login
 from crm.sso.models import UsedAssertion
@@ -52,6 +53,7 @@ TRIES = 3  # a first login can collide twice (on a new account's name, then on t
 PURGE_EVERY = 100  # expired replay records are deleted on about one sign-in in a hundred
 PRUNE_REFUSALS_EVERY = 20  # about one new refusal event in twenty prunes those past their retention
 REFUSAL_RETENTION_DAYS = 90  # CRM_AUDIT_REFUSAL_RETENTION_DAYS
+_USED = UsedAssertion.__table__
 VERBS = {"created": "Created", "updated": "Updated", "unchanged": "Signed in", "denied": "Refused"}
 
 
@@ -212,10 +214,22 @@ def session_ends(config: ProviderConfig, validated: ValidatedResponse, now: date
 def _afterwards(config: ProviderConfig, outcome: SignInOutcome) -> None:
     """Housekeeping once the sign-in is committed, in a transaction of its own, which can never fail the sign-in: on
     PostgreSQL the sign-in's statements commit as they run, and trying a sign-in again after its records were written
-    would refuse it as a replay."""
+    would refuse it as a replay. Old attempts go at about one sign-in in fifty, ended sessions one in fifty, replay
+    records of expired assertions one in a hundred (an assertion past its NotOnOrAfter plus the skew is refused by the
+    validity checks anyway); a connection is taken only when one of them is due."""
+    due = [secrets.randbelow(attempts.PRUNE_EVERY) == 0, secrets.randbelow(sessions.PRUNE_ONE_IN) == 0,
+           secrets.randbelow(PURGE_EVERY) == 0]
     try:
-        _now_and_then_tidy(_connection(), config.id, utcnow())
-        db.session.commit()
+        if any(due):
+            conn, now = _connection(), utcnow()
+            if due[0]:
+                attempts.prune_attempts(conn, config.id)
+            if due[1]:
+                sessions.prune(conn, now)
+            if due[2]:
+                conn.execute(delete(_USED).where(_USED.c.provider_id == config.id,
+                                                 _USED.c.expires_at < now - MAX_CLOCK_SKEW))
+            db.session.commit()
         if outcome.outcome == "created":
             binding_created()
     except Exception:  # a dropped connection, a lock timeout: the next sign-ins tidy up
@@ -224,17 +238,6 @@ def _afterwards(config: ProviderConfig, outcome: SignInOutcome) -> None:
             db.session.rollback()
         except Exception:  # the connection is gone: the request's teardown lets it go
             pass
-
-
-def _now_and_then_tidy(conn: Connection, provider_id: int, now: datetime) -> None:
-    """Drop old attempts (one sign-in in fifty), ended sessions (one in fifty) and replay records of expired
-    assertions (one in a hundred: an assertion past its NotOnOrAfter plus the skew is refused by the validity checks
-    anyway)."""
-    now_and_then_prune(conn, provider_id)
-    sessions.now_and_then_prune(conn, now)
-    if secrets.randbelow(PURGE_EVERY) == 0:
-        table = UsedAssertion.__table__
-        conn.execute(delete(table).where(table.c.provider_id == provider_id, table.c.expires_at < now - MAX_CLOCK_SKEW))
 
 
 def _outcome(plan: Plan, applied: AppliedPlan | None) -> str:
