@@ -7,7 +7,6 @@ name) and the owner retries the whole sign-in as a returning user.
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +17,6 @@ from sqlalchemy import (
     BindParameter,
     Connection,
     Integer,
-    Select,
     bindparam,
     delete,
     func,
@@ -115,10 +113,8 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     immutable_id = identity.first(policy.immutable_id_attribute)
     notes: list[str] = []
     current = resolution.state.contact if resolution.state else None
-    if plan.action == CREATE and conn.dialect.name == "postgresql":
-        return _create_in_one_statement(conn, plan, identity, policy, lookups, notes, now)
-    if plan.action == CREATE:
-        contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
+    if plan.action == CREATE:  # (a sign-in on PostgreSQL writes a new user in one statement: sso/first_login.py)
+        contact_id = conn.execute(_INSERT_CONTACT, new_contact_row(conn, plan, lookups, notes, now)).scalar_one()
         username = _username(plan.username)
         user_id = conn.execute(_INSERT_USER, {
             "username": username, "username_key": fold(username), "user_type": policy.user_type, "active": True,
@@ -126,7 +122,7 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     else:  # (the sign-in's owner stamps a returning user's time of sign-in with its own records)
         user_id = plan.user_id
         if not current:  # a user without a contact gets one
-            contact_id = _insert_contact(conn, _contact_row(conn, plan, {}, lookups, notes, now), now)
+            contact_id = conn.execute(_INSERT_CONTACT, new_contact_row(conn, plan, lookups, notes, now)).scalar_one()
             conn.execute(_GIVE_CONTACT, {"b_user_id": user_id, "b_contact": contact_id})
         elif plan.contact:
             conn.execute(_UPDATE_CONTACT, {"b_user_id": user_id,
@@ -141,20 +137,6 @@ def apply_plan(conn: Connection, plan: Plan, identity: SamlIdentity, policy: Pro
     if plan.reactivate:  # a dormant user comes back; the dormant clock starts over
         conn.execute(_REACTIVATE, {"b_user_id": user_id, "b_now": now})
     _write_roles(conn, plan, user_id, now)
-    applied = AppliedPlan(user_id, notes=notes)
-    if plan.grant_licenses:
-        _grant_seats(conn, policy, applied, now)
-    return applied
-
-
-def _create_in_one_statement(conn: Connection, plan: Plan, identity: SamlIdentity, policy: ProviderPolicy,
-                             lookups: Lookups, notes: list[str], now: datetime) -> AppliedPlan:
-    """PostgreSQL: a new user's contact, user, binding and roles as one statement of data-modifying CTEs, and the
-    seats as a second (two round trips instead of seven); what they write is what the statements one after
-    another write. (A sign-in on PostgreSQL writes all of it and its closing records as one statement:
-    sso/first_login.py.)"""
-    params = creation_params(plan, identity, policy, new_contact_row(conn, plan, lookups, notes, now), now)
-    user_id = conn.execute(_creation(tuple(sorted(k[2:] for k in params if k.startswith("c_")))), params).scalar_one()
     applied = AppliedPlan(user_id, notes=notes)
     if plan.grant_licenses:
         _grant_seats(conn, policy, applied, now)
@@ -217,13 +199,6 @@ def creation_ctes(contact_columns: tuple[str, ...], after: CTE | None = None) ->
     return CreationCtes(user, (contact, binding, roles))
 
 
-@functools.cache
-def _creation(contact_columns: tuple[str, ...]) -> Select:
-    """creation_ctes as one statement; it returns the user's id."""
-    ctes = creation_ctes(contact_columns)
-    return select(ctes.user.c.id).add_cte(*ctes.others)
-
-
 def _bind(name: str, column) -> BindParameter:
     return bindparam(name, type_=column.type)
 
@@ -232,11 +207,6 @@ def _bind(name: str, column) -> BindParameter:
 
 def _username(value: str) -> str:
     return value.strip(ASCII_WHITESPACE)
-
-
-def _insert_contact(conn: Connection, values: dict, now: datetime) -> int:
-    row = {"name_key": "", "surname_key": "", "email_key": "", "created_at": now, **values}
-    return conn.execute(_INSERT_CONTACT, row).scalar_one()
 
 
 def _contact_row(conn: Connection, plan: Plan, current: dict, lookups: Lookups, notes: list[str],
