@@ -153,9 +153,7 @@ def _sign_in_once(conn: Connection, config: ProviderConfig, validated: Validated
     returning_user = applied.user_id if signed_in and plan.action != CREATE else None
     token, session = (new_session_row(applied.user_id, sso_method(config.slug), now,
                                       session_ends(config, validated, now)) if signed_in else (None, None))
-    # A role the IdP took away must not come back with a crash: that sign-in waits for the disk (records.py).
-    durable = bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")) or bool(plan.roles_remove)
-    write_sign_in_records(conn, config, used, audit, attempt, returning_user, session, durable=durable)
+    write_sign_in_records(conn, config, used, audit, attempt, returning_user, session, durable=_durable(plan))
     if signed_in:
         return SignInOutcome(applied.user_id, outcome, audit["reference"], token)
     return SignInOutcome(None, "denied", audit["reference"], None, plan.denial.message, plan.denial.code)
@@ -178,7 +176,7 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
     seats = {"s_package_ids": sorted(policy.package_ids or []), "s_granted_by": GRANTED_BY, "s_now": now}
     written = write_first_login(
         conn, creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
-        audit, refused, attempt, session, durable=bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")))
+        audit, refused, attempt, session, durable=_durable(plan))
     if written.no_seat:
         denial = _no_seat(plan, written.user_id).denial
         return SignInOutcome(None, "denied", audit["reference"], None, denial.message, denial.code)
@@ -186,6 +184,12 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
 
 
 NO_SEAT = deny("no_seat", "no license package had a free seat")
+
+
+def _durable(plan: Plan) -> bool:
+    """Whether the sign-in's commit waits for the disk (records.py says what not waiting trades): when the operator
+    asks for it, and always when a role the IdP took away must not come back with a crash."""
+    return bool(current_app.config.get("SIGN_IN_DURABLE_COMMIT")) or bool(plan.roles_remove)
 
 
 def _no_seat(plan: Plan, user_id: int | None) -> Plan:
