@@ -76,24 +76,37 @@ class FirstLogin:
         return bool(self.offered) and not self.granted
 
 
-def write_first_login(conn: Connection, creation: dict[str, Any], seats: dict[str, Any], every_package: bool,
-                      used: dict[str, Any], guard: dict[str, Any], audit: dict[str, Any], refused_audit: dict[str, Any],
-                      attempt: dict[str, Any], session: dict[str, Any], durable: bool) -> FirstLogin:
-    """Run the statement. `creation`: creation_params; `seats`: the grant's s_package_ids, s_granted_by and s_now;
-    `audit` the event as the sign-in signs in, `refused_audit` the summary and reason it has when it is refused for
-    want of a seat; `attempt` and `session` rows without their outcome and user. Replayed when the assertion
-    was used before, ConfigChanged when the provider's configuration changed (nothing is written then)."""
+@dataclass(frozen=True)
+class FirstLoginRows:
+    """The rows the statement writes, without what it computes itself (the user's id, the seats and the words that
+    depend on them)."""
+
+    creation: dict[str, Any]  # provisioning.apply.creation_params: contact, user, binding and roles
+    seats: dict[str, Any]  # the grant's s_package_ids, s_granted_by and s_now
+    every_package: bool  # the provider's license policy: every package, or the ones it names
+    used: dict[str, Any]  # the replay record
+    guard: dict[str, Any]  # records.config_guard: the configuration the response was checked with
+    audit: dict[str, Any]  # the audit event as the sign-in signs in
+    refused_audit: dict[str, str]  # its summary and reason when it is refused for want of a seat
+    attempt: dict[str, Any]  # without its outcome
+    session: dict[str, Any]  # without its user
+
+
+def write_first_login(conn: Connection, rows: FirstLoginRows, durable: bool) -> FirstLogin:
+    """Run the statement; Replayed when the assertion was used before, ConfigChanged when the provider's
+    configuration changed (nothing is written then). `durable`: the commit waits for the disk (records.py)."""
+    creation, audit, refused_audit = rows.creation, rows.audit, rows.refused_audit
     details = {k: v for k, v in audit["details"].items() if k not in SEAT_KEYS and k != "cause"}
-    params = (creation | seats | {f"r_{k}": v for k, v in used.items()} | guard
+    params = (creation | rows.seats | {f"r_{k}": v for k, v in rows.used.items()} | rows.guard
               | {f"a_{k}": audit.get(k) for k in AUDIT_COLUMNS if k not in _COMPUTED}
               | {"a_summary": audit["summary"], "a_summary_refused": refused_audit["summary"],
                  "a_outcome": audit["outcome"], "a_reason_refused": refused_audit["reason"],
                  "a_notes": list(audit["details"]["notes"]), "a_details_head": json.dumps(details)[:-1]}
-              | {f"t_{k}": attempt.get(k) for k in ATTEMPT_COLUMNS if k != "outcome"}
-              | {f"ses_{k}": session.get(k) for k in SESSION_COLUMNS if k != "user_id"})
+              | {f"t_{k}": rows.attempt.get(k) for k in ATTEMPT_COLUMNS if k != "outcome"}
+              | {f"ses_{k}": rows.session.get(k) for k in SESSION_COLUMNS if k != "user_id"})
     contact_columns = tuple(sorted(k[2:] for k in creation if k.startswith("c_")))
     try:
-        row = conn.execute(_statement(contact_columns, every_package, durable), params).first()
+        row = conn.execute(_statement(contact_columns, rows.every_package, durable), params).first()
     except IntegrityError as error:
         if is_replay(error):
             raise Replayed() from None

@@ -39,7 +39,7 @@ from crm.provisioning.resolver import Resolution, resolve_sign_in
 from crm.sso import attempts
 from crm.sso.attempts import attempt_row, record_attempt
 from crm.sso.checks import MAX_CLOCK_SKEW, ValidatedResponse
-from crm.sso.first_login import write_first_login
+from crm.sso.first_login import FirstLoginRows, write_first_login
 from crm.sso.models import UsedAssertion
 from crm.sso.records import ConfigChanged, Replayed, config_guard, write_sign_in_records
 from crm.sso.rejections import SamlRejected
@@ -174,9 +174,9 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
                           reference=audit["reference"], request_id=request_id)
     token, session = new_session_row(None, sso_method(config.slug), now, session_ends(config, validated, now))
     seats = {"s_package_ids": sorted(policy.package_ids or []), "s_granted_by": GRANTED_BY, "s_now": now}
-    written = write_first_login(
-        conn, creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
-        audit, refused, attempt, session, durable=_durable(plan))
+    written = write_first_login(conn, FirstLoginRows(
+        creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
+        audit, refused, attempt, session), durable=_durable(plan))
     if written.no_seat:
         denial = _no_seat(plan, written.user_id).denial
         return SignInOutcome(None, "denied", audit["reference"], None, denial.message, denial.code)
