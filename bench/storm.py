@@ -472,6 +472,9 @@ def run(database_url: str, people: int = 2000, clients: int = 32, *, database: s
         server.stop()
     if "server_log" not in results:
         server.log.unlink(missing_ok=True)
+    # The reference again, after our rounds: the machine's speed drifts over a run, and our rounds are compared with
+    # the mean of the two that bracket them.
+    results["reference_after"] = reference_round(settings, port, people, clients, threads, database)
     results["after"] = after_checks(url, people)
     results["errors"] = sum(r["errors"] for r in results["rounds"].values())
     if results["errors"]:
@@ -479,7 +482,8 @@ def run(database_url: str, people: int = 2000, clients: int = 32, *, database: s
     cores = results["cores"] or 1
     results["per_core"] = {name: round(r["sign_ins_per_s"] / cores, 1) for name, r in results["rounds"].items()}
     results["keycloak"] = {"password_logins_per_s_per_vcpu": KEYCLOAK_LOGINS_PER_VCPU, "source": KEYCLOAK_SOURCE}
-    reference = results["reference"]["sign_ins_per_s"] or 1
+    reference = bracketing_rate(results) or 1
+    results["reference_rate"] = round(reference, 1)
     results["vs_reference"] = {name: round(r["sign_ins_per_s"] / reference, 2) for name, r in results["rounds"].items()}
     for r in results["rounds"].values():
         cpu = r["cpu_s"]
@@ -490,6 +494,12 @@ def run(database_url: str, people: int = 2000, clients: int = 32, *, database: s
     results["code"] = _code_state()
     results["total_s"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def bracketing_rate(results: dict) -> float:
+    """The reference's throughput our rounds are compared with: the mean of its rounds before and after ours."""
+    rates = [results[k]["sign_ins_per_s"] for k in ("reference", "reference_after") if k in results]
+    return sum(rates) / len(rates)
 
 
 def reference_round(settings: dict, console_port: int, people: int, clients: int, threads: int,
@@ -538,16 +548,18 @@ def report_lines(results: dict) -> list[str]:
              "| round | sign-ins/s | per core | p50 ms | p95 ms | p99 ms | errors | wall s | server CPU ms/sign-in |",
              "|---|---|---|---|---|---|---|---|---|"]
     labels = {"first": "first sign-in (JIT)", "again": "same people again"}
-    reference = results["reference"]
     rows = [(labels.get(name, name), r, results["per_core"][name]) for name, r in results["rounds"].items()]
-    rows.append(("bare python3-saml, same gunicorn (reference)", reference,
-                 round(reference["sign_ins_per_s"] / (cores or 1), 1)))
+    for key, when in (("reference", "before our rounds"), ("reference_after", "after them")):
+        if key in results:
+            rows.append((f"bare python3-saml, same gunicorn (reference, {when})", results[key],
+                         round(results[key]["sign_ins_per_s"] / (cores or 1), 1)))
     for label, r, per_core in rows:
         server_ms = round(r["cpu_s"]["server"] * 1000 / r["sign_ins"], 1) if r.get("cpu_s") and r["sign_ins"] else "–"
         lines.append(f"| {label} | {r['sign_ins_per_s']} | {per_core} | {r['p50_ms']} | {r['p95_ms']} | "
                      f"{r['p99_ms']} | {r['errors']} | {r['wall_s']} | {server_ms} |")
     ratio = results["vs_reference"]
-    lines += ["", f"- Beside the reference: first sign-ins {ratio['first']} × its throughput (target ≥ 0.77), "
+    lines += ["", f"- Beside the reference ({results.get('reference_rate', '?')}/s, the mean of its rounds before and "
+                  f"after ours): first sign-ins {ratio['first']} × its throughput (target ≥ 0.77), "
                   f"returning {ratio['again']} × (target ≥ 1.0). Per core: {results['per_core']['first']} first "
                   f"(target ≥ 60) and {results['per_core']['again']} returning (target ≥ 120). Our sign-ins are posted "
                   "as a browser posts them (these responses are IdP-initiated, which needs no re-post page); the "
