@@ -74,10 +74,12 @@ simplesamlphp:
 
 ## The layers (import-linter contracts in pyproject.toml), then the whole suite, nothing skipped: unit and
 ## integration tests on SQLite and PostgreSQL (CRM_TEST_DATABASE_URL, else a throwaway cluster the run starts and
-## removes), browser tests in Chromium
+## removes), browser tests in Chromium; in TEST_WORKERS processes (pytest-xdist, a file's tests in one of them; 0 runs
+## them all in this one)
+TEST_WORKERS ?= 2
 test: chromium install node_modules/.installed $(PYSAML2)/.installed simplesamlphp
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --numprocesses $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 ## Benchmarks (not tests): results in bench/results/; CRM_BENCH_DATABASE_URL adds PostgreSQL
 bench: install

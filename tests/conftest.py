@@ -11,6 +11,8 @@ import os
 import re
 import signal
 
+import psycopg
+import psycopg.sql
 import pytest
 from flask import has_app_context
 from flask.testing import FlaskClient
@@ -72,8 +74,24 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The SQLAlchemy URL of the PostgreSQL database the tests use."""
-    return os.environ[URL_VARIABLE]
+    """The SQLAlchemy URL of the PostgreSQL database the tests use: CRM_TEST_DATABASE_URL's, or under pytest-xdist
+    one database per worker beside it (`test_gw0`, created when missing), since each worker truncates its tables
+    before every test."""
+    return worker_database(os.environ[URL_VARIABLE])
+
+
+def worker_database(url: str) -> str:
+    """`url` itself, or in a pytest-xdist worker the same server's database named after the worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    libpq = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,8 @@ from tests.debian import apt_install, install_command, is_root
 DEBIAN_BINARIES = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"  # the system user Debian's package creates; it owns the cluster when we are root
 # The data is thrown away at the end, so durability is not worth the time it costs on every commit.
-SERVER_SETTINGS = ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off")
+SERVER_SETTINGS = ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off",
+                   "max_connections=300")  # the suite runs two pytest-xdist workers, each test up to 70 connections
 
 
 class PostgresUnavailable(RuntimeError):
