@@ -78,3 +78,27 @@ def test_the_mapping_table_fits_a_phone(page: Page, live_server, make_provider):
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
     sizes = no_horizontal_overflow(page)
     assert sizes["scrollWidth"] <= sizes["innerWidth"] + 1, sizes
+
+
+def test_short_values_in_the_preview_are_never_broken_mid_word(page: Page, live_server, make_provider):
+    """Entra's preset (eight rows, long claim URIs) at desktop width: a URI may break anywhere to fit its column, but
+    a name like "Nina" moves to the next line whole instead of showing as "N" and "ina"."""
+    from tests.sso.conftest import nina
+
+    slug = make_provider("entra")
+    with live_server.app.app_context():
+        provider = find_provider(slug)
+        mappings.apply_preset(provider, "entra")
+        response = signed_response(Spec(slug=slug, base_url=live_server.url, name_id="nina.novak@example.com",
+                                        attributes=nina()))
+        record_attempt(db.session.connection(), provider.id, response, "created", name_id="nina.novak@example.com")
+        db.session.commit()
+        db.session.remove()
+    sign_in(page, "admin")
+    page.goto(f"/designer/sso/{slug}")
+    expect(page.locator("#mapping-preview-source")).to_contain_text("(nina.novak@example.com)")
+    values = page.locator("td.mapping-preview code").evaluate_all(
+        "els => els.map(e => [e.textContent, e.getClientRects().length])")
+    short = [(text, lines) for text, lines in values if len(text) <= 12]
+    assert ("Nina", 1) in short and ("Novak", 1) in short, values
+    assert all(lines == 1 for _text, lines in short), short

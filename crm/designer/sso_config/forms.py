@@ -164,7 +164,7 @@ class AttributeMappingForm(FlaskForm):
 
     saml_attribute = StringField("SAML field attribute", validators=[Length(max=500)])
     contact_field = SelectField("Contact field name", validate_choice=False,
-                                choices=[("", "Choose a field…")] + [(f.key, f.label) for f in CONTACT_FIELDS])
+                                choices=[("", "Choose…")] + [(f.key, f.label) for f in CONTACT_FIELDS])
     default_value = StringField("Column default value", validators=[Optional(), Length(max=250)])
     transform = StringField("Transform", validators=[Optional(), Length(max=250)])
     update_on = SelectField("Update on", choices=list(UPDATE_ON.items()), validate_choice=False)
