@@ -101,9 +101,9 @@ def create_admin_command(username: str, if_missing: bool, password_env: str) -> 
         user = users.create_user(username, password=password, contact=contact)
     except users.UserError as error:
         fail(str(error))
-    add_member(user, role)
     audit.record("user.create", f"Created administrator {user.username}", target=user, actor=CLI_ACTOR,
                  changes={"username": {"before": None, "after": user.username}})
+    add_member(user, role)  # (audited after the creation it follows)
     seat = _first_free_seat(user)
     db.session.commit()
     click.echo(f"License seat: {seat}." if seat else "No license package has a free seat: the administrator reaches "

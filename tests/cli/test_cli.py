@@ -1,6 +1,7 @@
 """The command line: crm, licenses, users."""
 import json
 
+from crm.audit.models import AuditEvent
 from crm.auth.models import User
 from crm.extensions import db
 from crm.licensing.models import LicensePackage
@@ -37,6 +38,10 @@ def test_create_admin_uses_the_password_from_the_environment(runner, app, monkey
     assert result.exit_code == 0 and "s3cret-pass-phrase" not in result.output
     user = db.session.scalar(db.select(User).where(User.username == "root"))
     assert user.check_password("s3cret-pass-phrase") and user.is_admin
+    # The audit trail tells it in order: the administrator is created, then made a member of Administrators.
+    events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.target_id == user.id)
+                                .order_by(AuditEvent.id)).all()
+    assert [e.action for e in events][:2] == ["user.create", "role.member_add"], [(e.action, e.summary) for e in events]
     assert runner.invoke(args=["crm", "create-admin", "ROOT"]).exit_code == 1
     assert runner.invoke(args=["crm", "create-admin", "root", "--if-missing"]).exit_code == 0
 
