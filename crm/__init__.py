@@ -6,16 +6,7 @@ from pathlib import Path
 from flask import Flask
 
 from crm.config import load_config
-from crm.extensions import (
-    cache_long_queries,
-    csrf,
-    db,
-    htmx,
-    lean_descriptions,
-    login_manager,
-    migrate,
-    ping_idle_connections,
-)
+from crm.extensions import csrf, db, htmx, login_manager, migrate, ping_idle_connections, tune_psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,9 +27,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     with app.app_context():
         ping_idle_connections(db.engine, float(app.config["DATABASE_PING_AFTER_IDLE_SECONDS"]))
-        if db.engine.dialect.driver == "psycopg":
-            cache_long_queries()
-            lean_descriptions(db.engine)
+        tune_psycopg(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)

@@ -82,6 +82,13 @@ PSYCOPG_CACHED_QUERY_BYTES = 16384
 PSYCOPG_CACHED_QUERY_PARAMETERS = 200
 
 
+def tune_psycopg(engine: Engine) -> None:
+    """On psycopg, the two changes below (nothing on another driver)."""
+    if engine.dialect.driver == "psycopg":
+        cache_long_queries()
+        lean_descriptions(engine)
+
+
 def cache_long_queries() -> None:
     """Let psycopg keep the conversion of our longest statements too."""
     from psycopg import _queries
@@ -96,8 +103,6 @@ def lean_descriptions(engine: Engine) -> None:
     27 columns: building them was 8 % of a sign-in's time in process. Our cursors describe a result with plain
     tuples of the same seven fields instead, the name and type read from the result, the rest None (DB-API allows
     None for display_size, internal_size, precision, scale and null_ok)."""
-    if engine.dialect.driver != "psycopg":
-        return
     import psycopg
     from psycopg import pq
 

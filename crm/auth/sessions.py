@@ -113,9 +113,14 @@ def open_session(user_id: int, method: str) -> str:
     return token
 
 
+def prune_due() -> bool:
+    """Whether this new session prunes the expired ones: about one in PRUNE_ONE_IN (no cron job needed)."""
+    return secrets.randbelow(PRUNE_ONE_IN) == 0
+
+
 def now_and_then_prune(conn: Connection, now: datetime) -> None:
-    """Delete expired sessions on about one call in PRUNE_ONE_IN (no cron job needed)."""
-    if secrets.randbelow(PRUNE_ONE_IN) == 0:
+    """Delete expired sessions when prune_due says so."""
+    if prune_due():
         prune(conn, now)
 
 

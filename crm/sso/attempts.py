@@ -51,9 +51,15 @@ def attempt_row(provider_id: int, saml_response: str, outcome: str, *, name_id: 
             "request_id": (request_id or "")[:256] or None}
 
 
+def prune_due() -> bool:
+    """Whether this attempt prunes the provider's list: about one in fifty (the list shows the last 50 whatever the
+    table holds)."""
+    return secrets.randbelow(PRUNE_EVERY) == 0
+
+
 def now_and_then_prune(conn: Connection, provider_id: int) -> None:
-    """About one attempt in fifty prunes the provider's list (the list shows the last 50 whatever the table holds)."""
-    if secrets.randbelow(PRUNE_EVERY) == 0:
+    """Prune the provider's list when prune_due says so."""
+    if prune_due():
         prune_attempts(conn, provider_id)
 
 

@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import IntegrityError
 
 from crm.audit.models import AuditEvent
 from crm.auth.models import UserSession
@@ -49,9 +48,8 @@ from crm.sso.records import (
     AUDIT_COLUMNS,
     SESSION_COLUMNS,
     ConfigChanged,
-    Replayed,
-    is_replay,
     remember_assertion,
+    replays_refused,
     unless_durable,
 )
 
@@ -105,12 +103,8 @@ def write_first_login(conn: Connection, rows: FirstLoginRows, durable: bool) -> 
               | {f"t_{k}": rows.attempt.get(k) for k in ATTEMPT_COLUMNS if k != "outcome"}
               | {f"ses_{k}": rows.session.get(k) for k in SESSION_COLUMNS if k != "user_id"})
     contact_columns = tuple(sorted(k[2:] for k in creation if k.startswith("c_")))
-    try:
+    with replays_refused():
         row = conn.execute(_statement(contact_columns, rows.every_package, durable), params).first()
-    except IntegrityError as error:
-        if is_replay(error):
-            raise Replayed() from None
-        raise
     if row.written != 1:
         raise ConfigChanged()
     return FirstLogin(row.user_id, list(row.offered or []), list(row.granted or []))

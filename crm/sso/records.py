@@ -19,6 +19,8 @@ CRM_SIGN_IN_DURABLE_COMMIT=true makes every sign-in wait for it.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, bindparam, exists, func, insert, select
@@ -103,7 +105,7 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
     `durable`: the commit waits for the disk (PostgreSQL; see the module's docstring)."""
     guard = config_guard(config)
     stamp = {"s_user_id": returning_user, "s_at": used["used_at"]}
-    try:
+    with replays_refused():
         if conn.dialect.name == "postgresql":
             params = ({f"a_{k}": audit.get(k) for k in AUDIT_COLUMNS} | {f"r_{k}": v for k, v in used.items()}
                       | {f"t_{k}": attempt.get(k) for k in ATTEMPT_COLUMNS} | guard | stamp
@@ -118,10 +120,6 @@ def write_sign_in_records(conn: Connection, config: ProviderConfig, used: dict[s
                     conn.execute(_STAMP, stamp)
                 if session is not None:
                     write_session(conn, session)
-    except IntegrityError as error:
-        if is_replay(error):
-            raise Replayed() from None
-        raise
     if written != 1:
         raise ConfigChanged()
 
@@ -132,7 +130,19 @@ def config_guard(config: ProviderConfig) -> dict[str, Any]:
     return {"r_config_version": version, "r_created_at": created_at}
 
 
-def is_replay(error: IntegrityError) -> bool:
+@contextmanager
+def replays_refused() -> Iterator[None]:
+    """Around the statements that write the replay record: Replayed when its unique key refuses the write (the
+    assertion was used before); any other IntegrityError goes on as it is."""
+    try:
+        yield
+    except IntegrityError as error:
+        if _is_replay(error):
+            raise Replayed() from None
+        raise
+
+
+def _is_replay(error: IntegrityError) -> bool:
     """True when the unique key that refused the write is the replay record's."""
     constraint = getattr(getattr(error.orig, "diag", None), "constraint_name", None)
     return constraint == "pk_used_assertion" or (constraint is None and "used_assertion" in str(error.orig))

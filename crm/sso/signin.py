@@ -178,8 +178,7 @@ def _first_login(conn: Connection, config: ProviderConfig, validated: ValidatedR
         creation, seats, policy.all_licenses, _used_row(config, validated, identity, now), config_guard(config),
         audit, refused, attempt, session), durable=_durable(plan))
     if written.no_seat:
-        denial = _no_seat(plan, written.user_id).denial
-        return SignInOutcome(None, "denied", audit["reference"], None, denial.message, denial.code)
+        return SignInOutcome(None, "denied", audit["reference"], None, NO_SEAT.message, NO_SEAT.code)
     return SignInOutcome(written.user_id, "created", audit["reference"], token)
 
 
@@ -221,8 +220,7 @@ def _afterwards(config: ProviderConfig, outcome: SignInOutcome) -> None:
     would refuse it as a replay. Old attempts go at about one sign-in in fifty, ended sessions one in fifty, replay
     records of expired assertions one in a hundred (an assertion past its NotOnOrAfter plus the skew is refused by the
     validity checks anyway); a connection is taken only when one of them is due."""
-    due = [secrets.randbelow(attempts.PRUNE_EVERY) == 0, secrets.randbelow(sessions.PRUNE_ONE_IN) == 0,
-           secrets.randbelow(PURGE_EVERY) == 0]
+    due = [attempts.prune_due(), sessions.prune_due(), secrets.randbelow(PURGE_EVERY) == 0]
     try:
         if any(due):
             conn, now = _connection(), utcnow()
